@@ -1,0 +1,72 @@
+//! `rlvr bench WORKLOAD`: the standard workloads of `benches/workloads.toml`, printed as one JSON
+//! line `{"workload", "impl": "rlvr", "value", "unit", "runs"}` like the reference peers.
+
+mod rollout;
+mod step;
+mod taskgen;
+mod workloads;
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+pub use workloads::Workloads;
+
+/// Arguments of `rlvr bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Workload name: taskgen_add, taskgen_bool, rollout_tiny, rollout_small, step_tiny, step_small.
+    pub workload: String,
+    /// Workload shapes (TOML); defaults to the project's copy, benches/workloads.toml.
+    #[arg(long)]
+    pub workloads: Option<PathBuf>,
+    /// CPU threads for the model workloads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Timed repetitions after one untimed warm-up.
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+}
+
+/// One benchmark result, printed as a JSON line.
+#[derive(Debug, serde::Serialize)]
+pub struct BenchResult {
+    /// Workload name.
+    pub workload: String,
+    /// Always "rlvr".
+    #[serde(rename = "impl")]
+    pub implementation: &'static str,
+    /// Median of `runs`.
+    pub value: f64,
+    /// Unit of `value` and `runs`.
+    pub unit: &'static str,
+    /// One figure per timed repetition.
+    pub runs: Vec<f64>,
+    /// How the run was configured, and per-phase breakdowns.
+    pub extra: serde_json::Value,
+}
+
+impl BenchResult {
+    /// Builds a result whose value is the median of `runs`.
+    pub fn new(workload: &str, unit: &'static str, runs: Vec<f64>, extra: serde_json::Value) -> Self {
+        let mut sorted = runs.clone();
+        sorted.sort_by(f64::total_cmp);
+        let value = if sorted.is_empty() { f64::NAN } else { sorted[sorted.len() / 2] };
+        Self { workload: workload.to_string(), implementation: "rlvr", value, unit, runs, extra }
+    }
+}
+
+/// Runs one workload and prints its JSON line.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let workloads = Workloads::load(args.workloads.as_deref())?;
+    let result = match args.workload.as_str() {
+        "taskgen_add" | "taskgen_bool" => taskgen::run(&workloads, &args)?,
+        "rollout_tiny" | "rollout_small" => rollout::run(&workloads, &args)?,
+        "step_tiny" | "step_small" => step::run(&workloads, &args)?,
+        other => anyhow::bail!(
+            "unknown workload {other:?}: expected one of taskgen_add, taskgen_bool, rollout_tiny, rollout_small, step_tiny, step_small"
+        ),
+    };
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}

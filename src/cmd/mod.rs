@@ -1,0 +1,8 @@
+//! One module per subcommand: build library objects, call them, print.
+
+pub mod eval;
+pub mod generate;
+pub mod init;
+pub mod report;
+pub mod tasks;
+pub mod train;
