@@ -4,6 +4,7 @@
 mod bench;
 mod cli;
 mod cmd;
+mod config;
 
 use std::process::ExitCode;
 
