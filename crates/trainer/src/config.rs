@@ -1,0 +1,348 @@
+//! The run config: every section of `rlvr train CONFIG`, with every default in one place.
+//! Sections owned by other crates (`[tasks]`, `[lora]`) are composed here, not flattened, so
+//! unknown keys are rejected everywhere.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::advantage::AdvantageKind;
+use crate::error::{Result, TrainerError};
+use crate::loss::LossConfig;
+use crate::schedule::LrSchedule;
+
+/// A whole run: what `rlvr train` reads and writes back as `config.toml` in the run directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Run seed: every random stream (init, curriculum, sampling, ...) derives from it.
+    pub seed: u64,
+    /// CPU threads for tensor work.
+    pub threads: usize,
+    /// `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// The policy model.
+    pub model: ModelSection,
+    /// Task families, prompt style and curriculum.
+    pub tasks: tasks::TasksConfig,
+    /// Rollout sampling.
+    pub sampling: SamplingConfig,
+    /// The RL update.
+    pub train: TrainConfig,
+    /// Supervised warm start before RL.
+    pub warm_start: WarmStartConfig,
+    /// Evaluation on the frozen eval sets.
+    pub eval: EvalConfig,
+    /// LoRA adapters instead of full fine-tuning (absent: train every weight).
+    pub lora: Option<policy::LoraConfig>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            threads: 2,
+            device: "cpu".into(),
+            model: ModelSection::default(),
+            tasks: tasks::TasksConfig::default(),
+            sampling: SamplingConfig::default(),
+            train: TrainConfig::default(),
+            warm_start: WarmStartConfig::default(),
+            eval: EvalConfig::default(),
+            lora: None,
+        }
+    }
+}
+
+/// Where the policy comes from: a model directory, or a fresh model of this shape.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSection {
+    /// A model directory (config.json + model.safetensors + tokenizer.json) to start from;
+    /// when set, the shape keys below are ignored.
+    pub path: Option<PathBuf>,
+    /// A Hugging Face `tokenizer.json` for a fresh model (default: the built-in character one).
+    pub tokenizer: Option<PathBuf>,
+    /// Width of the residual stream.
+    pub hidden_size: usize,
+    /// Hidden width of the SwiGLU MLP.
+    pub intermediate_size: usize,
+    /// Decoder layers.
+    pub num_hidden_layers: usize,
+    /// Query heads.
+    pub num_attention_heads: usize,
+    /// Key/value heads (grouped-query attention when fewer than query heads).
+    pub num_key_value_heads: usize,
+    /// Rotary embedding base.
+    pub rope_theta: f64,
+    /// RMSNorm epsilon.
+    pub rms_norm_eps: f64,
+    /// Longest sequence (prompt + completion).
+    pub max_position_embeddings: usize,
+    /// Share the LM head with the token embedding.
+    pub tie_word_embeddings: bool,
+    /// Biases on q/k/v (Qwen2).
+    pub attention_bias: bool,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        // The "tiny" shape: ~0.86M parameters with the character vocabulary.
+        Self {
+            path: None,
+            tokenizer: None,
+            hidden_size: 128,
+            intermediate_size: 384,
+            num_hidden_layers: 4,
+            num_attention_heads: 4,
+            num_key_value_heads: 4,
+            rope_theta: 10_000.0,
+            rms_norm_eps: 1e-5,
+            max_position_embeddings: 128,
+            tie_word_embeddings: true,
+            attention_bias: false,
+        }
+    }
+}
+
+impl ModelSection {
+    /// The Hugging Face model config of this shape for a vocabulary of `vocab_size`.
+    pub fn model_config(&self, vocab_size: usize) -> Result<policy::ModelConfig> {
+        let value = serde_json::json!({
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "rope_theta": self.rope_theta,
+            "rms_norm_eps": self.rms_norm_eps,
+            "max_position_embeddings": self.max_position_embeddings,
+            "tie_word_embeddings": self.tie_word_embeddings,
+            "attention_bias": self.attention_bias,
+            "vocab_size": vocab_size,
+        });
+        serde_json::from_value(value)
+            .map_err(|e| TrainerError::Config(format!("[model]: {e}")))
+    }
+}
+
+/// Rollout sampling.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamplingConfig {
+    /// Completions per task (G).
+    pub group_size: usize,
+    /// Tasks sampled per round.
+    pub tasks_per_step: usize,
+    /// Longest completion; a completion cut here is truncated (never correct).
+    pub max_new_tokens: usize,
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Keep only the k most likely tokens (absent: all).
+    pub top_k: Option<usize>,
+    /// Nucleus sampling mass (absent: 1).
+    pub top_p: Option<f64>,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        Self {
+            group_size: 16,
+            tasks_per_step: 16,
+            max_new_tokens: 16,
+            temperature: 1.0,
+            top_k: None,
+            top_p: None,
+        }
+    }
+}
+
+/// What happens to completions cut off at `max_new_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Overlong {
+    /// Train on them like any other completion (their reward is 0: they are never correct).
+    Keep,
+    /// Leave them out of the loss.
+    Mask,
+    /// DAPO's soft length penalty over the last `buffer` tokens before the limit.
+    SoftPenalty {
+        /// Tokens before the limit where the penalty ramps from 0 to -1.
+        buffer: usize,
+    },
+}
+
+/// The RL update.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// RL steps (sampling rounds); `--max-steps` overrides.
+    pub max_steps: u64,
+    /// Peak learning rate of the RL update (keep it far below the warm start's).
+    pub lr: f64,
+    /// Learning-rate schedule over optimizer updates.
+    pub schedule: LrSchedule,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// AdamW first-moment decay.
+    pub beta1: f64,
+    /// AdamW second-moment decay.
+    pub beta2: f64,
+    /// AdamW epsilon.
+    pub eps: f64,
+    /// Global gradient-norm clip (0: off).
+    pub max_grad_norm: f64,
+    /// Group-relative advantage estimator.
+    pub advantage: AdvantageKind,
+    /// Surrogate, clipping, KL and aggregation.
+    pub loss: LossConfig,
+    /// Passes over each batch (the sampling log-probs stay the old ones).
+    pub epochs: usize,
+    /// Sequences per forward/backward slice (gradients accumulate over slices).
+    pub micro_batch: usize,
+    /// Keep only informative groups (0 < correct < G); decided on `correct`, never on score.
+    pub dynamic_sampling: bool,
+    /// Take an optimizer step only once this many informative groups are buffered.
+    pub min_groups: usize,
+    /// At most this many groups in one update (the rest wait for the next).
+    pub max_groups: usize,
+    /// Sampling rounds per step while fewer than `min_groups` are buffered (DAPO's fill, capped).
+    pub max_rounds: usize,
+    /// Truncated completions: keep, mask, or soft length penalty.
+    pub overlong: Overlong,
+    /// Evaluate every this many steps (0: only at the start and the end).
+    pub eval_every: u64,
+    /// Write a checkpoint every this many steps (0: only at the end).
+    pub checkpoint_every: u64,
+    /// Completions written to `samples.jsonl` per step.
+    pub samples_per_step: usize,
+    /// Stop RL after this many seconds of training wall time (eval excluded); not reproducible,
+    /// for demos with a time budget. Absent: no limit.
+    pub max_seconds: Option<f64>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            max_steps: 200,
+            lr: 1e-4,
+            schedule: LrSchedule::default(),
+            weight_decay: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            max_grad_norm: 1.0,
+            advantage: AdvantageKind::default(),
+            loss: LossConfig::default(),
+            epochs: 1,
+            micro_batch: 128,
+            dynamic_sampling: true,
+            min_groups: 1,
+            max_groups: 64,
+            max_rounds: 1,
+            overlong: Overlong::Keep,
+            eval_every: 25,
+            checkpoint_every: 50,
+            samples_per_step: 2,
+            max_seconds: None,
+        }
+    }
+}
+
+/// Supervised next-token training on generated tasks' gold answers before RL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WarmStartConfig {
+    /// Optimizer steps (0: no warm start).
+    pub steps: u64,
+    /// Learning rate (far above the RL one).
+    pub lr: f64,
+    /// Sequences per step.
+    pub batch_size: usize,
+    /// Ladder levels trained on, inclusive, for every family in `[tasks]`.
+    pub levels: [u32; 2],
+    /// Linear warm-up steps of the learning rate.
+    pub warmup_steps: u64,
+}
+
+impl Default for WarmStartConfig {
+    fn default() -> Self {
+        Self { steps: 0, lr: 1e-3, batch_size: 64, levels: [1, 2], warmup_steps: 20 }
+    }
+}
+
+/// Evaluation on the frozen eval sets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Directory of frozen eval sets (`rlvr tasks export` writes them).
+    pub dir: PathBuf,
+    /// Tasks per family × level at most.
+    pub max_per_level: usize,
+    /// Also sampled pass@k with this k (0: greedy pass@1 only).
+    pub pass_at_k: usize,
+    /// Prompts per greedy batch.
+    pub batch_size: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("tasks/eval"), max_per_level: 200, pass_at_k: 0, batch_size: 512 }
+    }
+}
+
+impl RunConfig {
+    /// Checks values serde cannot: sizes and ranges, with the key named.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, value: String, why: &str| {
+            Err(TrainerError::Config(format!("{key} = {value}: {why}")))
+        };
+        if self.threads == 0 {
+            return bad("threads", "0".into(), "must be at least 1");
+        }
+        if self.sampling.group_size < 2 {
+            return bad(
+                "sampling.group_size",
+                self.sampling.group_size.to_string(),
+                "group-relative advantages need at least 2 completions per task",
+            );
+        }
+        if self.sampling.tasks_per_step == 0 {
+            return bad("sampling.tasks_per_step", "0".into(), "must be at least 1");
+        }
+        if self.sampling.max_new_tokens == 0 {
+            return bad("sampling.max_new_tokens", "0".into(), "must be at least 1");
+        }
+        if !(self.sampling.temperature > 0.0) {
+            return bad(
+                "sampling.temperature",
+                self.sampling.temperature.to_string(),
+                "must be positive",
+            );
+        }
+        if !(self.train.lr > 0.0) {
+            return bad("train.lr", self.train.lr.to_string(), "must be positive");
+        }
+        if self.train.micro_batch == 0 {
+            return bad("train.micro_batch", "0".into(), "must be at least 1");
+        }
+        if self.train.epochs == 0 {
+            return bad("train.epochs", "0".into(), "must be at least 1");
+        }
+        if self.train.max_rounds == 0 {
+            return bad("train.max_rounds", "0".into(), "must be at least 1");
+        }
+        if self.train.min_groups > self.train.max_groups {
+            return bad(
+                "train.min_groups",
+                self.train.min_groups.to_string(),
+                "must not exceed train.max_groups",
+            );
+        }
+        if self.warm_start.levels[0] > self.warm_start.levels[1] {
+            return bad("warm_start.levels", format!("{:?}", self.warm_start.levels), "min > max");
+        }
+        self.tasks.validate().map_err(|e| TrainerError::Config(format!("[tasks]: {e}")))?;
+        Ok(())
+    }
+}

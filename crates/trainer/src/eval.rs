@@ -1,0 +1,160 @@
+//! Evaluation on the frozen eval sets: greedy pass@1 (and optionally sampled pass@k) per family
+//! and level. Eval sets are the JSONL task files under `eval.dir`; every id found there is
+//! excluded from training, whatever family it belongs to.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::config::RunConfig;
+use crate::error::{Result, TrainerError};
+use crate::rng::{stream_rng, Stream};
+use crate::rollout::{encode_prompt, sample_params};
+
+/// The eval tasks of a run, by family and level, and every eval id (for exclusion).
+#[derive(Debug, Default)]
+pub struct EvalSets {
+    /// family → level → tasks.
+    pub sets: BTreeMap<String, BTreeMap<u32, Vec<tasks::Task>>>,
+    /// Every task id under the eval directory.
+    pub ids: HashSet<String>,
+}
+
+/// Pass rates of one evaluation.
+#[derive(Debug, Clone)]
+pub struct EvalResult {
+    /// Greedy pass@1, `{"family": {"level": rate}}`.
+    pub pass: serde_json::Value,
+    /// Sampled pass@k (null when off).
+    pub pass_at_k: serde_json::Value,
+}
+
+impl EvalSets {
+    /// Reads every `*.jsonl` under `cfg.eval.dir` and keeps the tasks of the run's families, style,
+    /// formats and levels. A missing directory gives empty sets (and a warning).
+    pub fn load(cfg: &RunConfig) -> Result<Self> {
+        let mut out = EvalSets::default();
+        let dir = &cfg.eval.dir;
+        if !dir.exists() {
+            tracing::warn!(dir = %dir.display(), "no eval directory: evaluation is skipped");
+            return Ok(out);
+        }
+        let mut files = Vec::new();
+        collect_jsonl(dir, &mut files)?;
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|source| TrainerError::Io { path: file.clone(), source })?;
+            for (i, line) in text.lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let task: tasks::Task = serde_json::from_str(line).map_err(|e| {
+                    TrainerError::Invalid(format!("{}:{}: not a task: {e}", file.display(), i + 1))
+                })?;
+                out.ids.insert(task.id.clone());
+                let Some(level) = task.level else { continue };
+                let wanted = cfg.tasks.families.iter().any(|f| {
+                    f.name == task.family
+                        && f.format == task.format
+                        && (f.levels[0]..=f.levels[1]).contains(&level)
+                }) && cfg.tasks.style == task.style;
+                if wanted {
+                    let set = out.sets.entry(task.family.clone()).or_default().entry(level).or_default();
+                    if set.len() < cfg.eval.max_per_level && !set.iter().any(|t| t.id == task.id) {
+                        set.push(task);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of eval tasks in play.
+    pub fn len(&self) -> usize {
+        self.sets.values().flat_map(|l| l.values()).map(Vec::len).sum()
+    }
+
+    /// No eval task in play.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn collect_jsonl(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|source| TrainerError::Io { path: dir.to_path_buf(), source })?;
+    for entry in entries {
+        let path = entry.map_err(|source| TrainerError::Io { path: dir.to_path_buf(), source })?.path();
+        if path.is_dir() {
+            collect_jsonl(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "jsonl") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Greedy pass@1 per family and level, plus sampled pass@k when `eval.pass_at_k > 0`.
+pub fn evaluate(policy: &policy::Policy, cfg: &RunConfig, sets: &EvalSets) -> Result<EvalResult> {
+    let mut pass = serde_json::Map::new();
+    let mut pass_k = serde_json::Map::new();
+    let k = cfg.eval.pass_at_k;
+    for (family, levels) in &sets.sets {
+        let mut fam = serde_json::Map::new();
+        let mut fam_k = serde_json::Map::new();
+        for (level, tasks) in levels {
+            let greedy = pass_rate(policy, cfg, tasks, 1, true, *level as u64)?;
+            fam.insert(level.to_string(), json!(greedy));
+            if k > 0 {
+                let sampled = pass_rate(policy, cfg, tasks, k, false, *level as u64)?;
+                fam_k.insert(level.to_string(), json!(sampled));
+            }
+        }
+        pass.insert(family.clone(), serde_json::Value::Object(fam));
+        if k > 0 {
+            pass_k.insert(family.clone(), serde_json::Value::Object(fam_k));
+        }
+    }
+    Ok(EvalResult {
+        pass: serde_json::Value::Object(pass),
+        pass_at_k: if k > 0 { json!({ "k": k, "pass": pass_k }) } else { serde_json::Value::Null },
+    })
+}
+
+/// Fraction of `tasks` with at least one correct completion among `k` samples (greedy: k = 1).
+pub fn pass_rate(
+    policy: &policy::Policy,
+    cfg: &RunConfig,
+    tasks: &[tasks::Task],
+    k: usize,
+    greedy: bool,
+    salt: u64,
+) -> Result<f64> {
+    if tasks.is_empty() {
+        return Ok(0.0);
+    }
+    let tokenizer = policy.tokenizer();
+    let eos = tokenizer.eos_id();
+    let params = sample_params(&cfg.sampling, greedy);
+    let mut rng = stream_rng(cfg.seed, Stream::Eval, salt);
+    let per_batch = (cfg.eval.batch_size / k.max(1)).max(1);
+    let mut solved = 0usize;
+    for chunk in tasks.chunks(per_batch) {
+        let prompts = chunk.iter().map(|t| encode_prompt(tokenizer, t)).collect::<Result<Vec<_>>>()?;
+        let out = policy.sample(&prompts, k, &params, &mut rng)?;
+        for (i, task) in chunk.iter().enumerate() {
+            let any = (0..k).any(|j| {
+                let row = i * k + j;
+                let truncated = matches!(out.stop[row], policy::StopReason::Length);
+                if truncated {
+                    return false;
+                }
+                let body: Vec<u32> = out.tokens[row].iter().copied().take_while(|&t| t != eos).collect();
+                tasks::verify(task, &tokenizer.decode(&body)).correct
+            });
+            solved += any as usize;
+        }
+    }
+    Ok(solved as f64 / tasks.len() as f64)
+}

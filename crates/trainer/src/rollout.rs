@@ -1,0 +1,151 @@
+//! One sampling round: encode the tasks' prompts, sample G completions each, decode and verify
+//! them, and turn verdicts into rewards. Nothing here touches gradients.
+
+use rand::rngs::StdRng;
+use serde::Serialize;
+
+use crate::config::{Overlong, SamplingConfig};
+use crate::error::{Result, TrainerError};
+
+/// One sampled completion with its verdict.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Row {
+    /// Completion token ids as sampled (the EOS included when emitted).
+    pub tokens: Vec<u32>,
+    /// Log-probability of each token when it was sampled (the "old" policy).
+    pub logprobs: Vec<f32>,
+    /// Completion text, EOS excluded.
+    pub text: String,
+    /// Cut off at the token limit.
+    pub truncated: bool,
+    /// The verifier's decision.
+    pub verdict: tasks::Verdict,
+    /// Reward after overlong shaping.
+    pub reward: f32,
+}
+
+/// A task and its G completions.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Group {
+    /// The task.
+    pub task: tasks::Task,
+    /// Prompt token ids (BOS first).
+    pub prompt: Vec<u32>,
+    /// The G completions.
+    pub rows: Vec<Row>,
+}
+
+impl Group {
+    /// Number of correct completions.
+    pub fn num_correct(&self) -> usize {
+        self.rows.iter().filter(|r| r.verdict.correct).count()
+    }
+
+    /// Neither all correct nor all wrong: the only groups with a learning signal.
+    pub fn is_informative(&self) -> bool {
+        let c = self.num_correct();
+        c > 0 && c < self.rows.len()
+    }
+
+    /// The rewards of the rows, in order.
+    pub fn rewards(&self) -> Vec<f32> {
+        self.rows.iter().map(|r| r.reward).collect()
+    }
+}
+
+/// The prompt token ids of a task: BOS, then its prompt text.
+pub fn encode_prompt(tokenizer: &policy::Tokenizer, task: &tasks::Task) -> Result<Vec<u32>> {
+    let mut ids = vec![tokenizer.bos_id()];
+    let body = tokenizer.encode(&task.prompt).map_err(|e| {
+        TrainerError::Invalid(format!("task {} ({}): prompt cannot be encoded: {e}", task.id, task.family))
+    })?;
+    ids.extend(body);
+    Ok(ids)
+}
+
+/// The sampler's settings for this config.
+pub fn sample_params(cfg: &SamplingConfig, greedy: bool) -> policy::SampleParams {
+    policy::SampleParams {
+        max_new_tokens: cfg.max_new_tokens,
+        temperature: cfg.temperature,
+        top_k: cfg.top_k,
+        top_p: cfg.top_p,
+        greedy,
+        stop_at_eos: true,
+    }
+}
+
+/// Samples `group_size` completions for each task and verifies them.
+pub fn sample_groups(
+    policy: &policy::Policy,
+    tasks: Vec<tasks::Task>,
+    cfg: &SamplingConfig,
+    overlong: Overlong,
+    rng: &mut StdRng,
+) -> Result<Vec<Group>> {
+    if tasks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tokenizer = policy.tokenizer();
+    let prompts = tasks
+        .iter()
+        .map(|t| encode_prompt(tokenizer, t))
+        .collect::<Result<Vec<_>>>()?;
+    let g = cfg.group_size;
+    let out = policy.sample(&prompts, g, &sample_params(cfg, false), rng)?;
+    let eos = tokenizer.eos_id();
+    let mut groups = Vec::with_capacity(tasks.len());
+    let mut rows = out
+        .tokens
+        .into_iter()
+        .zip(out.logprobs)
+        .zip(out.stop);
+    for (task, prompt) in tasks.into_iter().zip(prompts) {
+        let mut group_rows = Vec::with_capacity(g);
+        for ((tokens, logprobs), stop) in rows.by_ref().take(g) {
+            let truncated = matches!(stop, policy::StopReason::Length);
+            let body: Vec<u32> = tokens.iter().copied().take_while(|&t| t != eos).collect();
+            let text = tokenizer.decode(&body);
+            let verdict = if truncated {
+                tasks::Verdict::truncated()
+            } else {
+                tasks::verify(&task, &text)
+            };
+            let reward = verdict.score + overlong_penalty(overlong, tokens.len(), cfg.max_new_tokens);
+            group_rows.push(Row { tokens, logprobs, text, truncated, verdict, reward });
+        }
+        groups.push(Group { task, prompt, rows: group_rows });
+    }
+    Ok(groups)
+}
+
+/// DAPO's soft overlong penalty: 0 up to `limit − buffer`, then a ramp to −1 at the limit.
+pub fn overlong_penalty(overlong: Overlong, len: usize, limit: usize) -> f32 {
+    match overlong {
+        Overlong::SoftPenalty { buffer } if buffer > 0 => {
+            let start = limit.saturating_sub(buffer);
+            if len <= start {
+                0.0
+            } else if len >= limit {
+                -1.0
+            } else {
+                -((len - start) as f32) / buffer as f32
+            }
+        }
+        _ => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn soft_penalty_ramps_over_the_buffer() {
+        let o = Overlong::SoftPenalty { buffer: 4 };
+        assert_eq!(overlong_penalty(o, 6, 10), 0.0);
+        assert_eq!(overlong_penalty(o, 8, 10), -0.5);
+        assert_eq!(overlong_penalty(o, 10, 10), -1.0);
+        assert_eq!(overlong_penalty(Overlong::Keep, 10, 10), 0.0);
+    }
+}

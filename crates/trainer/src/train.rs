@@ -1,0 +1,462 @@
+//! The training run, top to bottom: setup → (warm start) → preflight → for each step: rollout →
+//! score → update → log → evaluate → checkpoint.
+//!
+//! With the defaults this is GRPO as TRL runs it with `num_iterations = 1`: G completions per
+//! task, advantages (r − mean)/(std + 1e-4) within each group, token-mean aggregation, β = 0 (no
+//! reference model), one on-policy AdamW step per batch, so the clipped ratio is ≡ 1 and the update
+//! is REINFORCE with a group baseline. Two departures, both from our prototype's findings: groups
+//! whose answers are all right or all wrong are dropped (DAPO's dynamic sampling, decided on
+//! `correct`), and an update waits until `train.min_groups` informative groups are buffered.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::Var;
+use serde_json::json;
+
+use crate::checkpoint::{self, TrainState};
+use crate::config::RunConfig;
+use crate::error::{Result, TrainerError};
+use crate::eval::{self, EvalSets};
+use crate::metrics::{truncate_after_step, JsonlWriter};
+use crate::optim::AdamW;
+use crate::rng::{stream_rng, stream_seed, Stream};
+use crate::rollout::{sample_groups, Group};
+use crate::update::{update, UpdateStats};
+use crate::warm_start;
+
+/// How `train` was asked to run.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Overrides `train.max_steps`.
+    pub max_steps: Option<u64>,
+    /// Draw a progress bar on stderr (when it is a terminal).
+    pub progress: bool,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainSummary {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// RL steps completed.
+    pub steps: u64,
+    /// Optimizer updates taken.
+    pub updates: u64,
+    /// Training wall time (eval excluded).
+    pub train_seconds: f64,
+    /// The last evaluation's greedy pass rates, family → level → rate.
+    pub final_pass: serde_json::Value,
+}
+
+/// Everything a run holds while it trains.
+struct Run {
+    cfg: RunConfig,
+    dir: PathBuf,
+    policy: policy::Policy,
+    reference: Option<policy::Policy>,
+    vars: Vec<(String, Var)>,
+    optimizer: AdamW,
+    state: TrainState,
+    eval_sets: EvalSets,
+    metrics: JsonlWriter,
+    samples: JsonlWriter,
+    evals: JsonlWriter,
+}
+
+/// Starts a new run in `out` (created; must not hold a run already).
+pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
+    cfg.validate()?;
+    if out.join("config.toml").exists() {
+        return Err(TrainerError::Config(format!(
+            "{} already holds a run: resume it with `rlvr train --resume {}` or choose another --out",
+            out.display(),
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|source| TrainerError::Io { path: out.to_path_buf(), source })?;
+    let resolved = toml::to_string(&cfg).map_err(|e| TrainerError::Invalid(format!("writing the resolved config: {e}")))?;
+    write_file(&out.join("config.toml"), resolved.as_bytes())?;
+    let device = setup_device(&cfg)?;
+    let eval_sets = EvalSets::load(&cfg)?;
+
+    let mut policy = match &cfg.model.path {
+        Some(path) => policy::Policy::load(path, &device)?,
+        None => {
+            let tokenizer = match &cfg.model.tokenizer {
+                Some(path) => policy::Tokenizer::from_file(path)?,
+                None => policy::Tokenizer::builtin(),
+            };
+            let mc = cfg.model.model_config(tokenizer.vocab_size())?;
+            policy::Policy::init(&mc, tokenizer, stream_seed(cfg.seed, Stream::Init, 0), &device)?
+        }
+    };
+    if let Some(lora) = &cfg.lora {
+        policy.add_adapter("default", lora, stream_seed(cfg.seed, Stream::Adapter, 0))?;
+        policy.set_active_adapter("default")?;
+    }
+    tracing::info!(
+        parameters = policy.num_parameters(),
+        run = %out.display(),
+        "model ready"
+    );
+    let mut evals = JsonlWriter::append(&out.join("eval.jsonl"))?;
+    let mut train_seconds = 0.0;
+    if cfg.warm_start.steps > 0 {
+        let t = Instant::now();
+        warm_start::run(&policy, &cfg, &eval_sets.ids, &mut JsonlWriter::append(&out.join("warm_start.jsonl"))?)?;
+        train_seconds += t.elapsed().as_secs_f64();
+    }
+    let reference = if cfg.train.loss.beta != 0.0 && cfg.lora.is_none() {
+        Some(policy.snapshot_reference()?)
+    } else {
+        None
+    };
+    let curriculum = tasks::Curriculum::new(&cfg.tasks, stream_seed(cfg.seed, Stream::Curriculum, 0), eval_sets.ids.clone())?;
+    let first = eval::evaluate(&policy, &cfg, &eval_sets)?;
+    evals.write(&json!({ "step": 0, "train_seconds": train_seconds, "pass": first.pass, "pass_at_k": first.pass_at_k }))?;
+    crate::preflight::run(&policy, &cfg, &curriculum)?;
+    let vars = policy.trainable_vars();
+    let optimizer = new_optimizer(&cfg, &vars)?;
+    let state = TrainState {
+        step: 0,
+        updates: 0,
+        train_seconds,
+        tokens_sampled: 0,
+        pending: Vec::new(),
+        curriculum,
+    };
+    let mut run = Run {
+        metrics: JsonlWriter::append(&out.join("metrics.jsonl"))?,
+        samples: JsonlWriter::append(&out.join("samples.jsonl"))?,
+        evals,
+        cfg,
+        dir: out.to_path_buf(),
+        policy,
+        reference,
+        vars,
+        optimizer,
+        state,
+        eval_sets,
+    };
+    run.save_checkpoint()?;
+    run.train_loop(opts)
+}
+
+/// Continues the run in `dir` from its checkpoint, exactly as if it had not stopped.
+pub fn resume(dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
+    let path = dir.join("config.toml");
+    let text = std::fs::read_to_string(&path).map_err(|source| TrainerError::Io { path: path.clone(), source })?;
+    let cfg: RunConfig = toml::from_str(&text).map_err(|e| TrainerError::Config(format!("{}: {e}", path.display())))?;
+    cfg.validate()?;
+    let device = setup_device(&cfg)?;
+    let eval_sets = EvalSets::load(&cfg)?;
+    let state = checkpoint::load_state(dir)?;
+    let ck = checkpoint::dir(dir);
+    let mut policy = policy::Policy::load(&ck.join("model"), &device)?;
+    if cfg.lora.is_some() {
+        policy.load_adapter(&ck.join("adapter"), "default")?;
+        policy.set_active_adapter("default")?;
+    }
+    let reference = if cfg.train.loss.beta != 0.0 && cfg.lora.is_none() {
+        Some(policy::Policy::load(&dir.join("reference"), &device)?)
+    } else {
+        None
+    };
+    let vars = policy.trainable_vars();
+    let mut optimizer = new_optimizer(&cfg, &vars)?;
+    optimizer.load(&ck.join("optimizer.safetensors"))?;
+    for name in ["metrics.jsonl", "samples.jsonl", "eval.jsonl"] {
+        truncate_after_step(&dir.join(name), state.step)?;
+    }
+    tracing::info!(step = state.step, run = %dir.display(), "resuming");
+    let mut run = Run {
+        metrics: JsonlWriter::append(&dir.join("metrics.jsonl"))?,
+        samples: JsonlWriter::append(&dir.join("samples.jsonl"))?,
+        evals: JsonlWriter::append(&dir.join("eval.jsonl"))?,
+        cfg,
+        dir: dir.to_path_buf(),
+        policy,
+        reference,
+        vars,
+        optimizer,
+        state,
+        eval_sets,
+    };
+    run.train_loop(opts)
+}
+
+fn setup_device(cfg: &RunConfig) -> Result<candle_core::Device> {
+    policy::set_num_threads(cfg.threads);
+    Ok(policy::parse_device(&cfg.device)?)
+}
+
+fn new_optimizer(cfg: &RunConfig, vars: &[(String, Var)]) -> Result<AdamW> {
+    let t = &cfg.train;
+    AdamW::new(vars.to_vec(), t.lr, t.beta1, t.beta2, t.eps, t.weight_decay)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|source| TrainerError::Io { path: path.to_path_buf(), source })
+}
+
+impl Run {
+    fn train_loop(&mut self, opts: &TrainOptions) -> Result<TrainSummary> {
+        let max_steps = opts.max_steps.unwrap_or(self.cfg.train.max_steps);
+        if self.cfg.train.loss.beta != 0.0 && self.cfg.lora.is_none() && !self.dir.join("reference").exists() {
+            if let Some(r) = &self.reference {
+                r.save(&self.dir.join("reference"))?;
+            }
+        }
+        let bar = progress_bar(opts.progress, self.state.step, max_steps);
+        let mut last_eval_step = None;
+        while self.state.step < max_steps {
+            if let Some(limit) = self.cfg.train.max_seconds {
+                if self.state.train_seconds >= limit {
+                    tracing::info!(seconds = self.state.train_seconds, "time budget reached");
+                    break;
+                }
+            }
+            self.state.step += 1;
+            let record = self.step()?;
+            bar.set_position(self.state.step);
+            bar.set_message(format!(
+                "reward {:.2} informative {:.2} {}",
+                record["reward"].as_f64().unwrap_or(0.0),
+                record["informative_fraction"].as_f64().unwrap_or(0.0),
+                record["position"]
+            ));
+            let step = self.state.step;
+            let every = self.cfg.train.eval_every;
+            if every > 0 && step % every == 0 {
+                self.evaluate()?;
+                last_eval_step = Some(step);
+            }
+            let every = self.cfg.train.checkpoint_every;
+            if every > 0 && step % every == 0 {
+                self.save_checkpoint()?;
+            }
+        }
+        bar.finish_and_clear();
+        let final_pass = if last_eval_step == Some(self.state.step) {
+            None
+        } else {
+            Some(self.evaluate()?)
+        };
+        self.save_checkpoint()?;
+        self.policy.save(&self.dir.join("model"))?;
+        let final_pass = match final_pass {
+            Some(p) => p,
+            None => last_eval(&self.dir)?,
+        };
+        Ok(TrainSummary {
+            run_dir: self.dir.clone(),
+            steps: self.state.step,
+            updates: self.state.updates,
+            train_seconds: self.state.train_seconds,
+            final_pass,
+        })
+    }
+
+    /// One RL step: sampling rounds until enough informative groups are buffered (or the round
+    /// cap), an update when they are, and one metrics line.
+    fn step(&mut self) -> Result<serde_json::Value> {
+        let cfg = &self.cfg;
+        let step = self.state.step;
+        let t0 = Instant::now();
+        let mut rng = stream_rng(cfg.seed, Stream::Sampling, step);
+        let mut sampled: Vec<Group> = Vec::new();
+        for _round in 0..cfg.train.max_rounds {
+            let tasks = self.state.curriculum.next_tasks(cfg.sampling.tasks_per_step);
+            let groups = sample_groups(&self.policy, tasks, &cfg.sampling, cfg.train.overlong, &mut rng)?;
+            for g in &groups {
+                let verdicts: Vec<tasks::Verdict> = g.rows.iter().map(|r| r.verdict.clone()).collect();
+                self.state.curriculum.observe(&g.task, &verdicts);
+            }
+            for g in &groups {
+                if !cfg.train.dynamic_sampling || g.is_informative() {
+                    self.state.pending.push(g.clone());
+                }
+            }
+            sampled.extend(groups);
+            if self.state.pending.len() >= cfg.train.min_groups.max(1) {
+                break;
+            }
+        }
+        let sampling_seconds = t0.elapsed().as_secs_f64();
+
+        let t1 = Instant::now();
+        let mut stats = UpdateStats::default();
+        let mut updated = false;
+        let lr = cfg.train.schedule.lr_at(cfg.train.lr, self.state.updates);
+        if !self.state.pending.is_empty() && self.state.pending.len() >= cfg.train.min_groups.max(1) {
+            let take = self.state.pending.len().min(cfg.train.max_groups);
+            let batch: Vec<Group> = self.state.pending.drain(..take).collect();
+            self.optimizer.set_learning_rate(lr);
+            stats = update(
+                &self.policy,
+                self.reference.as_ref(),
+                &self.vars,
+                &mut self.optimizer,
+                &batch,
+                &cfg.train,
+                step,
+            )?;
+            self.state.updates += 1;
+            updated = true;
+        }
+        let update_seconds = t1.elapsed().as_secs_f64();
+        self.state.train_seconds += sampling_seconds + update_seconds;
+
+        let record = self.step_record(&sampled, &stats, updated, lr, sampling_seconds, update_seconds);
+        self.metrics.write(&record)?;
+        for g in sampled.iter().take(cfg.train.samples_per_step) {
+            if let Some(row) = g.rows.first() {
+                self.samples.write(&json!({
+                    "step": step,
+                    "task": g.task.id,
+                    "family": g.task.family,
+                    "level": g.task.level,
+                    "prompt": g.task.prompt,
+                    "answer": g.task.answer,
+                    "completion": row.text,
+                    "verdict": row.verdict,
+                    "group_correct": g.num_correct(),
+                }))?;
+            }
+        }
+        tracing::debug!(step, reward = record["reward"].as_f64(), "step");
+        Ok(record)
+    }
+
+    fn step_record(
+        &mut self,
+        groups: &[Group],
+        stats: &UpdateStats,
+        updated: bool,
+        lr: f64,
+        sampling_seconds: f64,
+        update_seconds: f64,
+    ) -> serde_json::Value {
+        let rows: Vec<&crate::rollout::Row> = groups.iter().flat_map(|g| g.rows.iter()).collect();
+        let n = rows.len().max(1) as f64;
+        let reward = rows.iter().map(|r| r.reward as f64).sum::<f64>() / n;
+        let mut stds = Vec::new();
+        let mut zero_std = 0usize;
+        let mut cells: std::collections::BTreeMap<String, (f64, f64, usize)> = Default::default();
+        for g in groups {
+            let r = g.rewards();
+            let m = r.iter().map(|&x| x as f64).sum::<f64>() / r.len().max(1) as f64;
+            let var = r.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / (r.len().max(2) - 1) as f64;
+            stds.push(var.sqrt());
+            if var == 0.0 {
+                zero_std += 1;
+            }
+            let key = match g.task.level {
+                Some(l) => format!("{}/{}", g.task.family, l),
+                None => format!("{}/{}", g.task.family, g.task.id),
+            };
+            let e = cells.entry(key).or_insert((0.0, 0.0, 0));
+            e.0 += g.num_correct() as f64 / g.rows.len().max(1) as f64;
+            e.1 += g.is_informative() as u8 as f64;
+            e.2 += 1;
+        }
+        let tokens: usize = rows.iter().map(|r| r.tokens.len()).sum();
+        self.state.tokens_sampled += tokens as u64;
+        let num_groups = groups.len().max(1) as f64;
+        let informative = groups.iter().filter(|g| g.is_informative()).count() as f64 / num_groups;
+        let cells: serde_json::Map<String, serde_json::Value> = cells
+            .into_iter()
+            .map(|(k, (pass, inf, n))| {
+                (k, json!({ "pass": pass / n as f64, "informative": inf / n as f64, "groups": n }))
+            })
+            .collect();
+        json!({
+            "step": self.state.step,
+            "train_seconds": self.state.train_seconds,
+            "reward": reward,
+            "reward_std": stds.iter().sum::<f64>() / num_groups,
+            "frac_reward_zero_std": zero_std as f64 / num_groups,
+            "completions/mean_length": tokens as f64 / n,
+            "completions/clipped_ratio": rows.iter().filter(|r| r.truncated).count() as f64 / n,
+            "clip_ratio/low_mean": stats.clip_low,
+            "clip_ratio/high_mean": stats.clip_high,
+            "clip_ratio/region_mean": stats.clip_region,
+            "kl": stats.kl,
+            "entropy": stats.entropy,
+            "grad_norm": stats.grad_norm,
+            "learning_rate": lr,
+            "loss": stats.loss,
+            "updated": updated,
+            "update_sequences": stats.sequences,
+            "pending_groups": self.state.pending.len(),
+            "informative_fraction": informative,
+            "tokens_sampled": self.state.tokens_sampled,
+            "time/sampling": sampling_seconds,
+            "time/update": update_seconds,
+            "cells": cells,
+            "position": self.state.curriculum.position(),
+        })
+    }
+
+    /// Greedy pass rates on the eval sets, on their own clock, appended to `eval.jsonl`.
+    fn evaluate(&mut self) -> Result<serde_json::Value> {
+        let t = Instant::now();
+        let result = eval::evaluate(&self.policy, &self.cfg, &self.eval_sets)?;
+        self.evals.write(&json!({
+            "step": self.state.step,
+            "train_seconds": self.state.train_seconds,
+            "eval_seconds": t.elapsed().as_secs_f64(),
+            "pass": result.pass,
+            "pass_at_k": result.pass_at_k,
+        }))?;
+        tracing::info!(step = self.state.step, train_seconds = format!("{:.0}", self.state.train_seconds), pass = %result.pass, "eval");
+        Ok(result.pass)
+    }
+
+    fn save_checkpoint(&mut self) -> Result<()> {
+        let policy = &self.policy;
+        let optimizer = &self.optimizer;
+        let lora = self.cfg.lora.is_some();
+        checkpoint::save(&self.dir, &self.state, |tmp| {
+            policy.save(&tmp.join("model"))?;
+            if lora {
+                policy.save_adapter("default", &tmp.join("adapter"))?;
+            }
+            optimizer.save(&tmp.join("optimizer.safetensors"))?;
+            Ok(())
+        })
+    }
+}
+
+/// The pass rates of the last line of `eval.jsonl`.
+fn last_eval(dir: &Path) -> Result<serde_json::Value> {
+    let path = dir.join("eval.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|source| TrainerError::Io { path: path.clone(), source })?;
+    Ok(text
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v.get("pass").cloned())
+        .unwrap_or(serde_json::Value::Null))
+}
+
+fn progress_bar(enabled: bool, pos: u64, len: u64) -> indicatif::ProgressBar {
+    if !enabled {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_position(pos);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] step {pos}/{len} {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// The eval-set task ids a run excludes from training.
+pub fn excluded_ids(sets: &EvalSets) -> &HashSet<String> {
+    &sets.ids
+}
