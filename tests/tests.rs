@@ -1,1 +1,3 @@
+//! End-to-end tests of the `rlvr` binary (one integration binary; one module per command).
 
+mod util;

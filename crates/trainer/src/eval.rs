@@ -55,11 +55,13 @@ impl EvalSets {
                 })?;
                 out.ids.insert(task.id.clone());
                 let Some(level) = task.level else { continue };
-                let wanted = cfg.tasks.families.iter().any(|f| {
-                    f.name == task.family
-                        && f.format == task.format
-                        && (f.levels[0]..=f.levels[1]).contains(&level)
-                }) && cfg.tasks.style == task.style;
+                let wanted = cfg.tasks.style == task.style
+                    && cfg.tasks.families.iter().any(|f| {
+                        f.name == task.family
+                            && f.format == task.format
+                            && (f.levels[0]..=f.levels[1]).contains(&level)
+                            && knobs_agree(&f.knobs, &task.knobs)
+                    });
                 if wanted {
                     let set = out.sets.entry(task.family.clone()).or_default().entry(level).or_default();
                     if set.len() < cfg.eval.max_per_level && !set.iter().any(|t| t.id == task.id) {
@@ -79,6 +81,19 @@ impl EvalSets {
     /// No eval task in play.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Every knob the family config fixes has that value in the task.
+fn knobs_agree(fixed: &impl serde::Serialize, task: &impl serde::Serialize) -> bool {
+    let (Ok(fixed), Ok(task)) = (serde_json::to_value(fixed), serde_json::to_value(task)) else {
+        return false;
+    };
+    match fixed.as_object() {
+        None => true,
+        Some(map) => map.iter().all(|(k, v)| {
+            task.get(k).and_then(|t| t.as_f64()) == v.as_f64()
+        }),
     }
 }
 
