@@ -1,1 +1,47 @@
-//! placeholder
+//! A small Llama-style decoder on candle for RLVR: token ids in, token ids and log-probs out.
+//!
+//! In pipeline order: [`ModelConfig`] (Hugging Face `config.json`) and [`Tokenizer`] describe a
+//! model; [`Policy`] holds its weights (Hugging Face names, `model.safetensors`), optional named
+//! [`LoraConfig`] adapters (PEFT format) and a device; [`Policy::sample`] draws G completions per
+//! prompt with a shared-prefill KV cache ([`SampleParams`] -> [`Rollouts`]);
+//! [`Policy::completion_logprobs`] scores completions with gradients ([`TokenLogProbs`]).
+//!
+//! ```
+//! use policy::{ModelConfig, Policy, SampleParams, Tokenizer};
+//! use rand::SeedableRng;
+//! let tok = Tokenizer::builtin();
+//! let config = ModelConfig { hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1,
+//!     num_attention_heads: 2, ..ModelConfig::default() };
+//! let policy = Policy::init(&config, tok.clone(), 0, &candle_core::Device::Cpu)?;
+//! let prompt = [vec![tok.bos_id()], tok.encode("1+1=")?].concat();
+//! let params = SampleParams { max_new_tokens: 4, ..SampleParams::default() };
+//! let out = policy.sample(&[prompt], 2, &params, &mut rand::rngs::StdRng::seed_from_u64(0))?;
+//! assert_eq!(out.tokens.len(), 2);
+//! # Ok::<(), policy::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod config;
+mod device;
+mod error;
+mod hf;
+mod inference;
+mod kernels;
+mod kv_cache;
+mod logprobs;
+mod lora;
+mod model;
+mod policy;
+mod sampler;
+mod tokenizer;
+
+pub use candle_core::{DType, Device, Tensor, Var};
+pub use config::ModelConfig;
+pub use device::{num_threads, parse_device, set_num_threads};
+pub use error::{Error, Result};
+pub use hf::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+pub use logprobs::TokenLogProbs;
+pub use lora::LoraConfig;
+pub use policy::{AdapterMode, Policy};
+pub use sampler::{Rollouts, SampleParams, SampleTimings, StopReason};
+pub use tokenizer::Tokenizer;

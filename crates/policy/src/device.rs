@@ -1,0 +1,65 @@
+//! Devices (`cpu`, `cuda`, `cuda:N`) and the CPU thread count.
+
+use candle_core::Device;
+
+use crate::error::{Error, Result};
+
+/// Parses `"cpu"`, `"cuda"` (= `cuda:0`) or `"cuda:N"`; CUDA needs the `cuda` cargo feature.
+pub fn parse_device(spec: &str) -> Result<Device> {
+    let err = |message: String| Error::Device {
+        spec: spec.into(),
+        message,
+    };
+    let ordinal = match spec.trim() {
+        "cpu" => return Ok(Device::Cpu),
+        "cuda" => 0,
+        s => match s.strip_prefix("cuda:") {
+            Some(n) => n
+                .parse::<usize>()
+                .map_err(|e| err(format!("bad ordinal {n:?}: {e}")))?,
+            None => return Err(err("expected cpu, cuda or cuda:N".into())),
+        },
+    };
+    if cfg!(feature = "cuda") {
+        Device::new_cuda(ordinal).map_err(|e| err(e.to_string()))
+    } else {
+        Err(err(
+            "this build has no CUDA support (rebuild with `--features cuda`)".into(),
+        ))
+    }
+}
+
+/// Sets the number of CPU threads candle's matmul uses (read from `RAYON_NUM_THREADS` at each
+/// matmul; also sizes rayon's global pool if it is not built yet). Call it before any tensor work.
+///
+/// Measured with `rlvr bench rollout_*` (see the crate README / report): on a 2-core box shared
+/// with other work, 1 thread is the safer default; a second thread only helps the larger matmuls.
+pub fn set_num_threads(n: usize) {
+    let n = n.max(1);
+    // Edition 2021: `set_var` is safe; it is called at start-up before other threads read it.
+    std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+}
+
+/// Number of CPU threads candle uses now.
+pub fn num_threads() -> usize {
+    candle_core::utils::get_num_threads()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cpu_and_rejects_junk() {
+        assert!(matches!(parse_device("cpu").unwrap(), Device::Cpu));
+        assert!(parse_device("tpu").unwrap_err().to_string().contains("tpu"));
+        assert!(parse_device("cuda:x")
+            .unwrap_err()
+            .to_string()
+            .contains("ordinal"));
+        if !cfg!(feature = "cuda") {
+            let msg = parse_device("cuda:1").unwrap_err().to_string();
+            assert!(msg.contains("--features cuda"), "{msg}");
+        }
+    }
+}

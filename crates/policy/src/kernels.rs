@@ -1,0 +1,178 @@
+//! The three ops where candle has a fast fused kernel that silently drops gradients (RMSNorm,
+//! RoPE, softmax), behind one switch: `Composite` (differentiable, the training path and the test
+//! oracle) or `Fused` (no backward; only for forwards that never call `backward`, i.e. sampling).
+//!
+//! Shapes: RMSNorm over the last axis; RoPE in Hugging Face's rotate-half layout on
+//! `(b, heads, t, head_dim)` with `cos`/`sin` of shape `(t, head_dim/2)` or `(b, t, head_dim/2)`.
+
+use candle_core::{Tensor, D};
+
+use crate::error::Result;
+
+/// Which implementation of the fusable ops to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kernels {
+    /// Composite candle ops with autograd (training, log-probs, oracle).
+    Composite,
+    /// candle's fused kernels without backward (sampling only).
+    Fused,
+}
+
+impl Kernels {
+    /// `x * rsqrt(mean(x^2) + eps) * w` over the last axis.
+    pub(crate) fn rms_norm(self, x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+        Ok(match self {
+            Kernels::Fused => candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?,
+            Kernels::Composite => {
+                let inv = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
+                x.broadcast_mul(&inv)?.broadcast_mul(w)?
+            }
+        })
+    }
+
+    /// Rotary embedding, rotate-half layout: `x * cos + rotate_half(x) * sin` with the half-width
+    /// tables repeated twice, as `transformers`' `apply_rotary_pos_emb`.
+    pub(crate) fn rope(self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Kernels::Fused => candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?,
+            Kernels::Composite => {
+                // (t, d/2) -> (1, 1, t, d) or (b, t, d/2) -> (b, 1, t, d)
+                let full = |c: &Tensor| -> Result<Tensor> {
+                    let c = Tensor::cat(&[c, c], D::Minus1)?;
+                    Ok(match c.rank() {
+                        2 => c.unsqueeze(0)?.unsqueeze(0)?,
+                        _ => c.unsqueeze(1)?,
+                    })
+                };
+                let (cos, sin) = (full(cos)?, full(sin)?);
+                let half = x.dim(D::Minus1)? / 2;
+                let x1 = x.narrow(D::Minus1, 0, half)?;
+                let x2 = x.narrow(D::Minus1, half, half)?;
+                let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+                (x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?)?
+            }
+        })
+    }
+
+    /// Softmax over the last axis.
+    pub(crate) fn softmax(self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Kernels::Fused => candle_nn::ops::softmax_last_dim(&x.contiguous()?)?,
+            Kernels::Composite => candle_nn::ops::softmax(x, D::Minus1)?,
+        })
+    }
+}
+
+/// Grouped-query attention without copying K/V per query head.
+///
+/// `q`: `(b, h, t, d)` (already scaled by `1/sqrt(d)`), `k`, `v`: `(b, kvh, s, d)` (may be
+/// narrowed views of a larger cache), `mask`: additive, broadcastable to `(b, 1, 1, t, s)`.
+/// Query head `i` uses key/value head `i / (h / kvh)` (transformers' `repeat_kv`). Returns
+/// `(b, t, h * d)`.
+pub(crate) fn attention(
+    kernels: Kernels,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+) -> Result<Tensor> {
+    let (b, h, t, d) = q.dims4()?;
+    let (_, kvh, s, _) = k.dims4()?;
+    let rep = h / kvh;
+    // (b, h, t, d) -> (b, kvh, rep*t, d): the `rep` heads sharing one K/V head become rows.
+    let q = q.contiguous()?.reshape((b, kvh, rep * t, d))?;
+    let scores = q.matmul(&k.t()?)?; // (b, kvh, rep*t, s)
+    let scores = match mask {
+        Some(m) => scores.reshape((b, kvh, rep, t, s))?.broadcast_add(m)?,
+        None => scores.reshape((b, kvh, rep, t, s))?,
+    };
+    let probs = kernels.softmax(&scores)?.reshape((b, kvh, rep * t, s))?;
+    let out = probs.matmul(&v.contiguous()?)?; // (b, kvh, rep*t, d)
+                                               // (b, h, t, d) -> (b, t, h, d) -> (b, t, h*d)
+    Ok(out
+        .reshape((b, h, t, d))?
+        .transpose(1, 2)?
+        .reshape((b, t, h * d))?)
+}
+
+/// Additive causal mask `(1, 1, 1, t, t)`: 0 on and below the diagonal, -inf above.
+pub(crate) fn causal_mask(t: usize, device: &candle_core::Device) -> Result<Tensor> {
+    let data: Vec<f32> = (0..t)
+        .flat_map(|i| (0..t).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
+        .collect();
+    Ok(Tensor::from_vec(data, (1, 1, 1, t, t), device)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn rand(shape: &[usize], seed: u64) -> Tensor {
+        let n: usize = shape.iter().product();
+        let data: Vec<f32> = (0..n)
+            .map(|i| (((i as u64 * 2654435761 + seed * 97) % 1000) as f32 / 500.0) - 1.0)
+            .collect();
+        Tensor::from_vec(data, shape, &Device::Cpu).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+
+    #[test]
+    fn fused_and_composite_agree() {
+        let x = rand(&[2, 3, 5, 8], 1);
+        let w = rand(&[8], 2);
+        let (c, f) = (Kernels::Composite, Kernels::Fused);
+        assert!(
+            max_diff(
+                &c.rms_norm(&x, &w, 1e-5).unwrap(),
+                &f.rms_norm(&x, &w, 1e-5).unwrap()
+            ) < 1e-5
+        );
+        assert!(max_diff(&c.softmax(&x).unwrap(), &f.softmax(&x).unwrap()) < 1e-6);
+        let cos = rand(&[5, 4], 3);
+        let sin = rand(&[5, 4], 4);
+        assert!(
+            max_diff(
+                &c.rope(&x, &cos, &sin).unwrap(),
+                &f.rope(&x, &cos, &sin).unwrap()
+            ) < 1e-6
+        );
+        let cos = rand(&[2, 5, 4], 5);
+        let sin = rand(&[2, 5, 4], 6);
+        assert!(
+            max_diff(
+                &c.rope(&x, &cos, &sin).unwrap(),
+                &f.rope(&x, &cos, &sin).unwrap()
+            ) < 1e-6
+        );
+    }
+
+    #[test]
+    fn rope_rotates_half_pairs_by_hand() {
+        // x = [1, 2, 3, 4]: pairs (x0, x2), (x1, x3); cos = [c0, c1], sin = [s0, s1].
+        let x = Tensor::new(&[1f32, 2., 3., 4.], &Device::Cpu)
+            .unwrap()
+            .reshape((1, 1, 1, 4))
+            .unwrap();
+        let cos = Tensor::new(&[[0.5f32, 1.0]], &Device::Cpu).unwrap();
+        let sin = Tensor::new(&[[2.0f32, 0.0]], &Device::Cpu).unwrap();
+        let y = Kernels::Composite.rope(&x, &cos, &sin).unwrap();
+        // y0 = 1*0.5 - 3*2 = -5.5; y1 = 2*1 - 4*0 = 2; y2 = 3*0.5 + 1*2 = 3.5; y3 = 4*1 + 2*0 = 4
+        assert_eq!(
+            y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            vec![-5.5, 2.0, 3.5, 4.0]
+        );
+    }
+}

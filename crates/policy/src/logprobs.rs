@@ -1,0 +1,112 @@
+//! Teacher-forced per-token log-probs and entropies of completions, differentiable with respect
+//! to the trainable weights (composite ops only: candle's fused kernels drop gradients).
+//!
+//! Row `b` is `prompt_b ++ completion_b[..c_b - 1]`, right-padded to the longest; the hidden state
+//! at position `p_b - 1 + j` predicts completion token `j`. Only those `(B, L)` positions go
+//! through the LM head and the log-softmax.
+
+use candle_core::{DType, Tensor, D};
+
+use crate::error::{Error, Result};
+use crate::policy::AdapterMode;
+use crate::Policy;
+
+/// Per-token results, all `(B, L)` with `L` the longest completion.
+#[derive(Debug, Clone)]
+pub struct TokenLogProbs {
+    /// `log π(token | prefix)` of each completion token (0-masked positions hold junk).
+    pub logp: Tensor,
+    /// Entropy of the next-token distribution at each completion position.
+    pub entropy: Tensor,
+    /// f32, 1 on real completion tokens, 0 on padding.
+    pub mask: Tensor,
+}
+
+impl Policy {
+    /// Log-probs of `completions[b]` after `prompts[b]` (teacher forcing) with the weights chosen
+    /// by `adapter`. Differentiable with respect to [`Policy::trainable_vars`] (except for a
+    /// frozen snapshot or `AdapterMode::Off` under LoRA, which record no graph). Memory grows with
+    /// the batch: the trainer calls this on micro-batches.
+    pub fn completion_logprobs(
+        &self,
+        prompts: &[&[u32]],
+        completions: &[&[u32]],
+        adapter: AdapterMode,
+    ) -> Result<TokenLogProbs> {
+        let n = prompts.len();
+        if n != completions.len() || n == 0 {
+            return Err(Error::Invalid(format!(
+                "{} prompts and {} completions: need the same positive number",
+                n,
+                completions.len()
+            )));
+        }
+        let c = self.config();
+        let vocab = c.vocab_size as u32;
+        let l_max = completions.iter().map(|c| c.len()).max().unwrap_or(0);
+        if l_max == 0 {
+            return Err(Error::Invalid("every completion is empty".into()));
+        }
+        let mut t_max = 0;
+        for (b, (p, comp)) in prompts.iter().zip(completions).enumerate() {
+            if p.is_empty() {
+                return Err(Error::Invalid(format!("prompt {b} is empty (add BOS)")));
+            }
+            if let Some(&bad) = p.iter().chain(comp.iter()).find(|&&t| t >= vocab) {
+                return Err(Error::Invalid(format!(
+                    "row {b}: token {bad} >= vocab_size {vocab}"
+                )));
+            }
+            let t = p.len() + comp.len().saturating_sub(1);
+            if t > c.max_position_embeddings {
+                return Err(Error::Invalid(format!(
+                    "row {b}: {t} positions > max_position_embeddings {}",
+                    c.max_position_embeddings
+                )));
+            }
+            t_max = t_max.max(t);
+        }
+        let pad = self.tokenizer.pad_id();
+        let mut ids = vec![pad; n * t_max];
+        let mut rows_idx = Vec::with_capacity(n * l_max);
+        let mut targets = Vec::with_capacity(n * l_max);
+        let mut mask = Vec::with_capacity(n * l_max);
+        for (b, (p, comp)) in prompts.iter().zip(completions).enumerate() {
+            let row = &mut ids[b * t_max..(b + 1) * t_max];
+            for (dst, &src) in row.iter_mut().zip(p.iter().chain(comp.iter())) {
+                *dst = src;
+            }
+            for j in 0..l_max {
+                // Padding positions read a real position (any will do: they are masked out).
+                let pos = (p.len() - 1 + j).min(t_max - 1);
+                rows_idx.push((b * t_max + pos) as u32);
+                targets.push(comp.get(j).copied().unwrap_or(0));
+                mask.push(if j < comp.len() { 1f32 } else { 0f32 });
+            }
+        }
+        let dev = &self.device;
+        let ids = Tensor::from_vec(ids, (n, t_max), dev)?;
+        let adapter = self.resolve(&adapter)?;
+        let base_grad = !self.base_frozen();
+        let hidden = self.model.hidden(&ids, adapter, base_grad)?; // (n, t, D)
+        let dm = hidden.dim(D::Minus1)?;
+        let rows_idx = Tensor::from_vec(rows_idx, n * l_max, dev)?;
+        let h = hidden
+            .reshape((n * t_max, dm))?
+            .index_select(&rows_idx, 0)?; // (n*L, D)
+        let logits = self.model.logits(&h, base_grad)?; // (n*L, V)
+        let logp_all = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        let targets = Tensor::from_vec(targets, (n * l_max, 1), dev)?;
+        let logp = logp_all.gather(&targets, 1)?.reshape((n, l_max))?;
+        let entropy = (logp_all.exp()? * &logp_all)?
+            .sum(1)?
+            .neg()?
+            .reshape((n, l_max))?;
+        let mask = Tensor::from_vec(mask, (n, l_max), dev)?.to_dtype(DType::F32)?;
+        Ok(TokenLogProbs {
+            logp,
+            entropy,
+            mask,
+        })
+    }
+}

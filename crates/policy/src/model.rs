@@ -1,0 +1,430 @@
+//! The decoder's weights (as `Var`s, with Hugging Face names) and its differentiable full-sequence
+//! forward, used for log-probs and training.
+//!
+//! ```text
+//! ids (b, t) -> embed (b, t, D)
+//!   per layer: x += o_proj(attn(rope(q), rope(k), v) over rms_norm(x))   causal, GQA
+//!              x += down_proj(silu(gate_proj(h)) * up_proj(h)),  h = rms_norm(x)
+//! rms_norm -> hidden (b, t, D) -> lm_head (or embed^T when tied) -> logits (b, t, V)
+//! ```
+
+use candle_core::{DType, Device, Tensor, Var, D};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::config::ModelConfig;
+use crate::error::Result;
+use crate::kernels::{attention, causal_mask, Kernels};
+use crate::lora::Adapter;
+
+/// The seven projections of a layer, in Hugging Face/PEFT naming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Proj {
+    Q,
+    K,
+    V,
+    O,
+    Gate,
+    Up,
+    Down,
+}
+
+impl Proj {
+    /// All projections in layer order.
+    pub(crate) const ALL: [Proj; 7] = [
+        Proj::Q,
+        Proj::K,
+        Proj::V,
+        Proj::O,
+        Proj::Gate,
+        Proj::Up,
+        Proj::Down,
+    ];
+
+    /// Module name, e.g. `q_proj`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Proj::Q => "q_proj",
+            Proj::K => "k_proj",
+            Proj::V => "v_proj",
+            Proj::O => "o_proj",
+            Proj::Gate => "gate_proj",
+            Proj::Up => "up_proj",
+            Proj::Down => "down_proj",
+        }
+    }
+
+    /// Parses a module name (`q_proj`, also `q`).
+    pub(crate) fn parse(name: &str) -> Option<Proj> {
+        Proj::ALL
+            .into_iter()
+            .find(|p| p.name() == name || p.name().trim_end_matches("_proj") == name)
+    }
+
+    /// Path inside a layer, e.g. `self_attn.q_proj`.
+    pub(crate) fn path(self) -> String {
+        let block = match self {
+            Proj::Q | Proj::K | Proj::V | Proj::O => "self_attn",
+            _ => "mlp",
+        };
+        format!("{block}.{}", self.name())
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A dense projection `y = x w^T + b` with `w` of shape `(out, in)`.
+#[derive(Debug, Clone)]
+pub(crate) struct Linear {
+    pub(crate) weight: Var,
+    pub(crate) bias: Option<Var>,
+}
+
+/// One decoder layer's weights.
+#[derive(Debug, Clone)]
+pub(crate) struct Layer {
+    pub(crate) input_layernorm: Var,
+    pub(crate) post_attention_layernorm: Var,
+    /// Indexed by [`Proj::index`].
+    pub(crate) proj: [Linear; 7],
+}
+
+/// Precomputed RoPE tables `(max_positions, head_dim/2)`.
+#[derive(Debug, Clone)]
+pub(crate) struct Rope {
+    pub(crate) cos: Tensor,
+    pub(crate) sin: Tensor,
+}
+
+impl Rope {
+    fn new(config: &ModelConfig, device: &Device) -> Result<Self> {
+        let d = config.head_dim();
+        let n = config.max_position_embeddings;
+        // transformers computes inv_freq in f32 from an int64 arange; angles in f32 too.
+        let inv: Vec<f32> = (0..d / 2)
+            .map(|i| 1.0 / (config.rope_theta as f32).powf((2 * i) as f32 / d as f32))
+            .collect();
+        let mut cos = Vec::with_capacity(n * d / 2);
+        let mut sin = Vec::with_capacity(n * d / 2);
+        for p in 0..n {
+            for f in &inv {
+                let a = p as f32 * f;
+                cos.push(a.cos());
+                sin.push(a.sin());
+            }
+        }
+        Ok(Self {
+            cos: Tensor::from_vec(cos, (n, d / 2), device)?,
+            sin: Tensor::from_vec(sin, (n, d / 2), device)?,
+        })
+    }
+}
+
+/// All weights of the decoder.
+#[derive(Debug, Clone)]
+pub(crate) struct Model {
+    pub(crate) config: ModelConfig,
+    pub(crate) embed_tokens: Var,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) norm: Var,
+    /// `None` when tied to `embed_tokens`.
+    pub(crate) lm_head: Option<Var>,
+    pub(crate) rope: Rope,
+    pub(crate) device: Device,
+}
+
+/// Shapes `(out, in)` of each projection.
+pub(crate) fn proj_shape(config: &ModelConfig, p: Proj) -> (usize, usize) {
+    let (dm, hd) = (config.hidden_size, config.head_dim());
+    let (q, kv, ff) = (
+        config.num_attention_heads * hd,
+        config.num_kv_heads() * hd,
+        config.intermediate_size,
+    );
+    match p {
+        Proj::Q => (q, dm),
+        Proj::K | Proj::V => (kv, dm),
+        Proj::O => (dm, q),
+        Proj::Gate | Proj::Up => (ff, dm),
+        Proj::Down => (dm, ff),
+    }
+}
+
+/// Whether projection `p` has a bias under `config`.
+pub(crate) fn has_bias(config: &ModelConfig, p: Proj) -> bool {
+    match p {
+        Proj::Q | Proj::K | Proj::V => config.qkv_bias(),
+        Proj::O => config.o_bias(),
+        _ => false,
+    }
+}
+
+/// Standard normal samples from a seeded RNG (Box–Muller).
+pub(crate) fn normal(rng: &mut StdRng, n: usize, std: f64) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let u1: f64 = 1.0 - rng.random::<f64>(); // (0, 1]
+            let u2: f64 = rng.random::<f64>();
+            ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos() * std) as f32
+        })
+        .collect()
+}
+
+impl Model {
+    /// Builds a model from a lookup `name, shape -> tensor`; names are Hugging Face's.
+    pub(crate) fn build(
+        config: &ModelConfig,
+        device: &Device,
+        mut get: impl FnMut(&str, (usize, usize)) -> Result<Tensor>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let (v, dm) = (config.vocab_size, config.hidden_size);
+        let var = |t: Tensor| -> Result<Var> { Ok(Var::from_tensor(&t)?) };
+        let vec1 = |t: Tensor| -> Result<Var> { Ok(Var::from_tensor(&t.flatten_all()?)?) };
+        let embed_tokens = var(get("model.embed_tokens.weight", (v, dm))?)?;
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for i in 0..config.num_hidden_layers {
+            let pre = format!("model.layers.{i}");
+            let input_layernorm = vec1(get(&format!("{pre}.input_layernorm.weight"), (1, dm))?)?;
+            let post_attention_layernorm = vec1(get(
+                &format!("{pre}.post_attention_layernorm.weight"),
+                (1, dm),
+            )?)?;
+            let mut projs = Vec::with_capacity(7);
+            for p in Proj::ALL {
+                let (o, n) = proj_shape(config, p);
+                let weight = var(get(&format!("{pre}.{}.weight", p.path()), (o, n))?)?;
+                let bias = if has_bias(config, p) {
+                    Some(vec1(get(&format!("{pre}.{}.bias", p.path()), (1, o))?)?)
+                } else {
+                    None
+                };
+                projs.push(Linear { weight, bias });
+            }
+            let proj: [Linear; 7] = match projs.try_into() {
+                Ok(a) => a,
+                Err(_) => unreachable!("seven projections were pushed"),
+            };
+            layers.push(Layer {
+                input_layernorm,
+                post_attention_layernorm,
+                proj,
+            });
+        }
+        let norm = vec1(get("model.norm.weight", (1, dm))?)?;
+        let lm_head = if config.tie_word_embeddings {
+            None
+        } else {
+            Some(var(get("lm_head.weight", (v, dm))?)?)
+        };
+        Ok(Self {
+            config: config.clone(),
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            rope: Rope::new(config, device)?,
+            device: device.clone(),
+        })
+    }
+
+    /// Random initialisation: normal(0, 0.02) matrices, o_proj/down_proj scaled by
+    /// `1/sqrt(2 * layers)` (GPT-2), norms at 1, biases at 0; one seeded RNG in name order.
+    pub(crate) fn init(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let scaled = 0.02 / (2.0 * config.num_hidden_layers as f64).sqrt();
+        Self::build(config, device, |name, (r, c)| {
+            let n = r * c;
+            let data = if name.ends_with("layernorm.weight") || name == "model.norm.weight" {
+                vec![1f32; n]
+            } else if name.ends_with(".bias") {
+                vec![0f32; n]
+            } else if name.ends_with("o_proj.weight") || name.ends_with("down_proj.weight") {
+                normal(&mut rng, n, scaled)
+            } else {
+                normal(&mut rng, n, 0.02)
+            };
+            let shape: Vec<usize> = if r == 1 { vec![c] } else { vec![r, c] };
+            Ok(Tensor::from_vec(data, shape, device)?)
+        })
+    }
+
+    /// Every weight with its Hugging Face name, in a fixed order (tied head omitted).
+    pub(crate) fn named_vars(&self) -> Vec<(String, &Var)> {
+        let mut out = vec![("model.embed_tokens.weight".to_string(), &self.embed_tokens)];
+        for (i, l) in self.layers.iter().enumerate() {
+            let pre = format!("model.layers.{i}");
+            out.push((format!("{pre}.input_layernorm.weight"), &l.input_layernorm));
+            for p in Proj::ALL {
+                let lin = &l.proj[p.index()];
+                out.push((format!("{pre}.{}.weight", p.path()), &lin.weight));
+                if let Some(b) = &lin.bias {
+                    out.push((format!("{pre}.{}.bias", p.path()), b));
+                }
+            }
+            out.push((
+                format!("{pre}.post_attention_layernorm.weight"),
+                &l.post_attention_layernorm,
+            ));
+        }
+        out.push(("model.norm.weight".to_string(), &self.norm));
+        if let Some(h) = &self.lm_head {
+            out.push(("lm_head.weight".to_string(), h));
+        }
+        out
+    }
+
+    /// The LM head matrix `(V, D)`.
+    pub(crate) fn head(&self) -> &Var {
+        self.lm_head.as_ref().unwrap_or(&self.embed_tokens)
+    }
+
+    /// Differentiable forward over whole sequences with composite ops: `ids (b, t)` -> final-normed
+    /// hidden states `(b, t, D)`. Positions are `0..t` in every row (right padding is harmless:
+    /// causal attention never looks ahead). Gradients flow to the base weights when `base_grad`,
+    /// and always to the adapter's A/B.
+    pub(crate) fn hidden(
+        &self,
+        ids: &Tensor,
+        adapter: Option<&Adapter>,
+        base_grad: bool,
+    ) -> Result<Tensor> {
+        let k = Kernels::Composite;
+        let c = &self.config;
+        let w = |v: &Var| -> Tensor {
+            if base_grad {
+                v.as_tensor().clone()
+            } else {
+                v.as_tensor().detach()
+            }
+        };
+        let (b, t) = ids.dims2()?;
+        let (h, kvh, hd) = (c.num_attention_heads, c.num_kv_heads(), c.head_dim());
+        let mut x = w(&self.embed_tokens)
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, c.hidden_size))?;
+        let cos = self.rope.cos.narrow(0, 0, t)?;
+        let sin = self.rope.sin.narrow(0, 0, t)?;
+        let mask = causal_mask(t, &self.device)?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        for (li, layer) in self.layers.iter().enumerate() {
+            let lin = |p: Proj, x: &Tensor| -> Result<Tensor> {
+                let l = &layer.proj[p.index()];
+                let lora = adapter.and_then(|a| a.pair(li, p).map(|pair| (pair, a.scale)));
+                linear(x, &w(&l.weight), l.bias.as_ref().map(&w).as_ref(), lora)
+            };
+            let hn = k.rms_norm(&x, &w(&layer.input_layernorm), c.rms_norm_eps)?;
+            // (b, t, h*d) -> (b, t, h, d) -> (b, h, t, d)
+            let q = lin(Proj::Q, &hn)?.reshape((b, t, h, hd))?.transpose(1, 2)?;
+            let kk = lin(Proj::K, &hn)?
+                .reshape((b, t, kvh, hd))?
+                .transpose(1, 2)?;
+            let v = lin(Proj::V, &hn)?
+                .reshape((b, t, kvh, hd))?
+                .transpose(1, 2)?;
+            let q = (k.rope(&q, &cos, &sin)? * scale)?;
+            let kk = k.rope(&kk, &cos, &sin)?;
+            let a = attention(k, &q, &kk, &v, Some(&mask))?; // (b, t, h*d)
+            x = (x + lin(Proj::O, &a)?)?;
+            let hn = k.rms_norm(&x, &w(&layer.post_attention_layernorm), c.rms_norm_eps)?;
+            let g = lin(Proj::Gate, &hn)?.silu()?;
+            let u = lin(Proj::Up, &hn)?;
+            x = (x + lin(Proj::Down, &(g * u)?)?)?;
+        }
+        k.rms_norm(&x, &w(&self.norm), c.rms_norm_eps)
+    }
+
+    /// `hidden (..., D)` -> logits `(..., V)` through the (possibly tied) head.
+    pub(crate) fn logits(&self, hidden: &Tensor, base_grad: bool) -> Result<Tensor> {
+        let head = if base_grad {
+            self.head().as_tensor().clone()
+        } else {
+            self.head().as_tensor().detach()
+        };
+        linear(hidden, &head, None, None)
+    }
+
+    /// Logits of every position of `ids (b, t)`: `(b, t, V)`, differentiable (the test oracle).
+    #[cfg(test)]
+    pub(crate) fn forward(
+        &self,
+        ids: &Tensor,
+        adapter: Option<&Adapter>,
+        base_grad: bool,
+    ) -> Result<Tensor> {
+        let h = self.hidden(ids, adapter, base_grad)?;
+        self.logits(&h, base_grad)
+    }
+
+    /// Number of scalar parameters (the tied head counted once).
+    pub(crate) fn num_parameters(&self) -> usize {
+        self.named_vars().iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// A frozen deep copy (`.copy()`: shares no storage with this model's `Var`s).
+    pub(crate) fn deep_copy(&self) -> Result<Self> {
+        let cp = |v: &Var| -> Result<Var> { Ok(Var::from_tensor(&v.as_tensor().copy()?)?) };
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for l in &self.layers {
+            let mut projs = Vec::with_capacity(7);
+            for p in &l.proj {
+                projs.push(Linear {
+                    weight: cp(&p.weight)?,
+                    bias: p.bias.as_ref().map(cp).transpose()?,
+                });
+            }
+            let proj: [Linear; 7] = match projs.try_into() {
+                Ok(a) => a,
+                Err(_) => unreachable!("seven projections were pushed"),
+            };
+            layers.push(Layer {
+                input_layernorm: cp(&l.input_layernorm)?,
+                post_attention_layernorm: cp(&l.post_attention_layernorm)?,
+                proj,
+            });
+        }
+        Ok(Self {
+            config: self.config.clone(),
+            embed_tokens: cp(&self.embed_tokens)?,
+            layers,
+            norm: cp(&self.norm)?,
+            lm_head: self.lm_head.as_ref().map(cp).transpose()?,
+            rope: self.rope.clone(),
+            device: self.device.clone(),
+        })
+    }
+
+    /// dtype of the weights.
+    pub(crate) fn dtype(&self) -> DType {
+        self.embed_tokens.dtype()
+    }
+}
+
+/// `x (..., in)` -> `(..., out)`: `x w^T + b`, plus `scale * (x A^T) B^T` for a LoRA pair.
+pub(crate) fn linear(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    lora: Option<(&crate::lora::LoraPair, f64)>,
+) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let (n_in, lead) = match dims.split_last() {
+        Some((n, lead)) => (*n, lead.to_vec()),
+        None => return Err(crate::Error::Invalid("linear on a scalar".into())),
+    };
+    let rows: usize = lead.iter().product();
+    let x2 = x.reshape((rows, n_in))?;
+    let mut y = x2.matmul(&w.t()?)?;
+    if let Some(b) = b {
+        y = y.broadcast_add(b)?;
+    }
+    if let Some((pair, scale)) = lora {
+        let low = x2.matmul(&pair.a.t()?)?.matmul(&pair.b.t()?)?;
+        y = (y + (low * scale)?)?;
+    }
+    let mut out = lead;
+    out.push(y.dim(D::Minus1)?);
+    Ok(y.reshape(out)?)
+}

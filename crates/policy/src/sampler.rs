@@ -1,0 +1,390 @@
+//! Batched sampling of G completions per prompt with a shared per-prompt prefill and a KV cache;
+//! token choice (temperature, top-k, top-p, greedy) happens on the host with a seeded RNG.
+//!
+//! Layout of the batch cache: prompt `i` of length `p_i` is prefilled once at batch 1, then its
+//! keys/values are copied to rows `i*G .. (i+1)*G`, right-aligned so that every prompt ends at
+//! slot `P = max p_i`; slots before `P - p_i` are masked out. Every row then writes its `s`-th
+//! new token at slot `P + s` but is rotated at its true position `p_i + s`, so each row computes
+//! exactly what an unpadded run of its prompt would.
+
+use std::time::Instant;
+
+use candle_core::{DType, Tensor};
+use rand::rngs::StdRng;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::inference::InferenceModel;
+use crate::kernels::causal_mask;
+use crate::kv_cache::KvCache;
+use crate::policy::AdapterMode;
+use crate::Policy;
+
+/// How to pick tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SampleParams {
+    /// Most tokens generated per row (EOS included).
+    pub max_new_tokens: usize,
+    /// Logits are divided by this before top-k/top-p and sampling.
+    pub temperature: f32,
+    /// Keep only the k most likely tokens.
+    pub top_k: Option<usize>,
+    /// Keep the smallest set of most likely tokens whose probability reaches p.
+    pub top_p: Option<f32>,
+    /// Always take the most likely token (the RNG is not used).
+    pub greedy: bool,
+    /// Stop a row at EOS; `false` only for benchmarks that need a fixed amount of work.
+    pub stop_at_eos: bool,
+}
+
+impl Default for SampleParams {
+    fn default() -> Self {
+        Self {
+            max_new_tokens: 64,
+            temperature: 1.0,
+            top_k: None,
+            top_p: None,
+            greedy: false,
+            stop_at_eos: true,
+        }
+    }
+}
+
+/// Why a row stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// It emitted EOS (the last token).
+    Eos,
+    /// It reached `max_new_tokens`.
+    Length,
+}
+
+/// Seconds spent in each phase of one `sample` call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct SampleTimings {
+    /// Building merged weights, the prompt prefills and copying their caches to the rows.
+    pub prefill_s: f64,
+    /// Decode forwards (one per generated token after the first).
+    pub decode_s: f64,
+    /// Host-side token choice, log-probs and logits transfer.
+    pub sampling_s: f64,
+}
+
+/// The result of [`Policy::sample`]; rows are prompt-major (`row = prompt * group_size + g`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollouts {
+    /// Generated ids of each row, the EOS included when emitted.
+    pub tokens: Vec<Vec<u32>>,
+    /// Log-probability of each generated token under the policy itself: `log_softmax` of the
+    /// raw logits over the whole vocabulary (temperature 1, no top-k/top-p, PAD/BOS not
+    /// removed), i.e. the same quantity [`Policy::completion_logprobs`] computes, not the
+    /// probability of the modified distribution the token was drawn from.
+    pub logprobs: Vec<Vec<f32>>,
+    /// Why each row stopped.
+    pub stop: Vec<StopReason>,
+    /// Time per phase.
+    pub timings: SampleTimings,
+}
+
+/// `log_softmax(logits)[token]`.
+fn logprob(logits: &[f32], token: usize) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
+    logits
+        .get(token)
+        .map_or(f32::NEG_INFINITY, |&l| l - max - sum.ln())
+}
+
+/// Picks one token from `logits` with `banned` ids excluded.
+pub(crate) fn choose(
+    logits: &[f32],
+    banned: &[u32],
+    params: &SampleParams,
+    rng: &mut StdRng,
+) -> u32 {
+    let allowed = |i: usize| !banned.contains(&(i as u32));
+    if params.greedy || params.temperature <= 0.0 {
+        let mut best: Option<(usize, f32)> = None;
+        for (i, &l) in logits.iter().enumerate() {
+            if allowed(i) && !l.is_nan() && best.is_none_or(|(_, b)| l > b) {
+                best = Some((i, l));
+            }
+        }
+        return best.map_or(0, |(i, _)| i as u32);
+    }
+    // Candidates sorted by logit, most likely first (ties by id, for determinism).
+    let mut cand: Vec<(usize, f32)> = logits
+        .iter()
+        .enumerate()
+        .filter(|&(i, l)| allowed(i) && !l.is_nan())
+        .map(|(i, &l)| (i, l / params.temperature))
+        .collect();
+    if cand.is_empty() {
+        return 0;
+    }
+    cand.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if let Some(k) = params.top_k {
+        cand.truncate(k.max(1));
+    }
+    let max = cand[0].1;
+    let mut probs: Vec<f64> = cand
+        .iter()
+        .map(|&(_, l)| f64::from(l - max).exp())
+        .collect();
+    let total: f64 = probs.iter().sum();
+    probs.iter_mut().for_each(|p| *p /= total);
+    if let Some(top_p) = params.top_p {
+        let mut cum = 0.0;
+        let mut keep = probs.len();
+        for (i, p) in probs.iter().enumerate() {
+            cum += p;
+            if cum >= f64::from(top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+        probs.truncate(keep);
+        cand.truncate(keep);
+        let total: f64 = probs.iter().sum();
+        probs.iter_mut().for_each(|p| *p /= total);
+    }
+    let u: f64 = rng.random::<f64>();
+    let mut cum = 0.0;
+    for (&(id, _), p) in cand.iter().zip(&probs) {
+        cum += p;
+        if u < cum {
+            return id as u32;
+        }
+    }
+    cand.last().map_or(0, |c| c.0 as u32)
+}
+
+impl Policy {
+    /// Samples `group_size` completions of every prompt (token ids, BOS already added by the
+    /// caller) in one batch with the active adapter. Each prompt is prefilled once and its KV
+    /// cache is copied to its G rows; rows stop at EOS (if `stop_at_eos`) or after
+    /// `max_new_tokens`. PAD and BOS are never sampled. The same `rng` state gives the same
+    /// rollouts.
+    pub fn sample(
+        &self,
+        prompts: &[Vec<u32>],
+        group_size: usize,
+        params: &SampleParams,
+        rng: &mut StdRng,
+    ) -> Result<Rollouts> {
+        let mut timings = SampleTimings::default();
+        let n_rows = prompts.len() * group_size;
+        if n_rows == 0 || params.max_new_tokens == 0 {
+            let stop = vec![StopReason::Length; n_rows];
+            return Ok(Rollouts {
+                tokens: vec![vec![]; n_rows],
+                logprobs: vec![vec![]; n_rows],
+                stop,
+                timings,
+            });
+        }
+        let c = self.config();
+        let vocab = c.vocab_size as u32;
+        let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+        for (i, p) in prompts.iter().enumerate() {
+            if p.is_empty() {
+                return Err(Error::Invalid(format!("prompt {i} is empty (add BOS)")));
+            }
+            if let Some(&bad) = p.iter().find(|&&t| t >= vocab) {
+                return Err(Error::Invalid(format!(
+                    "prompt {i}: token {bad} >= vocab_size {vocab}"
+                )));
+            }
+            if p.len() + params.max_new_tokens > c.max_position_embeddings {
+                return Err(Error::Invalid(format!(
+                    "prompt {i}: {} tokens + max_new_tokens {} > max_position_embeddings {}",
+                    p.len(),
+                    params.max_new_tokens,
+                    c.max_position_embeddings
+                )));
+            }
+        }
+        let eos = self.tokenizer.eos_id();
+        let banned: Vec<u32> = [self.tokenizer.pad_id(), self.tokenizer.bos_id()]
+            .into_iter()
+            .filter(|&t| t != eos)
+            .collect();
+        let dev = &self.device;
+
+        // Prefill: each prompt once at batch 1, then its cache right-aligned into its G rows.
+        let t0 = Instant::now();
+        let model = InferenceModel::new(&self.model, self.resolve(&AdapterMode::Active)?)?;
+        let n_layers = model.num_layers();
+        let dtype = self.model.dtype();
+        let mut prefix_logits: Vec<Vec<f32>> = Vec::with_capacity(prompts.len());
+        let mut blocks: Vec<Vec<(Tensor, Tensor)>> = vec![Vec::new(); n_layers];
+        for p in prompts {
+            let mut cache = KvCache::new(n_layers, model.cache_shape(1, p.len()), dtype, dev)?;
+            let ids = Tensor::from_slice(p, (1, p.len()), dev)?;
+            let (cos, sin) = model.rope_prefix(p.len())?;
+            let mask = causal_mask(p.len(), dev)?;
+            let logits = model.forward(&ids, &cos, &sin, &mut cache, Some(&mask))?;
+            prefix_logits.push(logits.squeeze(0)?.to_vec1::<f32>()?);
+            for (layer, blk) in blocks.iter_mut().enumerate() {
+                let (k, v) = cache.layer(layer)?; // (1, kvh, p, d)
+                let pad = longest - p.len();
+                let left = |x: &Tensor| -> Result<Tensor> {
+                    let x = if pad > 0 {
+                        let (_, kvh, _, d) = x.dims4()?;
+                        Tensor::cat(&[&Tensor::zeros((1, kvh, pad, d), dtype, dev)?, x], 2)?
+                    } else {
+                        x.clone()
+                    };
+                    let (_, kvh, t, d) = x.dims4()?;
+                    Ok(x.broadcast_as((group_size, kvh, t, d))?)
+                };
+                blk.push((left(&k)?, left(&v)?));
+            }
+        }
+        let capacity = longest + params.max_new_tokens - 1;
+        let mut cache = KvCache::new(
+            n_layers,
+            model.cache_shape(n_rows, capacity.max(1)),
+            dtype,
+            dev,
+        )?;
+        let mut prefix = Vec::with_capacity(n_layers);
+        for blk in &blocks {
+            let ks: Vec<&Tensor> = blk.iter().map(|(k, _)| k).collect();
+            let vs: Vec<&Tensor> = blk.iter().map(|(_, v)| v).collect();
+            prefix.push((Tensor::cat(&ks, 0)?, Tensor::cat(&vs, 0)?)); // (rows, kvh, P, d)
+        }
+        cache.set_prefix(&prefix)?;
+        drop(prefix);
+        drop(blocks);
+        // Additive mask over slots, (rows, 1, 1, 1, capacity): -inf left of each row's prompt.
+        let mut mask = vec![0f32; n_rows * capacity];
+        for (row, m) in mask.chunks_mut(capacity.max(1)).enumerate() {
+            let p = prompts[row / group_size].len();
+            m.iter_mut()
+                .take(longest - p)
+                .for_each(|x| *x = f32::NEG_INFINITY);
+        }
+        let mask = Tensor::from_vec(mask, (n_rows, 1, 1, 1, capacity), dev)?;
+        timings.prefill_s = t0.elapsed().as_secs_f64();
+
+        let mut tokens: Vec<Vec<u32>> = vec![Vec::with_capacity(params.max_new_tokens); n_rows];
+        let mut logprobs: Vec<Vec<f32>> = vec![Vec::with_capacity(params.max_new_tokens); n_rows];
+        let mut stop: Vec<Option<StopReason>> = vec![None; n_rows];
+        let mut logits: Vec<Vec<f32>> = (0..n_rows)
+            .map(|row| prefix_logits[row / group_size].clone())
+            .collect();
+        for step in 0..params.max_new_tokens {
+            let t0 = Instant::now();
+            for row in 0..n_rows {
+                if stop[row].is_some() {
+                    continue;
+                }
+                let tok = choose(&logits[row], &banned, params, rng);
+                tokens[row].push(tok);
+                logprobs[row].push(logprob(&logits[row], tok as usize));
+                if params.stop_at_eos && tok == eos {
+                    stop[row] = Some(StopReason::Eos);
+                } else if tokens[row].len() == params.max_new_tokens {
+                    stop[row] = Some(StopReason::Length);
+                }
+            }
+            timings.sampling_s += t0.elapsed().as_secs_f64();
+            if stop.iter().all(Option::is_some) {
+                break;
+            }
+            let t0 = Instant::now();
+            // Finished rows still ride along (their outputs are ignored): the batch shape is fixed.
+            let ids: Vec<u32> = tokens
+                .iter()
+                .map(|t| t.last().copied().unwrap_or(eos))
+                .collect();
+            let pos: Vec<u32> = (0..n_rows)
+                .map(|row| (prompts[row / group_size].len() + step) as u32)
+                .collect();
+            let (cos, sin) = model.rope_at(&pos)?;
+            let ids = Tensor::from_vec(ids, (n_rows, 1), dev)?;
+            let m = mask.narrow(4, 0, cache.len() + 1)?;
+            let out = model.forward(&ids, &cos, &sin, &mut cache, Some(&m))?;
+            timings.decode_s += t0.elapsed().as_secs_f64();
+            let t0 = Instant::now();
+            logits = out.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            timings.sampling_s += t0.elapsed().as_secs_f64();
+        }
+        let stop = stop
+            .into_iter()
+            .map(|s| s.unwrap_or(StopReason::Length))
+            .collect();
+        Ok(Rollouts {
+            tokens,
+            logprobs,
+            stop,
+            timings,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn choose_respects_greedy_ban_top_k_and_top_p() {
+        let logits = [5.0f32, 1.0, 3.0, 2.9, -1.0];
+        let mut rng = StdRng::seed_from_u64(0);
+        let greedy = SampleParams {
+            greedy: true,
+            ..SampleParams::default()
+        };
+        assert_eq!(choose(&logits, &[], &greedy, &mut rng), 0);
+        assert_eq!(choose(&logits, &[0], &greedy, &mut rng), 2);
+        // top_k = 2 with 0 banned: only ids 2 and 3 can come out.
+        let k2 = SampleParams {
+            top_k: Some(2),
+            ..SampleParams::default()
+        };
+        for _ in 0..200 {
+            let t = choose(&logits, &[0], &k2, &mut rng);
+            assert!(t == 2 || t == 3, "{t}");
+        }
+        // top_p = 0.5: p(0) = e^5 / sum ≈ 0.79 alone reaches it, so only id 0 is ever drawn.
+        let p = SampleParams {
+            top_p: Some(0.5),
+            ..SampleParams::default()
+        };
+        assert!((0..200).all(|_| choose(&logits, &[], &p, &mut rng) == 0));
+    }
+
+    #[test]
+    fn choose_frequencies_follow_softmax() {
+        // p = softmax([ln 1, ln 3]) = (0.25, 0.75); 20000 draws, std of the mean ≈ 0.003, so a
+        // 0.02 tolerance fails with odds below 1e-9.
+        let logits = [0.0f32, 3f32.ln()];
+        let mut rng = StdRng::seed_from_u64(7);
+        let params = SampleParams::default();
+        let ones = (0..20000)
+            .filter(|_| choose(&logits, &[], &params, &mut rng) == 1)
+            .count();
+        assert!((ones as f64 / 20000.0 - 0.75).abs() < 0.02, "{ones}");
+        // temperature 0.5 squares the odds: 9:1.
+        let hot = SampleParams {
+            temperature: 0.5,
+            ..SampleParams::default()
+        };
+        let ones = (0..20000)
+            .filter(|_| choose(&logits, &[], &hot, &mut rng) == 1)
+            .count();
+        assert!((ones as f64 / 20000.0 - 0.9).abs() < 0.02, "{ones}");
+    }
+
+    #[test]
+    fn logprob_is_log_softmax() {
+        let l = [1.0f32, 2.0, 3.0];
+        let z = (1f32.exp() + 2f32.exp() + 3f32.exp()).ln();
+        assert!((logprob(&l, 1) - (2.0 - z)).abs() < 1e-6);
+    }
+}
