@@ -33,6 +33,7 @@ mod advantage;
 mod error;
 mod loss;
 mod optim;
+mod plots;
 pub mod report;
 mod schedule;
 

@@ -2,3 +2,4 @@
 
 mod golden_trl;
 mod optim_resume;
+mod report;
