@@ -73,23 +73,24 @@ pub enum Error {
     },
 
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    // The cause is printed in the message, not chained as a source: shown once under `{:#}`.
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// A JSON line of a run's log could not be parsed.
-    #[error("{path}:{line}: {source}")]
+    #[error("{path}:{line}: {error}")]
     Json {
         /// The file.
         path: PathBuf,
         /// 1-based line number.
         line: usize,
         /// The parse error.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
 
     /// Drawing a plot failed.

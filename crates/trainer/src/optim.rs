@@ -259,7 +259,7 @@ impl AdamW {
         if !path.is_file() {
             return Err(Error::Io {
                 path: path.to_path_buf(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             });
         }
         let tensors = candle_core::safetensors::load(path, &device)?;

@@ -89,7 +89,7 @@ impl RunLog {
         if !metrics_path.is_file() && !eval_path.is_file() {
             return Err(Error::Io {
                 path: metrics_path,
-                source: std::io::Error::new(
+                error: std::io::Error::new(
                     std::io::ErrorKind::NotFound,
                     "no metrics.jsonl or eval.jsonl in the run directory",
                 ),
@@ -152,9 +152,9 @@ fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
     if !path.is_file() {
         return Ok(Vec::new());
     }
-    let io_err = |source| Error::Io {
+    let io_err = |error| Error::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let file = std::fs::File::open(path).map_err(io_err)?;
     let mut out = Vec::new();
@@ -163,10 +163,10 @@ fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
         if line.trim().is_empty() {
             continue;
         }
-        let record = serde_json::from_str(&line).map_err(|source| Error::Json {
+        let record = serde_json::from_str(&line).map_err(|error| Error::Json {
             path: path.to_path_buf(),
             line: idx + 1,
-            source,
+            error,
         })?;
         out.push(record);
     }
@@ -177,9 +177,9 @@ fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
 /// needed); returns the files written. Plots whose data is absent are skipped.
 pub fn write_report(run_dir: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
     let log = RunLog::read(run_dir)?;
-    std::fs::create_dir_all(out_dir).map_err(|source| Error::Io {
+    std::fs::create_dir_all(out_dir).map_err(|error| Error::Io {
         path: out_dir.to_path_buf(),
-        source,
+        error,
     })?;
     let mut written = Vec::new();
     if !log.evals.is_empty() {
@@ -200,9 +200,9 @@ pub fn write_report(run_dir: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| run_dir.display().to_string());
-    std::fs::write(&path, summary_markdown(&name, &log, &written)).map_err(|source| Error::Io {
+    std::fs::write(&path, summary_markdown(&name, &log, &written)).map_err(|error| Error::Io {
         path: path.clone(),
-        source,
+        error,
     })?;
     written.push(path);
     Ok(written)

@@ -109,6 +109,15 @@ impl TimeAxis {
         seconds / self.divisor
     }
 
+    /// A tick label: whole numbers on long axes, one decimal on short ones.
+    fn tick(&self, v: f64, end: f64) -> String {
+        if end >= 10.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.1}")
+        }
+    }
+
     /// Upper end of the axis: the data's end, never an empty range.
     fn end(&self, max_seconds: f64) -> f64 {
         self.of(max_seconds).max(1e-9) * 1.02

@@ -17,6 +17,7 @@ pub(crate) fn pass_rate(log: &RunLog, path: &Path) -> crate::Result<()> {
             .map(|e| e.train_seconds)
             .fold(0.0, f64::max);
         let axis = TimeAxis::for_max_seconds(max_t);
+        let x_end = axis.end(max_t);
         let cells = log.cells();
         let families: Vec<&str> = {
             let mut f: Vec<&str> = cells.iter().map(|c| c.family.as_str()).collect();
@@ -32,10 +33,11 @@ pub(crate) fn pass_rate(log: &RunLog, path: &Path) -> crate::Result<()> {
             .margin(18)
             .x_label_area_size(55)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..axis.end(max_t), 0.0..1.02)?;
+            .build_cartesian_2d(0.0..x_end, 0.0..1.02)?;
         chart
             .configure_mesh()
             .x_desc(axis.label)
+            .x_label_formatter(&|v| axis.tick(*v, x_end))
             .y_desc("greedy pass@1 on the frozen eval set")
             .axis_desc_style((FONT, 18))
             .label_style((FONT, 15))
@@ -47,7 +49,7 @@ pub(crate) fn pass_rate(log: &RunLog, path: &Path) -> crate::Result<()> {
         for t in THRESHOLDS {
             let guide = RGBColor(150, 150, 150);
             chart.draw_series(DashedLineSeries::new(
-                [(0.0, t), (axis.end(max_t), t)],
+                [(0.0, t), (x_end, t)],
                 6,
                 6,
                 guide.stroke_width(1),

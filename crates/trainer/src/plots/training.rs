@@ -58,6 +58,7 @@ pub(crate) fn training(log: &RunLog, path: &Path) -> crate::Result<()> {
         chart
             .configure_mesh()
             .x_desc(axis.label)
+            .x_label_formatter(&|v| axis.tick(*v, x_end))
             .y_desc("mean reward / fraction of groups")
             .axis_desc_style((FONT, 18))
             .label_style((FONT, 15))
