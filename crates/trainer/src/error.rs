@@ -1,0 +1,104 @@
+//! The trainer's error type: every variant says what went wrong and where (file, key, value).
+
+use std::path::PathBuf;
+
+/// Result alias for the trainer crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything the trainer's math, optimizer and reports can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A tensor operation failed inside candle.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+
+    /// Rewards do not split into whole groups, or the group is too small to compare within.
+    #[error("{num_rewards} rewards do not form groups of size {group_size} (need group_size >= 2 dividing the count)")]
+    GroupSize {
+        /// Number of rewards given.
+        num_rewards: usize,
+        /// Requested group size G.
+        group_size: usize,
+    },
+
+    /// A reward was NaN or infinite.
+    #[error("reward {index} is not finite: {value}")]
+    NonFiniteReward {
+        /// Position of the reward in the batch.
+        index: usize,
+        /// The offending value.
+        value: f64,
+    },
+
+    /// A loss, gradient or parameter holds NaN or Inf; `name` says which tensor.
+    #[error("{what} of {name:?} contains NaN or Inf")]
+    NonFinite {
+        /// What kind of value (e.g. "gradient", "loss").
+        what: &'static str,
+        /// The tensor's name (a parameter name, or "loss").
+        name: String,
+    },
+
+    /// Two tensors that must agree in shape do not.
+    #[error("shape mismatch for {what}: expected {expected:?}, got {got:?}")]
+    Shape {
+        /// Which argument.
+        what: &'static str,
+        /// The shape required.
+        expected: Vec<usize>,
+        /// The shape given.
+        got: Vec<usize>,
+    },
+
+    /// A configuration value is out of its allowed range.
+    #[error("invalid config value {key} = {value}: {reason}")]
+    InvalidConfig {
+        /// Dotted key of the value (e.g. "loss.epsilon_low").
+        key: String,
+        /// The value as written.
+        value: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+
+    /// Saved optimizer state does not match the optimizer's parameters.
+    #[error("optimizer state {path}: key {key:?}: {reason}")]
+    OptimizerState {
+        /// File the state came from ("<memory>" when not from a file).
+        path: PathBuf,
+        /// The tensor name concerned.
+        key: String,
+        /// What does not match.
+        reason: String,
+    },
+
+    /// Reading or writing a file failed.
+    // The cause is printed in the message, not chained as a source: shown once under `{:#}`.
+    #[error("{path}: {error}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        error: std::io::Error,
+    },
+
+    /// A JSON line of a run's log could not be parsed.
+    #[error("{path}:{line}: {error}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The parse error.
+        error: serde_json::Error,
+    },
+
+    /// Drawing a plot failed.
+    #[error("plot {path}: {message}")]
+    Plot {
+        /// The PNG being written.
+        path: PathBuf,
+        /// The drawing backend's message.
+        message: String,
+    },
+}

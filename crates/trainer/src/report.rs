@@ -1,0 +1,381 @@
+//! Run reports: reads a run directory's `metrics.jsonl` and `eval.jsonl` and writes three PNG
+//! plots and `summary.md` (final pass rate per level, time to reach 0.5 / 0.8, steps, tokens).
+//!
+//! Formats (one JSON object per line; fields not listed are ignored):
+//! - `metrics.jsonl`: `{"step": 12, "train_seconds": 31.2, "reward": 0.41,
+//!   "informative_fraction": 0.3, "tokens_sampled": 2560, "position": {"addition": 3}, ...}`,
+//!   `tokens_sampled` counted per step, `position` = the curriculum's level per family.
+//! - `eval.jsonl`: `{"step": 50, "train_seconds": 120.5, "pass": {"addition": {"1": 0.98}}}`,
+//!   greedy pass@1 per family and level.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::plots;
+
+/// Pass-rate thresholds the summary reports the first crossing time of.
+pub const THRESHOLDS: [f64; 2] = [0.5, 0.8];
+
+/// File names written into the output directory.
+pub const PASS_RATE_PNG: &str = "pass_rate.png";
+/// Reward / informative fraction / curriculum position plot.
+pub const TRAINING_PNG: &str = "training.png";
+/// Family × level heat map of the last evaluation.
+pub const JAGGEDNESS_PNG: &str = "jaggedness.png";
+/// The markdown summary.
+pub const SUMMARY_MD: &str = "summary.md";
+
+/// One line of `metrics.jsonl` (the fields the report reads).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MetricsRecord {
+    /// RL step number.
+    pub step: u64,
+    /// Training wall-clock seconds so far (evaluation excluded).
+    pub train_seconds: f64,
+    /// Mean reward of the step's completions.
+    #[serde(default)]
+    pub reward: Option<f64>,
+    /// Fraction of sampled groups that were neither all correct nor all wrong.
+    #[serde(default)]
+    pub informative_fraction: Option<f64>,
+    /// Completion tokens sampled in this step.
+    #[serde(default)]
+    pub tokens_sampled: Option<u64>,
+    /// The curriculum's current level per family.
+    #[serde(default)]
+    pub position: BTreeMap<String, f64>,
+}
+
+/// One line of `eval.jsonl`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct EvalRecord {
+    /// RL step at which the evaluation ran.
+    pub step: u64,
+    /// Training wall-clock seconds at that point.
+    pub train_seconds: f64,
+    /// Greedy pass rate per family, then per level (levels as strings: JSON object keys).
+    pub pass: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+/// Everything a report is drawn from.
+#[derive(Debug, Clone, Default)]
+pub struct RunLog {
+    /// Per-step metrics, in file order.
+    pub metrics: Vec<MetricsRecord>,
+    /// Evaluations, in file order.
+    pub evals: Vec<EvalRecord>,
+}
+
+/// One family × level cell.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cell {
+    /// Task family name.
+    pub family: String,
+    /// Level as written in `eval.jsonl`.
+    pub level: String,
+}
+
+impl RunLog {
+    /// Reads `metrics.jsonl` and `eval.jsonl` from `run_dir`; a missing file reads as empty, but
+    /// at least one must exist.
+    pub fn read(run_dir: &Path) -> Result<Self> {
+        let metrics_path = run_dir.join("metrics.jsonl");
+        let eval_path = run_dir.join("eval.jsonl");
+        if !metrics_path.is_file() && !eval_path.is_file() {
+            return Err(Error::Io {
+                path: metrics_path,
+                error: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no metrics.jsonl or eval.jsonl in the run directory",
+                ),
+            });
+        }
+        Ok(Self {
+            metrics: read_jsonl(&metrics_path)?,
+            evals: read_jsonl(&eval_path)?,
+        })
+    }
+
+    /// Every cell that appears in any evaluation, by family then numeric level.
+    pub fn cells(&self) -> Vec<Cell> {
+        let mut cells: Vec<Cell> = self
+            .evals
+            .iter()
+            .flat_map(|e| {
+                e.pass.iter().flat_map(|(family, levels)| {
+                    levels.keys().map(|level| Cell {
+                        family: family.clone(),
+                        level: level.clone(),
+                    })
+                })
+            })
+            .collect();
+        cells.sort_by(|a, b| a.family.cmp(&b.family).then(level_cmp(&a.level, &b.level)));
+        cells.dedup();
+        cells
+    }
+
+    /// (train_seconds, pass rate) of `cell` over the evaluations that include it.
+    pub fn pass_series(&self, cell: &Cell) -> Vec<(f64, f64)> {
+        self.evals
+            .iter()
+            .filter_map(|e| {
+                let pass = e.pass.get(&cell.family)?.get(&cell.level)?;
+                Some((e.train_seconds, *pass))
+            })
+            .collect()
+    }
+
+    /// The first evaluation at which `cell` reached `threshold`: (step, train_seconds).
+    pub fn first_reaching(&self, cell: &Cell, threshold: f64) -> Option<(u64, f64)> {
+        self.evals.iter().find_map(|e| {
+            let pass = *e.pass.get(&cell.family)?.get(&cell.level)?;
+            (pass >= threshold).then_some((e.step, e.train_seconds))
+        })
+    }
+}
+
+/// Orders level keys numerically when both parse as numbers ("2" < "10"), else as text.
+pub fn level_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let io_err = |error| Error::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    let mut out = Vec::new();
+    for (idx, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(io_err)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = serde_json::from_str(&line).map_err(|error| Error::Json {
+            path: path.to_path_buf(),
+            line: idx + 1,
+            error,
+        })?;
+        out.push(record);
+    }
+    Ok(out)
+}
+
+/// Reads `run_dir`'s logs and writes the plots and `summary.md` into `out_dir` (created if
+/// needed); returns the files written. Plots whose data is absent are skipped.
+pub fn write_report(run_dir: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
+    let log = RunLog::read(run_dir)?;
+    std::fs::create_dir_all(out_dir).map_err(|error| Error::Io {
+        path: out_dir.to_path_buf(),
+        error,
+    })?;
+    let mut written = Vec::new();
+    if !log.evals.is_empty() {
+        let path = out_dir.join(PASS_RATE_PNG);
+        plots::pass_rate(&log, &path)?;
+        written.push(path);
+        let path = out_dir.join(JAGGEDNESS_PNG);
+        plots::jaggedness(&log, &path)?;
+        written.push(path);
+    }
+    if !log.metrics.is_empty() {
+        let path = out_dir.join(TRAINING_PNG);
+        plots::training(&log, &path)?;
+        written.push(path);
+    }
+    let path = out_dir.join(SUMMARY_MD);
+    let name = run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| run_dir.display().to_string());
+    std::fs::write(&path, summary_markdown(&name, &log, &written)).map_err(|error| Error::Io {
+        path: path.clone(),
+        error,
+    })?;
+    written.push(path);
+    Ok(written)
+}
+
+/// Formats seconds as "42 s" or "3 min 05 s".
+pub fn format_seconds(s: f64) -> String {
+    if s < 60.0 {
+        format!("{s:.0} s")
+    } else {
+        let total = s.round() as u64;
+        format!("{} min {:02} s", total / 60, total % 60)
+    }
+}
+
+/// The markdown summary: run totals, then per cell the final pass rate and when it first
+/// reached each of [`THRESHOLDS`].
+pub fn summary_markdown(name: &str, log: &RunLog, images: &[PathBuf]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Run report: {name}\n");
+    match log.metrics.last() {
+        Some(last) => {
+            let tokens: u64 = log.metrics.iter().filter_map(|m| m.tokens_sampled).sum();
+            let _ = writeln!(md, "- RL steps: {}", last.step);
+            let _ = writeln!(
+                md,
+                "- training wall time: {} (evaluation excluded)",
+                format_seconds(last.train_seconds)
+            );
+            let _ = writeln!(md, "- completion tokens sampled: {tokens}");
+            if let Some(r) = last.reward {
+                let _ = writeln!(md, "- reward at the last step: {r:.3}");
+            }
+        }
+        None => {
+            let _ = writeln!(md, "- no metrics.jsonl: training metrics unavailable");
+        }
+    }
+    let _ = writeln!(md, "- evaluations: {}\n", log.evals.len());
+
+    if let Some(last) = log.evals.last() {
+        let _ = writeln!(
+            md,
+            "## Greedy pass rate per level\n\nFinal = last evaluation (step {}, {} of training). \
+             \"Reached\" = first evaluation at or above the threshold, as training time (step).\n",
+            last.step,
+            format_seconds(last.train_seconds)
+        );
+        let mut header = String::from("| family | level | final |");
+        let mut rule = String::from("|---|---:|---:|");
+        for t in THRESHOLDS {
+            let _ = write!(header, " reached {t} |");
+            rule.push_str("---:|");
+        }
+        let _ = writeln!(md, "{header}\n{rule}");
+        for cell in log.cells() {
+            let last_pass = last
+                .pass
+                .get(&cell.family)
+                .and_then(|l| l.get(&cell.level))
+                .map_or("–".to_string(), |p| format!("{p:.2}"));
+            let _ = write!(md, "| {} | {} | {last_pass} |", cell.family, cell.level);
+            for t in THRESHOLDS {
+                let reached = log
+                    .first_reaching(&cell, t)
+                    .map_or("never".to_string(), |(step, s)| {
+                        format!("{} (step {step})", format_seconds(s))
+                    });
+                let _ = write!(md, " {reached} |");
+            }
+            md.push('\n');
+        }
+        md.push('\n');
+    } else {
+        let _ = writeln!(md, "No eval.jsonl: pass rates unavailable.\n");
+    }
+
+    if !images.is_empty() {
+        let _ = writeln!(md, "## Plots\n");
+        for image in images {
+            if let Some(file) = image.file_name().and_then(|f| f.to_str()) {
+                let _ = writeln!(md, "![{file}]({file})\n");
+            }
+        }
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(step: u64, t: f64, pass: &[(&str, &str, f64)]) -> EvalRecord {
+        let mut map: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+        for (f, l, p) in pass {
+            map.entry(f.to_string())
+                .or_default()
+                .insert(l.to_string(), *p);
+        }
+        EvalRecord {
+            step,
+            train_seconds: t,
+            pass: map,
+        }
+    }
+
+    #[test]
+    fn levels_sort_numerically() {
+        let log = RunLog {
+            metrics: vec![],
+            evals: vec![eval(
+                0,
+                0.0,
+                &[("b", "10", 0.0), ("b", "2", 0.0), ("a", "1", 0.0)],
+            )],
+        };
+        let cells: Vec<(String, String)> = log
+            .cells()
+            .into_iter()
+            .map(|c| (c.family, c.level))
+            .collect();
+        let want = [("a", "1"), ("b", "2"), ("b", "10")];
+        assert_eq!(cells, want.map(|(f, l)| (f.to_string(), l.to_string())));
+    }
+
+    #[test]
+    fn summary_gives_final_rates_and_first_crossing_times() {
+        let log = RunLog {
+            metrics: vec![
+                MetricsRecord {
+                    step: 1,
+                    train_seconds: 2.0,
+                    reward: Some(0.25),
+                    informative_fraction: None,
+                    tokens_sampled: Some(100),
+                    position: BTreeMap::new(),
+                },
+                MetricsRecord {
+                    step: 2,
+                    train_seconds: 95.0,
+                    reward: Some(0.5),
+                    informative_fraction: None,
+                    tokens_sampled: Some(150),
+                    position: BTreeMap::new(),
+                },
+            ],
+            evals: vec![
+                eval(0, 0.0, &[("addition", "3", 0.1)]),
+                eval(1, 30.0, &[("addition", "3", 0.6)]),
+                eval(2, 95.0, &[("addition", "3", 0.85)]),
+            ],
+        };
+        let md = summary_markdown("run", &log, &[]);
+        assert!(md.contains("- RL steps: 2"), "{md}");
+        assert!(md.contains("- completion tokens sampled: 250"), "{md}");
+        assert!(md.contains("1 min 35 s (evaluation excluded)"), "{md}");
+        assert!(
+            md.contains("| addition | 3 | 0.85 | 30 s (step 1) | 1 min 35 s (step 2) |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn malformed_lines_are_reported_with_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("eval.jsonl"),
+            "{\"step\":0,\"train_seconds\":0,\"pass\":{}}\n\n{\"step\": \"x\"}\n",
+        )
+        .unwrap();
+        let err = RunLog::read(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("eval.jsonl:3:"), "{err}");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(RunLog::read(empty.path()).is_err());
+    }
+}
