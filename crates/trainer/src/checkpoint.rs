@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, TrainerError};
+use crate::error::{Error, Result};
 use crate::rollout::Group;
 
 /// Counters and the curriculum: the non-tensor state of a run.
@@ -44,7 +44,7 @@ pub fn save(
     let tmp = run.join("checkpoint.tmp");
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| TrainerError::Io { path: path.clone(), source }
+        move |source| Error::Io { path: path.clone(), source }
     };
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
@@ -52,7 +52,7 @@ pub fn save(
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     write_tensors(&tmp)?;
     let json = serde_json::to_vec(state)
-        .map_err(|e| TrainerError::Invalid(format!("serialising the train state: {e}")))?;
+        .map_err(|e| Error::Invalid(format!("serialising the train state: {e}")))?;
     let state_path = tmp.join("state.json");
     std::fs::write(&state_path, json).map_err(io(&state_path))?;
     let dest = dir(run);
@@ -73,7 +73,7 @@ pub fn save(
 /// Reads `state.json` of a run's checkpoint.
 pub fn load_state(run: &Path) -> Result<TrainState> {
     let path = dir(run).join("state.json");
-    let text = std::fs::read(&path).map_err(|source| TrainerError::Io { path: path.clone(), source })?;
+    let text = std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
     serde_json::from_slice(&text)
-        .map_err(|e| TrainerError::Invalid(format!("{}: {e}", path.display())))
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::advantage::AdvantageKind;
-use crate::error::{Result, TrainerError};
+use crate::error::{Error, Result};
 use crate::loss::LossConfig;
+use crate::optim::AdamWConfig;
 use crate::schedule::LrSchedule;
 
 /// A whole run: what `rlvr train` reads and writes back as `config.toml` in the run directory.
@@ -122,7 +123,7 @@ impl ModelSection {
             "vocab_size": vocab_size,
         });
         serde_json::from_value(value)
-            .map_err(|e| TrainerError::Config(format!("[model]: {e}")))
+            .map_err(|e| Error::Config(format!("[model]: {e}")))
     }
 }
 
@@ -180,8 +181,12 @@ pub struct TrainConfig {
     pub max_steps: u64,
     /// Peak learning rate of the RL update (keep it far below the warm start's).
     pub lr: f64,
-    /// Learning-rate schedule over optimizer updates.
-    pub schedule: LrSchedule,
+    /// Learning-rate shape over optimizer updates: `constant` or `cosine` (to `min_lr`).
+    pub lr_schedule: ScheduleKind,
+    /// Linear warm-up of the learning rate over this many updates.
+    pub warmup_steps: u64,
+    /// Floor of the cosine schedule.
+    pub min_lr: f64,
     /// AdamW decoupled weight decay.
     pub weight_decay: f64,
     /// AdamW first-moment decay.
@@ -226,7 +231,9 @@ impl Default for TrainConfig {
         Self {
             max_steps: 200,
             lr: 1e-4,
-            schedule: LrSchedule::default(),
+            lr_schedule: ScheduleKind::Constant,
+            warmup_steps: 0,
+            min_lr: 0.0,
             weight_decay: 0.0,
             beta1: 0.9,
             beta2: 0.999,
@@ -246,6 +253,37 @@ impl Default for TrainConfig {
             samples_per_step: 2,
             max_seconds: None,
         }
+    }
+}
+
+/// The shape of the learning rate after warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleKind {
+    /// Constant at `lr`.
+    Constant,
+    /// Cosine decay from `lr` to `min_lr` over `max_steps`.
+    Cosine,
+}
+
+impl TrainConfig {
+    /// The learning-rate schedule these keys describe.
+    pub fn schedule(&self) -> LrSchedule {
+        match (self.lr_schedule, self.warmup_steps) {
+            (ScheduleKind::Constant, 0) => LrSchedule::Constant { lr: self.lr },
+            (ScheduleKind::Constant, w) => LrSchedule::WarmupConstant { lr: self.lr, warmup_steps: w },
+            (ScheduleKind::Cosine, w) => LrSchedule::WarmupCosine {
+                lr: self.lr,
+                warmup_steps: w,
+                total_steps: self.max_steps,
+                min_lr: self.min_lr,
+            },
+        }
+    }
+
+    /// The optimizer's hyper-parameters.
+    pub fn adamw(&self) -> AdamWConfig {
+        AdamWConfig { beta1: self.beta1, beta2: self.beta2, eps: self.eps, weight_decay: self.weight_decay }
     }
 }
 
@@ -295,7 +333,7 @@ impl RunConfig {
     /// Checks values serde cannot: sizes and ranges, with the key named.
     pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, value: String, why: &str| {
-            Err(TrainerError::Config(format!("{key} = {value}: {why}")))
+            Err(Error::Config(format!("{key} = {value}: {why}")))
         };
         if self.threads == 0 {
             return bad("threads", "0".into(), "must be at least 1");
@@ -342,7 +380,10 @@ impl RunConfig {
         if self.warm_start.levels[0] > self.warm_start.levels[1] {
             return bad("warm_start.levels", format!("{:?}", self.warm_start.levels), "min > max");
         }
-        self.tasks.validate().map_err(|e| TrainerError::Config(format!("[tasks]: {e}")))?;
+        self.train.loss.validate()?;
+        self.train.adamw().validate()?;
+        self.train.schedule().validate()?;
+        self.tasks.validate().map_err(|e| Error::Config(format!("[tasks]: {e}")))?;
         Ok(())
     }
 }

@@ -101,4 +101,33 @@ pub enum Error {
         /// The drawing backend's message.
         message: String,
     },
+
+    /// The policy (model, tokenizer, sampler) failed.
+    #[error(transparent)]
+    Policy(#[from] policy::Error),
+
+    /// Task generation or the curriculum failed.
+    #[error(transparent)]
+    Tasks(#[from] tasks::TasksError),
+
+    /// A run config is inconsistent; the message names the key and value.
+    #[error("config: {0}")]
+    Config(String),
+
+    /// Input that cannot be used (a task whose prompt cannot be encoded, a bad checkpoint, ...).
+    #[error("{0}")]
+    Invalid(String),
+
+    /// A loss or gradient went NaN/Inf during training; the last checkpoint is intact.
+    #[error("step {step}: {what} (the last checkpoint is intact)")]
+    NonFiniteAtStep {
+        /// The RL (or warm-start) step.
+        step: u64,
+        /// Which value and tensor.
+        what: String,
+    },
+
+    /// Preflight found nothing for RL to learn from.
+    #[error("{0}")]
+    NoSignal(String),
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::config::RunConfig;
-use crate::error::{Result, TrainerError};
+use crate::error::{Error, Result};
 use crate::rng::{stream_rng, Stream};
 use crate::rollout::{encode_prompt, sample_params};
 
@@ -45,13 +45,13 @@ impl EvalSets {
         files.sort();
         for file in files {
             let text = std::fs::read_to_string(&file)
-                .map_err(|source| TrainerError::Io { path: file.clone(), source })?;
+                .map_err(|source| Error::Io { path: file.clone(), source })?;
             for (i, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
                     continue;
                 }
                 let task: tasks::Task = serde_json::from_str(line).map_err(|e| {
-                    TrainerError::Invalid(format!("{}:{}: not a task: {e}", file.display(), i + 1))
+                    Error::Invalid(format!("{}:{}: not a task: {e}", file.display(), i + 1))
                 })?;
                 out.ids.insert(task.id.clone());
                 let Some(level) = task.level else { continue };
@@ -98,9 +98,9 @@ fn knobs_agree(fixed: &impl serde::Serialize, task: &impl serde::Serialize) -> b
 }
 
 fn collect_jsonl(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|source| TrainerError::Io { path: dir.to_path_buf(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
     for entry in entries {
-        let path = entry.map_err(|source| TrainerError::Io { path: dir.to_path_buf(), source })?.path();
+        let path = entry.map_err(|source| Error::Io { path: dir.to_path_buf(), source })?.path();
         if path.is_dir() {
             collect_jsonl(&path, out)?;
         } else if path.extension().is_some_and(|e| e == "jsonl") {

@@ -30,15 +30,36 @@
 #![deny(missing_docs)]
 
 mod advantage;
+mod checkpoint;
+mod config;
 mod error;
+mod eval;
 mod loss;
+mod metrics;
 mod optim;
 mod plots;
+mod preflight;
 pub mod report;
+mod rng;
+mod rollout;
 mod schedule;
+mod train;
+mod update;
+mod warm_start;
 
 pub use advantage::{advantages, advantages_f64, AdvantageKind, STD_EPSILON};
 pub use error::{Error, Result};
 pub use loss::{policy_loss, Aggregation, LossConfig, LossNorm, LossParts};
 pub use optim::{check_finite_grads, clip_grad_norm, ensure_finite, AdamW, AdamWConfig};
 pub use schedule::LrSchedule;
+
+pub use checkpoint::TrainState;
+pub use config::{
+    EvalConfig, ModelSection, Overlong, RunConfig, SamplingConfig, ScheduleKind, TrainConfig,
+    WarmStartConfig,
+};
+pub use eval::{evaluate, pass_rate, EvalResult, EvalSets};
+pub use rng::{stream_rng, stream_seed, Stream};
+pub use rollout::{encode_prompt, sample_groups, Group, Row};
+pub use train::{resume, train, TrainOptions, TrainSummary};
+pub use update::{update, UpdateStats};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::{Result, TrainerError};
+use crate::error::{Error, Result};
 
 /// Appends one JSON object per line to a file, flushing each line so a crash loses nothing.
 #[derive(Debug)]
@@ -22,19 +22,19 @@ impl JsonlWriter {
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|source| TrainerError::Io { path: path.to_path_buf(), source })?;
+            .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         Ok(Self { path: path.to_path_buf(), file })
     }
 
     /// Writes one record as a line.
     pub fn write<T: Serialize>(&mut self, record: &T) -> Result<()> {
         let mut line = serde_json::to_string(record)
-            .map_err(|e| TrainerError::Invalid(format!("serialising a record: {e}")))?;
+            .map_err(|e| Error::Invalid(format!("serialising a record: {e}")))?;
         line.push('\n');
         self.file
             .write_all(line.as_bytes())
             .and_then(|()| self.file.flush())
-            .map_err(|source| TrainerError::Io { path: self.path.clone(), source })
+            .map_err(|source| Error::Io { path: self.path.clone(), source })
     }
 }
 
@@ -44,7 +44,7 @@ pub fn truncate_after_step(path: &Path, max_step: u64) -> Result<()> {
     if !path.exists() {
         return Ok(());
     }
-    let io = |source| TrainerError::Io { path: path.to_path_buf(), source };
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
     let reader = BufReader::new(File::open(path).map_err(io)?);
     let mut kept = String::new();
     for line in reader.lines() {

@@ -2,7 +2,7 @@
 //! say whether RL can get any signal there; stop with a clear message when it cannot.
 
 use crate::config::RunConfig;
-use crate::error::{Result, TrainerError};
+use crate::error::{Error, Result};
 use crate::rng::{stream_rng, Stream};
 use crate::rollout::sample_groups;
 
@@ -33,7 +33,7 @@ pub fn run(policy: &policy::Policy, cfg: &RunConfig, curriculum: &tasks::Curricu
         "preflight"
     );
     if truncated > 0.5 {
-        return Err(TrainerError::NoSignal(format!(
+        return Err(Error::NoSignal(format!(
             "preflight: {:.0} % of completions hit sampling.max_new_tokens = {} (mean length {mean_len:.1}); \
              raise the limit or warm-start the model so it learns to stop",
             truncated * 100.0,
@@ -41,7 +41,7 @@ pub fn run(policy: &policy::Policy, cfg: &RunConfig, curriculum: &tasks::Curricu
         )));
     }
     if informative == 0 {
-        return Err(TrainerError::NoSignal(format!(
+        return Err(Error::NoSignal(format!(
             "preflight: none of {} groups at the curriculum's starting cells is informative (pass rate {pass:.3}); \
              every group is all right or all wrong, so GRPO has no signal. Start at an easier level, \
              add a warm start ([warm_start] steps), or raise sampling.group_size",

@@ -5,7 +5,7 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 
 use crate::config::{Overlong, SamplingConfig};
-use crate::error::{Result, TrainerError};
+use crate::error::{Error, Result};
 
 /// One sampled completion with its verdict.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -57,7 +57,7 @@ impl Group {
 pub fn encode_prompt(tokenizer: &policy::Tokenizer, task: &tasks::Task) -> Result<Vec<u32>> {
     let mut ids = vec![tokenizer.bos_id()];
     let body = tokenizer.encode(&task.prompt).map_err(|e| {
-        TrainerError::Invalid(format!("task {} ({}): prompt cannot be encoded: {e}", task.id, task.family))
+        Error::Invalid(format!("task {} ({}): prompt cannot be encoded: {e}", task.id, task.family))
     })?;
     ids.extend(body);
     Ok(ids)
@@ -67,9 +67,9 @@ pub fn encode_prompt(tokenizer: &policy::Tokenizer, task: &tasks::Task) -> Resul
 pub fn sample_params(cfg: &SamplingConfig, greedy: bool) -> policy::SampleParams {
     policy::SampleParams {
         max_new_tokens: cfg.max_new_tokens,
-        temperature: cfg.temperature,
+        temperature: cfg.temperature as f32,
         top_k: cfg.top_k,
-        top_p: cfg.top_p,
+        top_p: cfg.top_p.map(|p| p as f32),
         greedy,
         stop_at_eos: true,
     }

@@ -8,7 +8,6 @@
 //! whose answers are all right or all wrong are dropped (DAPO's dynamic sampling, decided on
 //! `correct`), and an update waits until `train.min_groups` informative groups are buffered.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -17,7 +16,7 @@ use serde_json::json;
 
 use crate::checkpoint::{self, TrainState};
 use crate::config::RunConfig;
-use crate::error::{Result, TrainerError};
+use crate::error::{Error, Result};
 use crate::eval::{self, EvalSets};
 use crate::metrics::{truncate_after_step, JsonlWriter};
 use crate::optim::AdamW;
@@ -69,14 +68,14 @@ struct Run {
 pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
     cfg.validate()?;
     if out.join("config.toml").exists() {
-        return Err(TrainerError::Config(format!(
+        return Err(Error::Config(format!(
             "{} already holds a run: resume it with `rlvr train --resume {}` or choose another --out",
             out.display(),
             out.display()
         )));
     }
-    std::fs::create_dir_all(out).map_err(|source| TrainerError::Io { path: out.to_path_buf(), source })?;
-    let resolved = toml::to_string(&cfg).map_err(|e| TrainerError::Invalid(format!("writing the resolved config: {e}")))?;
+    std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.to_path_buf(), source })?;
+    let resolved = toml::to_string(&cfg).map_err(|e| Error::Invalid(format!("writing the resolved config: {e}")))?;
     write_file(&out.join("config.toml"), resolved.as_bytes())?;
     let device = setup_device(&cfg)?;
     let eval_sets = EvalSets::load(&cfg)?;
@@ -147,8 +146,8 @@ pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSum
 /// Continues the run in `dir` from its checkpoint, exactly as if it had not stopped.
 pub fn resume(dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
     let path = dir.join("config.toml");
-    let text = std::fs::read_to_string(&path).map_err(|source| TrainerError::Io { path: path.clone(), source })?;
-    let cfg: RunConfig = toml::from_str(&text).map_err(|e| TrainerError::Config(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    let cfg: RunConfig = toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
     cfg.validate()?;
     let device = setup_device(&cfg)?;
     let eval_sets = EvalSets::load(&cfg)?;
@@ -194,11 +193,11 @@ fn setup_device(cfg: &RunConfig) -> Result<candle_core::Device> {
 
 fn new_optimizer(cfg: &RunConfig, vars: &[(String, Var)]) -> Result<AdamW> {
     let t = &cfg.train;
-    AdamW::new(vars.to_vec(), t.lr, t.beta1, t.beta2, t.eps, t.weight_decay)
+    AdamW::new(vars.to_vec(), t.adamw(), t.lr)
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|source| TrainerError::Io { path: path.to_path_buf(), source })
+    std::fs::write(path, bytes).map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }
 
 impl Run {
@@ -289,7 +288,7 @@ impl Run {
         let t1 = Instant::now();
         let mut stats = UpdateStats::default();
         let mut updated = false;
-        let lr = cfg.train.schedule.lr_at(cfg.train.lr, self.state.updates);
+        let lr = cfg.train.schedule().lr_at(self.state.updates);
         if !self.state.pending.is_empty() && self.state.pending.len() >= cfg.train.min_groups.max(1) {
             let take = self.state.pending.len().min(cfg.train.max_groups);
             let batch: Vec<Group> = self.state.pending.drain(..take).collect();
@@ -433,7 +432,7 @@ impl Run {
 /// The pass rates of the last line of `eval.jsonl`.
 fn last_eval(dir: &Path) -> Result<serde_json::Value> {
     let path = dir.join("eval.jsonl");
-    let text = std::fs::read_to_string(&path).map_err(|source| TrainerError::Io { path: path.clone(), source })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
     Ok(text
         .lines()
         .last()
@@ -454,9 +453,4 @@ fn progress_bar(enabled: bool, pos: u64, len: u64) -> indicatif::ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
-}
-
-/// The eval-set task ids a run excludes from training.
-pub fn excluded_ids(sets: &EvalSets) -> &HashSet<String> {
-    &sets.ids
 }

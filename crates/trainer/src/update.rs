@@ -6,7 +6,7 @@ use candle_core::{DType, Tensor, Var};
 
 use crate::advantage::advantages;
 use crate::config::{Overlong, TrainConfig};
-use crate::error::{Result, TrainerError};
+use crate::error::{Error, Result};
 use crate::loss::{policy_loss, LossNorm};
 use crate::optim::{clip_grad_norm, AdamW};
 use crate::rollout::Group;
@@ -65,11 +65,9 @@ pub fn update(
         return Ok(stats);
     }
     let device = policy.device();
-    let norm = LossNorm {
-        num_tokens: items.iter().map(|i| i.tokens.len()).sum::<usize>().max(1),
-        num_sequences: items.len(),
-        max_len: items.iter().map(|i| i.tokens.len()).max().unwrap_or(1),
-    };
+    let num_tokens: usize = items.iter().map(|i| i.tokens.len()).sum();
+    let max_len = items.iter().map(|i| i.tokens.len()).max().unwrap_or(1);
+    let norm = LossNorm::new(cfg.loss.aggregation, items.len(), num_tokens, max_len)?;
     let use_ref = cfg.loss.beta != 0.0;
     for _epoch in 0..cfg.epochs {
         // candle's GradStore cannot be built empty: the first slice's store accumulates the rest.
@@ -110,25 +108,25 @@ pub fn update(
             }
             // Per-chunk metrics are weighted by the chunk's share of the batch's tokens.
             let tokens = lp.mask.sum_all()?.to_scalar::<f32>()? as f64;
-            let w = tokens / norm.num_tokens as f64;
+            let w = tokens / num_tokens.max(1) as f64;
             loss_sum += parts.loss.to_scalar::<f32>()? as f64;
             kl_sum += parts.kl as f64 * w;
-            low += parts.clip_low as f64 * w;
-            high += parts.clip_high as f64 * w;
-            region += parts.clip_region as f64 * w;
+            low += parts.clip_ratio_low as f64 * w;
+            high += parts.clip_ratio_high as f64 * w;
+            region += parts.clip_ratio_region as f64 * w;
             let ent = (lp.entropy.detach() * &lp.mask)?.sum_all()?.to_scalar::<f32>()? as f64;
             ent_sum += ent;
         }
         if !loss_sum.is_finite() {
-            return Err(TrainerError::NonFinite { step, what: format!("loss = {loss_sum}") });
+            return Err(Error::NonFiniteAtStep { step, what: format!("loss = {loss_sum}") });
         }
         let Some(mut store) = acc else { continue };
-        crate::optim::check_finite(&store, vars).map_err(|e| TrainerError::NonFinite { step, what: e.to_string() })?;
+        crate::optim::check_finite_grads(&store, vars).map_err(|e| Error::NonFiniteAtStep { step, what: e.to_string() })?;
         let grad_norm = clip_grad_norm(&mut store, vars, cfg.max_grad_norm)?;
         optimizer.step(&store)?;
         stats.loss = loss_sum as f32;
         stats.kl = kl_sum as f32;
-        stats.entropy = (ent_sum / norm.num_tokens as f64) as f32;
+        stats.entropy = (ent_sum / num_tokens.max(1) as f64) as f32;
         stats.grad_norm = grad_norm;
         stats.clip_low = low as f32;
         stats.clip_high = high as f32;

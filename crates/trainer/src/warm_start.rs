@@ -9,7 +9,7 @@ use rand::Rng;
 use serde_json::json;
 
 use crate::config::RunConfig;
-use crate::error::{Result, TrainerError};
+use crate::error::{Error, Result};
 use crate::metrics::JsonlWriter;
 use crate::optim::{clip_grad_norm, AdamW};
 use crate::rng::{stream_rng, Stream};
@@ -24,8 +24,9 @@ pub fn run(
 ) -> Result<()> {
     let ws = &cfg.warm_start;
     let vars = policy.trainable_vars();
-    let mut opt = AdamW::new(vars.clone(), ws.lr, 0.9, 0.999, 1e-8, 0.0)?;
-    let registry = tasks::Registry::builtin();
+    let adamw = crate::optim::AdamWConfig { weight_decay: 0.0, ..Default::default() };
+    let mut opt = AdamW::new(vars.clone(), adamw, ws.lr)?;
+    let registry = tasks::Registry::shared();
     let cells: Vec<(usize, u32)> = cfg
         .tasks
         .families
@@ -38,7 +39,7 @@ pub fn run(
         })
         .collect();
     if cells.is_empty() {
-        return Err(TrainerError::Config(format!(
+        return Err(Error::Config(format!(
             "warm_start.levels = {:?} overlaps no family's levels in [tasks]",
             ws.levels
         )));
@@ -52,13 +53,13 @@ pub fn run(
         while prompts.len() < ws.batch_size {
             let (fi, level) = cells[rng.random_range(0..cells.len())];
             let fam = &cfg.tasks.families[fi];
-            let task = registry.generate_level(fam, cfg.tasks.style, level, rng.random())?;
+            let task = registry.generate_level(&fam.name, level, &fam.knobs, cfg.tasks.style, fam.format, rng.random())?;
             if exclude.contains(&task.id) {
                 continue;
             }
             prompts.push(encode_prompt(policy.tokenizer(), &task)?);
             let mut answer = policy.tokenizer().encode(&task.answer).map_err(|e| {
-                TrainerError::Invalid(format!("task {}: answer cannot be encoded: {e}", task.id))
+                Error::Invalid(format!("task {}: answer cannot be encoded: {e}", task.id))
             })?;
             answer.push(eos);
             answers.push(answer);
@@ -70,7 +71,7 @@ pub fn run(
         let loss = ((lp.logp * &lp.mask)?.sum_all()?.neg()? / tokens)?;
         let loss_value = loss.to_scalar::<f32>()?;
         if !loss_value.is_finite() {
-            return Err(TrainerError::NonFinite { step, what: format!("warm-start loss = {loss_value}") });
+            return Err(Error::NonFiniteAtStep { step, what: format!("warm-start loss = {loss_value}") });
         }
         let mut grads = loss.backward()?;
         let grad_norm = clip_grad_norm(&mut grads, &vars, 1.0)?;
