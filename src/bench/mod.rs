@@ -49,11 +49,16 @@ pub struct BenchResult {
 impl BenchResult {
     /// Builds a result whose value is the median of `runs`.
     pub fn new(workload: &str, unit: &'static str, runs: Vec<f64>, extra: serde_json::Value) -> Self {
-        let mut sorted = runs.clone();
-        sorted.sort_by(f64::total_cmp);
-        let value = if sorted.is_empty() { f64::NAN } else { sorted[sorted.len() / 2] };
+        let value = median(&runs);
         Self { workload: workload.to_string(), implementation: "rlvr", value, unit, runs, extra }
     }
+}
+
+/// The median of `values` (the upper one for an even count; NaN when empty).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Runs one workload and prints its JSON line.

@@ -1,8 +1,82 @@
-//! The `step_*` workloads.
+//! The `step_*` workloads: one GRPO update on `sequences` random sequences of `prompt_tokens` +
+//! `completion_tokens` (groups of 16, random 0/1 rewards): reference forward without gradients,
+//! policy forward, clipped surrogate + k3 KL, token mean, backward, global-norm clip, one AdamW
+//! step. Figure: seconds per update (median); `extra` has the median seconds per phase.
 
-use super::{BenchArgs, BenchResult, Workloads};
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::workloads::StepWorkload;
+use super::{median, BenchArgs, BenchResult, Workloads};
+
+/// Completions per prompt in the workload's groups (as the peers use).
+const GROUP: usize = 16;
 
 /// Runs a `step_*` workload.
-pub fn run(_workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResult> {
-    anyhow::bail!("workload {} is not implemented yet", args.workload)
+pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResult> {
+    policy::set_num_threads(args.threads);
+    let wl: StepWorkload = workloads.get(&args.workload)?;
+    let shape = workloads.model(&wl.model)?;
+    let model = shape.policy(wl.seed)?;
+    let reference = model.snapshot_reference()?;
+    let mut rng = StdRng::seed_from_u64(wl.seed);
+    let vocab = shape.vocab_size as u32;
+    let random = |rng: &mut StdRng, n: usize| -> Vec<u32> { (0..n).map(|_| rng.random_range(3..vocab)).collect() };
+    let prompts: Vec<Vec<u32>> = (0..wl.sequences).map(|_| random(&mut rng, wl.prompt_tokens)).collect();
+    let comps: Vec<Vec<u32>> = (0..wl.sequences).map(|_| random(&mut rng, wl.completion_tokens)).collect();
+    let rewards: Vec<f32> = (0..wl.sequences).map(|_| rng.random_range(0..2) as f32).collect();
+    let adv = trainer::advantages(&rewards, GROUP.min(wl.sequences), trainer::AdvantageKind::Grpo)?;
+    let p: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+    let c: Vec<&[u32]> = comps.iter().map(Vec::as_slice).collect();
+    let loss_cfg = trainer::LossConfig {
+        beta: wl.kl_coef,
+        epsilon_low: wl.clip_eps,
+        epsilon_high: wl.clip_eps,
+        ..trainer::LossConfig::default()
+    };
+    let norm = trainer::LossNorm::new(
+        loss_cfg.aggregation,
+        wl.sequences,
+        wl.sequences * wl.completion_tokens,
+        wl.completion_tokens,
+    )?;
+    let vars = model.trainable_vars();
+    let adamw = trainer::AdamWConfig { weight_decay: 0.0, ..Default::default() };
+    let mut opt = trainer::AdamW::new(vars.clone(), adamw, wl.lr)?;
+    let device = model.device().clone();
+    let adv = candle_core::Tensor::from_vec(adv, wl.sequences, &device)?;
+
+    let mut step = || -> anyhow::Result<[f64; 5]> {
+        let t0 = Instant::now();
+        let ref_lp = reference.completion_logprobs(&p, &c, policy::AdapterMode::Active)?.logp.detach();
+        let t1 = Instant::now();
+        let lp = model.completion_logprobs(&p, &c, policy::AdapterMode::Active)?;
+        let old = lp.logp.detach();
+        let parts = trainer::policy_loss(&lp.logp, &old, Some(&ref_lp), &adv, &lp.mask, &loss_cfg, &norm)?;
+        let t2 = Instant::now();
+        let mut grads = parts.loss.backward()?;
+        let t3 = Instant::now();
+        trainer::clip_grad_norm(&mut grads, &vars, wl.max_grad_norm)?;
+        opt.step(&grads)?;
+        let t4 = Instant::now();
+        let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
+        Ok([s(t0, t4), s(t0, t1), s(t1, t2), s(t2, t3), s(t3, t4)])
+    };
+    step()?; // untimed warm-up
+    let mut phases = Vec::with_capacity(args.repeat);
+    for _ in 0..args.repeat {
+        phases.push(step()?);
+    }
+    let col = |i: usize| phases.iter().map(|p| p[i]).collect::<Vec<f64>>();
+    let extra = serde_json::json!({
+        "threads": policy::num_threads(),
+        "params": model.num_parameters(),
+        "reference_forward_s": median(&col(1)),
+        "forward_s": median(&col(2)),
+        "backward_s": median(&col(3)),
+        "clip_and_optimizer_s": median(&col(4)),
+    });
+    Ok(BenchResult::new(&args.workload, "s/step", col(0), extra))
 }

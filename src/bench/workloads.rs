@@ -73,6 +73,35 @@ pub struct TaskgenWorkload {
     pub knobs: BTreeMap<String, toml::Value>,
 }
 
+impl ModelShape {
+    /// A randomly initialised policy of this shape over a character tokenizer of exactly
+    /// `vocab_size` ids (3 specials + printable characters), as the peers build theirs.
+    pub fn policy(&self, seed: u64) -> anyhow::Result<policy::Policy> {
+        anyhow::ensure!(self.vocab_size > 3, "a model needs more than 3 token ids");
+        let alphabet: String = (b'!'..=b'~').map(char::from).take(self.vocab_size - 3).collect();
+        let tokenizer = policy::Tokenizer::char_level(&alphabet);
+        anyhow::ensure!(
+            tokenizer.vocab_size() == self.vocab_size,
+            "vocab_size {} is larger than the printable characters allow",
+            self.vocab_size
+        );
+        let config = policy::ModelConfig {
+            vocab_size: self.vocab_size,
+            hidden_size: self.d_model,
+            intermediate_size: self.ffn_hidden,
+            num_hidden_layers: self.n_layers,
+            num_attention_heads: self.n_heads,
+            num_key_value_heads: Some(self.n_kv_heads),
+            rope_theta: self.rope_theta,
+            rms_norm_eps: self.norm_eps,
+            max_position_embeddings: self.max_seq_len,
+            tie_word_embeddings: self.tie_embeddings,
+            ..policy::ModelConfig::default()
+        };
+        Ok(policy::Policy::init(&config, tokenizer, seed, &policy::Device::Cpu)?)
+    }
+}
+
 impl Workloads {
     /// Reads `path`, or the built-in copy when `None`.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {

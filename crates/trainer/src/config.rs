@@ -109,21 +109,22 @@ impl Default for ModelSection {
 impl ModelSection {
     /// The Hugging Face model config of this shape for a vocabulary of `vocab_size`.
     pub fn model_config(&self, vocab_size: usize) -> Result<policy::ModelConfig> {
-        let value = serde_json::json!({
-            "hidden_size": self.hidden_size,
-            "intermediate_size": self.intermediate_size,
-            "num_hidden_layers": self.num_hidden_layers,
-            "num_attention_heads": self.num_attention_heads,
-            "num_key_value_heads": self.num_key_value_heads,
-            "rope_theta": self.rope_theta,
-            "rms_norm_eps": self.rms_norm_eps,
-            "max_position_embeddings": self.max_position_embeddings,
-            "tie_word_embeddings": self.tie_word_embeddings,
-            "attention_bias": self.attention_bias,
-            "vocab_size": vocab_size,
-        });
-        serde_json::from_value(value)
-            .map_err(|e| Error::Config(format!("[model]: {e}")))
+        let config = policy::ModelConfig {
+            vocab_size,
+            hidden_size: self.hidden_size,
+            intermediate_size: self.intermediate_size,
+            num_hidden_layers: self.num_hidden_layers,
+            num_attention_heads: self.num_attention_heads,
+            num_key_value_heads: Some(self.num_key_value_heads),
+            rope_theta: self.rope_theta,
+            rms_norm_eps: self.rms_norm_eps,
+            max_position_embeddings: self.max_position_embeddings,
+            tie_word_embeddings: self.tie_word_embeddings,
+            attention_bias: self.attention_bias,
+            ..policy::ModelConfig::default()
+        };
+        config.validate().map_err(|e| Error::Config(format!("[model]: {e}")))?;
+        Ok(config)
     }
 }
 
