@@ -37,7 +37,9 @@ mod plots;
 pub mod report;
 mod schedule;
 
-pub use advantage::{advantages, advantages_f64, AdvantageKind, STD_EPSILON};
+pub use advantage::{
+    advantages, advantages_f64, is_informative, overlong_penalty, AdvantageKind, STD_EPSILON,
+};
 pub use error::{Error, Result};
 pub use loss::{policy_loss, Aggregation, LossConfig, LossNorm, LossParts};
 pub use optim::{check_finite_grads, clip_grad_norm, ensure_finite, AdamW, AdamWConfig};
