@@ -75,6 +75,27 @@ pub fn advantages_f64(rewards: &[f64], group_size: usize, kind: AdvantageKind) -
     Ok(out)
 }
 
+/// Whether a group carries a learning signal: neither all correct nor all wrong (DAPO's dynamic
+/// sampling). Decided on binary correctness, never on a shaped score: all-wrong answers with small
+/// format credits differ in reward but teach nothing useful.
+pub fn is_informative(correct: &[bool]) -> bool {
+    correct.iter().any(|&c| c) && correct.iter().any(|&c| !c)
+}
+
+/// DAPO's soft overlong penalty, added to the reward of a completion of `length` tokens sampled
+/// with limit `max_length` and buffer `buffer`: 0 up to `max_length − buffer`, then falling
+/// linearly to −1 at `max_length`, −1 beyond.
+pub fn overlong_penalty(length: usize, max_length: usize, buffer: usize) -> f32 {
+    let free = max_length.saturating_sub(buffer);
+    if length <= free {
+        0.0
+    } else if length > max_length || buffer == 0 {
+        -1.0
+    } else {
+        -((length - free) as f32) / buffer as f32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +148,26 @@ mod tests {
             advantages(&[1.0, f32::NAN], 2, AdvantageKind::Rloo),
             Err(Error::NonFiniteReward { index: 1, .. })
         ));
+    }
+
+    #[test]
+    fn informative_means_mixed_outcomes() {
+        assert!(is_informative(&[true, false, false]));
+        assert!(!is_informative(&[true, true]));
+        assert!(!is_informative(&[false, false]));
+        assert!(!is_informative(&[]));
+    }
+
+    #[test]
+    fn overlong_penalty_is_zero_then_linear_then_minus_one() {
+        // L_max 20, buffer 4: free up to 16, −0.25 per token after, −1 at 20 and beyond.
+        assert_eq!(overlong_penalty(16, 20, 4), 0.0);
+        assert_eq!(overlong_penalty(17, 20, 4), -0.25);
+        assert_eq!(overlong_penalty(18, 20, 4), -0.5);
+        assert_eq!(overlong_penalty(20, 20, 4), -1.0);
+        assert_eq!(overlong_penalty(25, 20, 4), -1.0);
+        assert_eq!(overlong_penalty(21, 20, 0), -1.0);
+        assert_eq!(overlong_penalty(20, 20, 0), 0.0);
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub enum Error {
     /// Saved optimizer state does not match the optimizer's parameters.
     #[error("optimizer state {path}: key {key:?}: {reason}")]
     OptimizerState {
-        /// File the state came from ("<memory>" when not from a file).
+        /// File the state came from (`<memory>` when not from a file).
         path: PathBuf,
         /// The tensor name concerned.
         key: String,

@@ -47,9 +47,11 @@ mod train;
 mod update;
 mod warm_start;
 
-pub use advantage::{advantages, advantages_f64, AdvantageKind, STD_EPSILON};
+pub use advantage::{
+    advantages, advantages_f64, is_informative, overlong_penalty, AdvantageKind, STD_EPSILON,
+};
 pub use error::{Error, Result};
-pub use loss::{policy_loss, Aggregation, LossConfig, LossNorm, LossParts};
+pub use loss::{mean_entropy, policy_loss, Aggregation, LossConfig, LossNorm, LossParts};
 pub use optim::{check_finite_grads, clip_grad_norm, ensure_finite, AdamW, AdamWConfig};
 pub use schedule::LrSchedule;
 

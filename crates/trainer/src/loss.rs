@@ -262,6 +262,19 @@ pub fn policy_loss(
     })
 }
 
+/// TRL's `entropy` metric: the mean over active tokens of the policy's entropy
+/// −Σ_v p_v log p_v, in nats, from (B, L, V) logits and a (B, L) mask. No gradient flows.
+pub fn mean_entropy(logits: &Tensor, mask: &Tensor) -> Result<f32> {
+    let (rows, len, _) = logits.dims3()?;
+    check_shape("mask", mask, &[rows, len])?;
+    let logp = candle_nn::ops::log_softmax(&logits.detach().to_dtype(DType::F32)?, D::Minus1)?;
+    let entropy = (logp.exp()? * &logp)?.sum(D::Minus1)?.neg()?; // (B, L)
+    let mask = mask.to_dtype(DType::F32)?;
+    let total = (entropy * &mask)?.sum_all()?.to_scalar::<f32>()?;
+    let count = mask.sum_all()?.to_scalar::<f32>()?;
+    Ok(if count > 0.0 { total / count } else { 0.0 })
+}
+
 fn check_shape(what: &'static str, t: &Tensor, expected: &[usize]) -> Result<()> {
     if t.dims() != expected {
         return Err(Error::Shape {
@@ -482,6 +495,23 @@ mod tests {
                 assert!((a - b).abs() < 1e-15, "{aggregation:?}");
             }
         }
+    }
+
+    #[test]
+    fn entropy_is_ln_v_for_uniform_and_zero_for_peaked_logits() {
+        // Row 0: uniform over 4 tokens (ln 4); row 1: one logit far above the rest (≈ 0); the
+        // padded position of row 1 must not count.
+        let logits = Tensor::new(
+            &[[[0f32, 0.0, 0.0, 0.0]], [[100.0, 0.0, 0.0, 0.0]]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let mask = t2(&[&[1.0], &[1.0]]);
+        let h = mean_entropy(&logits, &mask).unwrap();
+        assert!((f64::from(h) - 4f64.ln() / 2.0).abs() < 1e-6, "{h}");
+        let only_first = t2(&[&[1.0], &[0.0]]);
+        let h = mean_entropy(&logits, &only_first).unwrap();
+        assert!((f64::from(h) - 4f64.ln()).abs() < 1e-6, "{h}");
     }
 
     #[test]

@@ -244,10 +244,16 @@ impl AdamW {
         Ok(())
     }
 
-    /// Writes the state to a safetensors file.
+    /// Writes the state to a safetensors file (via a temporary file and a rename, so that an
+    /// interrupted save leaves the previous file intact).
     pub fn save(&self, path: &Path) -> Result<()> {
-        candle_core::safetensors::save(&self.state_tensors()?, path)?;
-        Ok(())
+        let tmp = path.with_extension("safetensors.tmp");
+        candle_core::safetensors::save(&self.state_tensors()?, &tmp)
+            .map_err(|e| state_file_error(path, format!("cannot write: {e}")))?;
+        std::fs::rename(&tmp, path).map_err(|error| Error::Io {
+            path: path.to_path_buf(),
+            error,
+        })
     }
 
     /// Reads the state from a safetensors file written by [`AdamW::save`].
@@ -256,14 +262,17 @@ impl AdamW {
             Some((_, var)) => var.device().clone(),
             None => candle_core::Device::Cpu,
         };
-        if !path.is_file() {
-            return Err(Error::Io {
-                path: path.to_path_buf(),
-                error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-            });
-        }
-        let tensors = candle_core::safetensors::load(path, &device)?;
+        let tensors = candle_core::safetensors::load(path, &device)
+            .map_err(|e| state_file_error(path, format!("cannot read: {e}")))?;
         self.load_state_tensors(tensors, path)
+    }
+}
+
+fn state_file_error(path: &Path, reason: String) -> Error {
+    Error::OptimizerState {
+        path: path.to_path_buf(),
+        key: "*".into(),
+        reason,
     }
 }
 

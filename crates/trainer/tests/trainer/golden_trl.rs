@@ -147,6 +147,8 @@ fn golden_loss_metrics_and_gradient_match_trl_in_f32() {
 /// Runs every case through `policy_loss` + backward in `dtype` and compares at `tol`.
 fn check_loss_cases(dtype: DType, tol: &Tolerance) {
     let cases = load();
+    // Worst deviations seen, printed with `--nocapture`: (loss relative, gradient absolute).
+    let (mut worst_loss, mut worst_grad) = (0.0f64, 0.0f64);
     for case in &cases {
         let rows = case.rewards.len();
         let kind = if case.scale_rewards == "group" {
@@ -223,12 +225,16 @@ fn check_loss_cases(dtype: DType, tol: &Tolerance) {
         }
         let (atol, rtol) = tol.value;
         close("loss", &case.name, total_loss, case.loss, atol, rtol);
+        if case.loss != 0.0 {
+            worst_loss = worst_loss.max(((total_loss - case.loss) / case.loss).abs());
+        }
 
         let grad = grad.to_dtype(DType::F64).unwrap().to_vec2::<f64>().unwrap();
         let (atol, rtol) = tol.grad;
         for (i, (row, want_row)) in grad.iter().zip(&case.grad_logp).enumerate() {
             for (t, (&g, &w)) in row.iter().zip(want_row).enumerate() {
                 close(&format!("grad[{i}][{t}]"), &case.name, g, w, atol, rtol);
+                worst_grad = worst_grad.max((g - w).abs());
             }
         }
 
@@ -274,4 +280,5 @@ fn check_loss_cases(dtype: DType, tol: &Tolerance) {
             }
         }
     }
+    eprintln!("{dtype:?}: worst loss relative error {worst_loss:.1e}, worst gradient absolute error {worst_grad:.1e}");
 }

@@ -120,3 +120,25 @@ fn report_without_evaluations_still_plots_training() {
     let summary = std::fs::read_to_string(&files[1]).unwrap();
     assert!(summary.contains("No eval.jsonl"), "{summary}");
 }
+
+#[test]
+fn report_of_a_run_with_one_step_and_one_eval_draws_without_error() {
+    let run = tempfile::tempdir().unwrap();
+    std::fs::write(
+        run.path().join("metrics.jsonl"),
+        "{\"step\": 0, \"train_seconds\": 0.0, \"reward\": null}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        run.path().join("eval.jsonl"),
+        "{\"step\": 0, \"train_seconds\": 0.0, \"pass\": {\"addition\": {\"1\": 0.0}}}\n",
+    )
+    .unwrap();
+    let files = write_report(run.path(), &run.path().join("out")).unwrap();
+    assert_eq!(files.len(), 4);
+    let summary = std::fs::read_to_string(&files[3]).unwrap();
+    assert!(
+        summary.contains("| addition | 1 | 0.00 | never | never |"),
+        "{summary}"
+    );
+}
