@@ -4,6 +4,7 @@
 use rand::rngs::StdRng;
 use serde::Serialize;
 
+use crate::advantage::{is_informative, overlong_penalty};
 use crate::config::{Overlong, SamplingConfig};
 use crate::error::{Error, Result};
 
@@ -43,8 +44,8 @@ impl Group {
 
     /// Neither all correct nor all wrong: the only groups with a learning signal.
     pub fn is_informative(&self) -> bool {
-        let c = self.num_correct();
-        c > 0 && c < self.rows.len()
+        let correct: Vec<bool> = self.rows.iter().map(|r| r.verdict.correct).collect();
+        is_informative(&correct)
     }
 
     /// The rewards of the rows, in order.
@@ -111,41 +112,14 @@ pub fn sample_groups(
             } else {
                 tasks::verify(&task, &text)
             };
-            let reward = verdict.score + overlong_penalty(overlong, tokens.len(), cfg.max_new_tokens);
+            let penalty = match overlong {
+                Overlong::SoftPenalty { buffer } => overlong_penalty(tokens.len(), cfg.max_new_tokens, buffer),
+                Overlong::Keep | Overlong::Mask => 0.0,
+            };
+            let reward = verdict.score + penalty;
             group_rows.push(Row { tokens, logprobs, text, truncated, verdict, reward });
         }
         groups.push(Group { task, prompt, rows: group_rows });
     }
     Ok(groups)
-}
-
-/// DAPO's soft overlong penalty: 0 up to `limit − buffer`, then a ramp to −1 at the limit.
-pub fn overlong_penalty(overlong: Overlong, len: usize, limit: usize) -> f32 {
-    match overlong {
-        Overlong::SoftPenalty { buffer } if buffer > 0 => {
-            let start = limit.saturating_sub(buffer);
-            if len <= start {
-                0.0
-            } else if len >= limit {
-                -1.0
-            } else {
-                -((len - start) as f32) / buffer as f32
-            }
-        }
-        _ => 0.0,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn soft_penalty_ramps_over_the_buffer() {
-        let o = Overlong::SoftPenalty { buffer: 4 };
-        assert_eq!(overlong_penalty(o, 6, 10), 0.0);
-        assert_eq!(overlong_penalty(o, 8, 10), -0.5);
-        assert_eq!(overlong_penalty(o, 10, 10), -1.0);
-        assert_eq!(overlong_penalty(Overlong::Keep, 10, 10), 0.0);
-    }
 }
