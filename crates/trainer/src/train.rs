@@ -396,7 +396,13 @@ impl Run {
             "time/sampling": sampling_seconds,
             "time/update": update_seconds,
             "cells": cells,
-            "position": self.state.curriculum.position(),
+            "position": self
+                .state
+                .curriculum
+                .position()
+                .into_iter()
+                .map(|p| (p.family, json!(p.level)))
+                .collect::<serde_json::Map<_, _>>(),
         })
     }
 
