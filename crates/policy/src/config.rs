@@ -121,7 +121,8 @@ impl ModelConfig {
             ));
         }
         let config = Self {
-            vocab_size: required(map, path, "vocab_size")?,
+            // Optional: `rlvr init` takes it from the tokenizer; the default is the built-in one's.
+            vocab_size: field(map, path, "vocab_size", d.vocab_size)?,
             hidden_size: required(map, path, "hidden_size")?,
             intermediate_size: required(map, path, "intermediate_size")?,
             num_hidden_layers: required(map, path, "num_hidden_layers")?,
