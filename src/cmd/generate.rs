@@ -82,6 +82,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
                 "completion": text,
                 "tokens": tokens,
                 "logprob": logprobs.iter().sum::<f32>(),
+                "logprobs": logprobs,
                 "stop": match stop { StopReason::Eos => "eos", StopReason::Length => "length" },
             });
             println!("{line}");
