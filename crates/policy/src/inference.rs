@@ -4,6 +4,7 @@
 
 use candle_core::Tensor;
 
+use crate::decode_attention::decode_attention;
 use crate::error::Result;
 use crate::kernels::{attention, Kernels};
 use crate::kv_cache::KvCache;
@@ -11,6 +12,14 @@ use crate::lora::Adapter;
 use crate::model::{Model, Proj};
 
 const K: Kernels = Kernels::Fused;
+
+/// Which cache slots each query may see.
+pub(crate) enum Attend<'a> {
+    /// Additive mask broadcastable to `(b, 1, 1, t, len + t)` (prefill).
+    Mask(&'a Tensor),
+    /// One new token per row; row `r` sees slots `starts[r] ..` (decode, fused kernel).
+    Decode(&'a [usize]),
+}
 
 struct InferLayer {
     ln1: Tensor,
@@ -96,14 +105,13 @@ impl InferenceModel {
 
     /// `ids (b, t)` at the cache's next `t` slots -> logits of the last position `(b, V)`.
     /// `cos`/`sin`: `(t, d/2)` (all rows at the same positions) or `(b, t, d/2)` (per row);
-    /// `mask`: additive, broadcastable to `(b, 1, 1, t, len + t)`.
     pub(crate) fn forward(
         &self,
         ids: &Tensor,
         cos: &Tensor,
         sin: &Tensor,
         cache: &mut KvCache,
-        mask: Option<&Tensor>,
+        attend: Attend<'_>,
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
@@ -129,7 +137,13 @@ impl InferenceModel {
             let k = K.rope(&split(h, kvh)?, cos, sin)?;
             let v = split(h + kvh, kvh)?;
             let (kc, vc) = cache.append(i, &k, &v)?; // (b, kvh, len + t, d) views
-            let a = attention(K, &q, &kc, &vc, mask)?.reshape((b * t, h * hd))?;
+            let a = match attend {
+                Attend::Mask(m) => attention(K, &q, &kc, &vc, Some(m))?.reshape((b * t, h * hd))?,
+                Attend::Decode(starts) => {
+                    let (kf, vf) = cache.full(i)?;
+                    decode_attention(&q, kf, vf, starts, cache.len() + t)?
+                }
+            };
             let mut o = a.matmul(&l.wo.t()?)?;
             if let Some(bias) = &l.bo {
                 o = o.broadcast_add(bias)?;
@@ -161,15 +175,18 @@ impl InferenceModel {
         self.layers.len()
     }
 
-    /// Per-row RoPE tables `(b, 1, d/2)` for the positions `pos`.
-    pub(crate) fn rope_at(&self, pos: &[u32]) -> Result<(Tensor, Tensor)> {
+    /// Per-row RoPE tables `(b, t, d/2)` for positions `pos` (`b * t` of them, row-major).
+    pub(crate) fn rope_at(&self, pos: &[u32], t: usize) -> Result<(Tensor, Tensor)> {
         let idx = Tensor::from_slice(pos, pos.len(), self.cos.device())?;
-        let cos = self.cos.index_select(&idx, 0)?.unsqueeze(1)?;
-        let sin = self.sin.index_select(&idx, 0)?.unsqueeze(1)?;
+        let half = self.head_dim / 2;
+        let b = pos.len() / t.max(1);
+        let cos = self.cos.index_select(&idx, 0)?.reshape((b, t, half))?;
+        let sin = self.sin.index_select(&idx, 0)?.reshape((b, t, half))?;
         Ok((cos, sin))
     }
 
     /// The RoPE tables of positions `0..t`, `(t, d/2)`.
+    #[cfg(test)]
     pub(crate) fn rope_prefix(&self, t: usize) -> Result<(Tensor, Tensor)> {
         Ok((self.cos.narrow(0, 0, t)?, self.sin.narrow(0, 0, t)?))
     }
@@ -225,12 +242,15 @@ mod tests {
         let mask = causal_mask(prompt, &dev).unwrap();
         let x = Tensor::from_slice(&ids[..prompt], (1, prompt), &dev).unwrap();
         let mut got = vec![fast
-            .forward(&x, &cos, &sin, &mut cache, Some(&mask))
+            .forward(&x, &cos, &sin, &mut cache, Attend::Mask(&mask))
             .unwrap()];
         for pos in prompt..ids.len() {
-            let (cos, sin) = fast.rope_at(&[pos as u32]).unwrap();
+            let (cos, sin) = fast.rope_at(&[pos as u32], 1).unwrap();
             let x = Tensor::from_slice(&ids[pos..pos + 1], (1, 1), &dev).unwrap();
-            got.push(fast.forward(&x, &cos, &sin, &mut cache, None).unwrap());
+            got.push(
+                fast.forward(&x, &cos, &sin, &mut cache, Attend::Decode(&[0]))
+                    .unwrap(),
+            );
         }
         for (i, g) in got.iter().enumerate() {
             let want = full.get(prompt - 1 + i).unwrap();

@@ -64,6 +64,14 @@ impl KvCache {
         ))
     }
 
+    /// The whole preallocated key and value tensors of `layer`, `(batch, kv_heads, capacity, d)`.
+    pub(crate) fn full(&self, layer: usize) -> Result<(&Tensor, &Tensor)> {
+        match (self.k.get(layer), self.v.get(layer)) {
+            (Some(k), Some(v)) => Ok((k, v)),
+            _ => Err(Error::Invalid(format!("KV cache has no layer {layer}"))),
+        }
+    }
+
     /// Marks `t` more slots as filled.
     pub(crate) fn advance(&mut self, t: usize) {
         self.len += t;
