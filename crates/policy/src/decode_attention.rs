@@ -1,9 +1,11 @@
-//! One-query attention over a KV cache as a single fused CPU op (no backward: sampling only).
+//! One-query attention over a [`DecodeCache`](crate::kv_cache::DecodeCache) as a single fused
+//! CPU op (no backward: sampling only).
 //!
-//! For row `b`, query head `i` (KV head `i / (h / kvh)`), valid slots `starts[b] .. len`:
-//! `out[b, i] = sum_s softmax_s(q[b, i] . k[b, kv, s]) v[b, kv, s]` (q already scaled by
-//! `1/sqrt(d)`). Replaces two batched matmuls of `b * h` tiny products, a mask add, a softmax and
-//! a transpose copy per layer and step: candle dispatches gemm once per batch item, which cost
+//! Row `b` of prompt `i = b / G`, query head `h` (KV head `h / (heads / kvh)`) attends to its
+//! prompt's prefix slots `starts[i] .. P` and to its own generated slots `0 .. len`:
+//! `out[b, h] = sum_s softmax_s(q . k_s) v_s` (q already scaled by `1/sqrt(d)`).
+//! Replaces two batched matmuls of `b * h` tiny products, a mask add, a softmax and a
+//! transpose copy per layer and step: candle dispatches gemm once per batch item, which cost
 //! more than the arithmetic at these shapes.
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
@@ -13,26 +15,28 @@ use crate::error::{Error, Result};
 
 struct DecodeAttention<'a> {
     starts: &'a [usize],
+    group: usize,
     len: usize,
 }
 
-/// `q (b, h, 1, d)` contiguous, `k`, `v` the full caches `(b, kvh, capacity, d)` contiguous;
-/// returns `(b, h * d)`.
+/// `q (rows, h, 1, d)`, `prefix (prompts, 2, kvh, P, d)`, `generated (rows, 2, kvh, cap, d)`,
+/// all contiguous; `len` generated slots are valid. Returns `(rows, h * d)`.
 pub(crate) fn decode_attention(
     q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
+    prefix: &Tensor,
+    generated: &Tensor,
     starts: &[usize],
+    group: usize,
     len: usize,
 ) -> Result<Tensor> {
     let (b, _, t, _) = q.dims4()?;
-    if t != 1 || starts.len() != b {
+    if t != 1 || starts.len() * group != b {
         return Err(Error::Invalid(format!(
-            "decode attention: {t} queries, {} starts for {b} rows",
+            "decode attention: {t} queries, {} prompts x {group} for {b} rows",
             starts.len()
         )));
     }
-    Ok(q.apply_op3_no_bwd(k, v, &DecodeAttention { starts, len })?)
+    Ok(q.apply_op3_no_bwd(prefix, generated, &DecodeAttention { starts, group, len })?)
 }
 
 #[inline(always)]
@@ -61,50 +65,88 @@ fn dot<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
 /// Shapes and data of one call, shared by every row.
 struct Args<'a> {
     q: &'a [f32],
-    k: &'a [f32],
-    v: &'a [f32],
+    prefix: &'a [f32],
+    generated: &'a [f32],
     h: usize,
     kvh: usize,
+    /// Prefix slots (P) and generated capacity.
+    p: usize,
     cap: usize,
     d: usize,
 }
 
-/// All heads of one row; `p` is scratch for the slot weights.
+/// Attends `o += sum_s w_s v_s` over `slots` of the `(slots, d)` blocks `k`, `v`, given the
+/// running softmax max; returns nothing, weights go to `w`.
+#[inline(always)]
+fn scores<const FMA: bool>(
+    qv: &[f32],
+    k: &[f32],
+    slots: std::ops::Range<usize>,
+    d: usize,
+    w: &mut [f32],
+    max: &mut f32,
+) {
+    for (s, ws) in slots.zip(w.iter_mut()) {
+        *ws = dot::<FMA>(qv, &k[s * d..][..d]);
+        *max = max.max(*ws);
+    }
+}
+
+#[inline(always)]
+fn accumulate<const FMA: bool>(
+    o: &mut [f32],
+    v: &[f32],
+    slots: std::ops::Range<usize>,
+    d: usize,
+    w: &[f32],
+    inv: f32,
+) {
+    for (s, &ws) in slots.zip(w.iter()) {
+        let x = ws * inv;
+        for (oj, vj) in o.iter_mut().zip(&v[s * d..][..d]) {
+            *oj = if FMA {
+                x.mul_add(*vj, *oj)
+            } else {
+                *oj + x * vj
+            };
+        }
+    }
+}
+
+/// All heads of one row; `w` is scratch for the slot weights.
 #[inline(always)]
 fn attend_row<const FMA: bool>(
     a: &Args<'_>,
     row: usize,
     start: usize,
+    prompt: usize,
     len: usize,
     out_row: &mut [f32],
-    p: &mut [f32],
+    w: &mut [f32],
 ) {
-    let (h, d) = (a.h, a.d);
-    let rep = h / a.kvh;
+    let (h, d, kvh) = (a.h, a.d, a.kvh);
+    let rep = h / kvh;
+    let n_prefix = a.p - start;
     for (i, o) in out_row.chunks_exact_mut(d).enumerate() {
+        let kv = i / rep;
         let qv = &a.q[(row * h + i) * d..][..d];
-        let base = (row * a.kvh + i / rep) * a.cap * d;
+        let pk = &a.prefix[(prompt * 2 * kvh + kv) * a.p * d..][..a.p * d];
+        let pv = &a.prefix[(prompt * 2 * kvh + kvh + kv) * a.p * d..][..a.p * d];
+        let gk = &a.generated[(row * 2 * kvh + kv) * a.cap * d..][..a.cap * d];
+        let gv = &a.generated[(row * 2 * kvh + kvh + kv) * a.cap * d..][..a.cap * d];
+        let (wp, wg) = w.split_at_mut(n_prefix);
         let mut max = f32::NEG_INFINITY;
-        for (s, ps) in (start..len).zip(p.iter_mut()) {
-            *ps = dot::<FMA>(qv, &a.k[base + s * d..][..d]);
-            max = max.max(*ps);
-        }
+        scores::<FMA>(qv, pk, start..a.p, d, wp, &mut max);
+        scores::<FMA>(qv, gk, 0..len, d, wg, &mut max);
         let mut sum = 0f32;
-        for ps in p.iter_mut() {
-            *ps = (*ps - max).exp();
-            sum += *ps;
+        for ws in w.iter_mut() {
+            *ws = (*ws - max).exp();
+            sum += *ws;
         }
         let inv = 1.0 / sum;
-        for (s, &ps) in (start..len).zip(p.iter()) {
-            let w = ps * inv;
-            for (oj, vj) in o.iter_mut().zip(&a.v[base + s * d..][..d]) {
-                *oj = if FMA {
-                    w.mul_add(*vj, *oj)
-                } else {
-                    *oj + w * vj
-                };
-            }
-        }
+        let (wp, wg) = w.split_at(n_prefix);
+        accumulate::<FMA>(o, pv, start..a.p, d, wp, inv);
+        accumulate::<FMA>(o, gv, 0..len, d, wg, inv);
     }
 }
 
@@ -118,11 +160,12 @@ unsafe fn attend_row_avx2(
     a: &Args<'_>,
     row: usize,
     start: usize,
+    prompt: usize,
     len: usize,
     out_row: &mut [f32],
-    p: &mut [f32],
+    w: &mut [f32],
 ) {
-    attend_row::<true>(a, row, start, len, out_row, p)
+    attend_row::<true>(a, row, start, prompt, len, out_row, w)
 }
 
 fn has_avx2_fma() -> bool {
@@ -163,28 +206,36 @@ impl CustomOp3 for DecodeAttention<'_> {
         vl: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (b, h, _, d) = ql.shape().dims4()?;
-        let (_, kvh, cap, _) = kl.shape().dims4()?;
-        if vl.shape() != kl.shape() || self.len > cap || h % kvh != 0 {
+        let (n, two, kvh, p, _) = kl.shape().dims5()?;
+        let (rows, _, _, cap, _) = vl.shape().dims5()?;
+        let len = self.len;
+        if two != 2
+            || n * self.group != b
+            || rows != b
+            || len > cap
+            || h % kvh != 0
+            || self.starts.iter().any(|&s| s > p)
+        {
             candle_core::bail!(
-                "decode attention: shapes q {:?} k {:?} v {:?} len {}",
+                "decode attention: shapes q {:?} prefix {:?} generated {:?} len {}",
                 ql.shape(),
                 kl.shape(),
                 vl.shape(),
-                self.len
+                len
             );
         }
-        let (q, k, v) = (
+        let (q, prefix, generated) = (
             slice(qs, ql, "q")?,
-            slice(ks, kl, "k")?,
-            slice(vs, vl, "v")?,
+            slice(ks, kl, "prefix")?,
+            slice(vs, vl, "generated")?,
         );
-        let len = self.len;
         let args = Args {
             q,
-            k,
-            v,
+            prefix,
+            generated,
             h,
             kvh,
+            p,
             cap,
             d,
         };
@@ -193,16 +244,17 @@ impl CustomOp3 for DecodeAttention<'_> {
         out.par_chunks_mut(h * d)
             .enumerate()
             .for_each(|(row, out_row)| {
-                let start = self.starts[row].min(len);
-                let mut p = vec![0f32; len - start];
+                let prompt = row / self.group;
+                let start = self.starts[prompt];
+                let mut w = vec![0f32; p - start + len];
                 #[cfg(target_arch = "x86_64")]
                 if fast {
                     // SAFETY: the CPU supports avx2 and fma (checked above).
-                    unsafe { attend_row_avx2(&args, row, start, len, out_row, &mut p) };
+                    unsafe { attend_row_avx2(&args, row, start, prompt, len, out_row, &mut w) };
                     return;
                 }
                 let _ = fast;
-                attend_row::<false>(&args, row, start, len, out_row, &mut p);
+                attend_row::<false>(&args, row, start, prompt, len, out_row, &mut w);
             });
         Ok((CpuStorage::F32(out), Shape::from((b, h * d))))
     }
@@ -217,32 +269,56 @@ mod tests {
     #[test]
     fn matches_masked_matmul_attention() {
         let dev = Device::Cpu;
-        let (b, h, kvh, cap, d, len) = (3, 4, 2, 7, 12, 6);
-        let vals = |n: usize, seed: usize| -> Vec<f32> {
-            (0..n)
+        // 2 prompts x G = 2 rows, 4 query heads over 2 KV heads, prefix 5 slots, 3 generated.
+        let (n, g, h, kvh, p, cap, d, len) = (2, 2, 4, 2, 5, 4, 12, 3);
+        let b = n * g;
+        let vals = |m: usize, seed: usize| -> Vec<f32> {
+            (0..m)
                 .map(|i| (((i * 7919 + seed) % 201) as f32 - 100.0) / 60.0)
                 .collect()
         };
         let q = Tensor::from_vec(vals(b * h * d, 1), (b, h, 1, d), &dev).unwrap();
-        let k = Tensor::from_vec(vals(b * kvh * cap * d, 2), (b, kvh, cap, d), &dev).unwrap();
-        let v = Tensor::from_vec(vals(b * kvh * cap * d, 3), (b, kvh, cap, d), &dev).unwrap();
-        let starts = [0usize, 2, 5];
-        let got = decode_attention(&q, &k, &v, &starts, len).unwrap();
-        let mask: Vec<f32> = starts
-            .iter()
-            .flat_map(|&s| (0..len).map(move |j| if j < s { f32::NEG_INFINITY } else { 0.0 }))
+        let prefix =
+            Tensor::from_vec(vals(n * 2 * kvh * p * d, 2), (n, 2, kvh, p, d), &dev).unwrap();
+        let generated =
+            Tensor::from_vec(vals(b * 2 * kvh * cap * d, 3), (b, 2, kvh, cap, d), &dev).unwrap();
+        let starts = [0usize, 3];
+        let got = decode_attention(&q, &prefix, &generated, &starts, g, len).unwrap();
+        // Oracle: per row, full keys = prefix rows of its prompt ++ its generated slots, masked.
+        let rows = Tensor::new(&[0u32, 0, 1, 1], &dev).unwrap();
+        let pre = prefix.index_select(&rows, 0).unwrap(); // (b, 2, kvh, p, d)
+        let gen = generated.narrow(3, 0, len).unwrap();
+        let all = Tensor::cat(&[&pre, &gen], 3).unwrap(); // (b, 2, kvh, p + len, d)
+        let k = all
+            .narrow(1, 0, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        let v = all
+            .narrow(1, 1, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        let mask: Vec<f32> = (0..b)
+            .flat_map(|r| {
+                (0..p + len).map(move |j| {
+                    if j < starts[r / g] {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    }
+                })
+            })
             .collect();
-        let mask = Tensor::from_vec(mask, (b, 1, 1, 1, len), &dev).unwrap();
-        let want = attention(
-            Kernels::Composite,
-            &q,
-            &k.narrow(2, 0, len).unwrap(),
-            &v.narrow(2, 0, len).unwrap().contiguous().unwrap(),
-            Some(&mask),
-        )
-        .unwrap()
-        .reshape((b, h * d))
-        .unwrap();
+        let mask = Tensor::from_vec(mask, (b, 1, 1, 1, p + len), &dev).unwrap();
+        let want = attention(Kernels::Composite, &q, &k, &v, Some(&mask))
+            .unwrap()
+            .reshape((b, h * d))
+            .unwrap();
         let diff: f32 = (got - want)
             .unwrap()
             .abs()

@@ -7,18 +7,18 @@ use candle_core::Tensor;
 use crate::decode_attention::decode_attention;
 use crate::error::Result;
 use crate::kernels::{attention, Kernels};
-use crate::kv_cache::KvCache;
+use crate::kv_cache::{DecodeCache, KvCache};
 use crate::lora::Adapter;
 use crate::model::{Model, Proj};
 
 const K: Kernels = Kernels::Fused;
 
-/// Which cache slots each query may see.
-pub(crate) enum Attend<'a> {
-    /// Additive mask broadcastable to `(b, 1, 1, t, len + t)` (prefill).
-    Mask(&'a Tensor),
-    /// One new token per row; row `r` sees slots `starts[r] ..` (decode, fused kernel).
-    Decode(&'a [usize]),
+/// Where keys/values go and which of them each query sees.
+pub(crate) enum Cache<'a> {
+    /// Prefill: a [`KvCache`] and an additive mask broadcastable to `(b, 1, 1, t, len + t)`.
+    Prefill(&'a mut KvCache, &'a Tensor),
+    /// One new token per row over shared prompt prefixes (fused kernel).
+    Decode(&'a mut DecodeCache),
 }
 
 struct InferLayer {
@@ -110,8 +110,7 @@ impl InferenceModel {
         ids: &Tensor,
         cos: &Tensor,
         sin: &Tensor,
-        cache: &mut KvCache,
-        attend: Attend<'_>,
+        mut cache: Cache<'_>,
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
@@ -136,12 +135,15 @@ impl InferenceModel {
             let q = (K.rope(&split(0, h)?, cos, sin)? * scale)?;
             let k = K.rope(&split(h, kvh)?, cos, sin)?;
             let v = split(h + kvh, kvh)?;
-            let (kc, vc) = cache.append(i, &k, &v)?; // (b, kvh, len + t, d) views
-            let a = match attend {
-                Attend::Mask(m) => attention(K, &q, &kc, &vc, Some(m))?.reshape((b * t, h * hd))?,
-                Attend::Decode(starts) => {
-                    let (kf, vf) = cache.full(i)?;
-                    decode_attention(&q, kf, vf, starts, cache.len() + t)?
+            let a = match &mut cache {
+                Cache::Prefill(kv, mask) => {
+                    let (kc, vc) = kv.append(i, &k, &v)?; // (b, kvh, len + t, d) views
+                    attention(K, &q, &kc, &vc, Some(mask))?.reshape((b * t, h * hd))?
+                }
+                Cache::Decode(dc) => {
+                    dc.append(i, &k, &v)?;
+                    let (prefix, generated) = (&dc.prefix[i], &dc.generated[i]);
+                    decode_attention(&q, prefix, generated, &dc.starts, dc.group, dc.len() + 1)?
                 }
             };
             let mut o = a.matmul(&l.wo.t()?)?;
@@ -154,7 +156,10 @@ impl InferenceModel {
             let act = (gu.narrow(1, 0, self.ff)?.silu()? * gu.narrow(1, self.ff, self.ff)?)?;
             x = (x + act.matmul(&l.wdown.t()?)?)?;
         }
-        cache.advance(t);
+        match cache {
+            Cache::Prefill(kv, _) => kv.advance(t),
+            Cache::Decode(dc) => dc.advance(),
+        }
         // last position of each row: (b, t, D) -> (b, D)
         let last = x.reshape((b, t, dm))?.narrow(1, t - 1, 1)?.squeeze(1)?;
         let hn = K.rms_norm(&last, &self.norm, self.eps)?;
@@ -242,13 +247,14 @@ mod tests {
         let mask = causal_mask(prompt, &dev).unwrap();
         let x = Tensor::from_slice(&ids[..prompt], (1, prompt), &dev).unwrap();
         let mut got = vec![fast
-            .forward(&x, &cos, &sin, &mut cache, Attend::Mask(&mask))
+            .forward(&x, &cos, &sin, Cache::Prefill(&mut cache, &mask))
             .unwrap()];
+        let mut cache = DecodeCache::new(&cache, vec![0], 1, ids.len() - prompt).unwrap();
         for pos in prompt..ids.len() {
             let (cos, sin) = fast.rope_at(&[pos as u32], 1).unwrap();
             let x = Tensor::from_slice(&ids[pos..pos + 1], (1, 1), &dev).unwrap();
             got.push(
-                fast.forward(&x, &cos, &sin, &mut cache, Attend::Decode(&[0]))
+                fast.forward(&x, &cos, &sin, Cache::Decode(&mut cache))
                     .unwrap(),
             );
         }

@@ -1,9 +1,10 @@
 //! Batched sampling of G completions per prompt with a shared per-prompt prefill and a KV cache;
 //! token choice (temperature, top-k, top-p, greedy) happens on the host with a seeded RNG.
 //!
-//! Layout of the batch cache: the prompts are prefilled once each, in one batch, left-padded so
-//! that every prompt ends at slot `P - 1` (`P = max p_i`); prompt `i`'s keys/values are then
-//! copied to rows `i*G .. (i+1)*G`, and slots before `P - p_i` are never attended to. Every row then writes its `s`-th
+//! Cache layout: the prompts are prefilled once each, in one batch, left-padded so that every
+//! prompt ends at slot `P - 1` (`P = max p_i`); their keys/values stay there, once per prompt,
+//! and the G rows of prompt `i` read them (slots before `P - p_i` are never attended to) plus
+//! their own generated tokens ([`DecodeCache`]). Every row then writes its `s`-th
 //! new token at slot `P + s` but is rotated at its true position `p_i + s`, so each row computes
 //! exactly what an unpadded run of its prompt would.
 
@@ -15,8 +16,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::inference::{Attend, InferenceModel};
-use crate::kv_cache::KvCache;
+use crate::inference::{Cache, InferenceModel};
+use crate::kv_cache::{DecodeCache, KvCache};
 use crate::policy::AdapterMode;
 use crate::Policy;
 
@@ -254,7 +255,7 @@ impl Policy {
         let dev = &self.device;
 
         // Prefill: all prompts once, in one batch, left-padded so that every prompt ends at
-        // slot P - 1 (then its cache rows are copied to its G completions).
+        // slot P - 1; its G rows then share that cache.
         let t0 = Instant::now();
         let model = InferenceModel::new(&self.model, self.resolve(&AdapterMode::Active)?)?;
         let n_layers = model.num_layers();
@@ -285,23 +286,13 @@ impl Policy {
         let mask = Tensor::from_vec(mask, (n, 1, 1, longest, longest), dev)?;
         let ids = Tensor::from_vec(ids, (n, longest), dev)?;
         let prefix_logits = model
-            .forward(&ids, &cos, &sin, &mut prompt_cache, Attend::Mask(&mask))?
+            .forward(&ids, &cos, &sin, Cache::Prefill(&mut prompt_cache, &mask))?
             .to_dtype(DType::F32)?
             .to_vec2::<f32>()?;
-        let capacity = longest + params.max_new_tokens - 1;
-        let mut cache = KvCache::new(n_layers, model.cache_shape(n_rows, capacity), dtype, dev)?;
-        let rows: Vec<u32> = (0..n_rows).map(|r| (r / group_size) as u32).collect();
-        let rows = Tensor::from_vec(rows, n_rows, dev)?;
-        let mut prefix = Vec::with_capacity(n_layers);
-        for layer in 0..n_layers {
-            let (k, v) = prompt_cache.layer(layer)?; // (n, kvh, P, d)
-            prefix.push((k.index_select(&rows, 0)?, v.index_select(&rows, 0)?));
-            // (rows, kvh, P, d)
-        }
-        cache.set_prefix(&prefix)?;
-        drop(prefix);
+        // Generated slots: every sampled token but the last is fed back.
+        let capacity = params.max_new_tokens - 1;
+        let mut cache = DecodeCache::new(&prompt_cache, starts, group_size, capacity)?;
         drop(prompt_cache);
-        let row_starts: Vec<usize> = (0..n_rows).map(|r| starts[r / group_size]).collect();
         timings.prefill_s = t0.elapsed().as_secs_f64();
 
         let mut tokens: Vec<Vec<u32>> = vec![Vec::with_capacity(params.max_new_tokens); n_rows];
@@ -340,7 +331,7 @@ impl Policy {
                 .collect();
             let (cos, sin) = model.rope_at(&pos, 1)?;
             let ids = Tensor::from_vec(ids, (n_rows, 1), dev)?;
-            let out = model.forward(&ids, &cos, &sin, &mut cache, Attend::Decode(&row_starts))?;
+            let out = model.forward(&ids, &cos, &sin, Cache::Decode(&mut cache))?;
             timings.decode_s += t0.elapsed().as_secs_f64();
             let t0 = Instant::now();
             logits = out.to_dtype(DType::F32)?.to_vec2::<f32>()?;
