@@ -1,3 +1,4 @@
 //! End-to-end tests of the `rlvr` binary (one integration binary; one module per command).
 
+mod train;
 mod util;

@@ -1,0 +1,110 @@
+//! `rlvr train`, `rlvr eval` and `rlvr report` end to end on the smoke config (a model of ~13k
+//! parameters; every run here takes a few seconds).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::{read_jsonl, rlvr, run_ok};
+
+/// Metrics with the wall-clock fields removed: what must repeat exactly.
+fn deterministic(lines: Vec<Value>) -> Vec<Value> {
+    lines
+        .into_iter()
+        .map(|mut v| {
+            if let Some(map) = v.as_object_mut() {
+                map.retain(|k, _| !k.starts_with("time/") && k != "train_seconds" && k != "eval_seconds");
+            }
+            v
+        })
+        .collect()
+}
+
+fn train(out: &Path, extra: &[&str]) -> String {
+    let out = out.to_str().expect("utf-8 path");
+    let mut args = vec!["train", "configs/smoke.toml", "--out", out];
+    args.extend_from_slice(extra);
+    run_ok(&args)
+}
+
+#[test]
+fn smoke_run_writes_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let summary: Value = serde_json::from_str(train(&out, &[]).trim()).unwrap();
+    assert_eq!(summary["steps"], 6);
+    for file in ["config.toml", "metrics.jsonl", "eval.jsonl", "samples.jsonl", "warm_start.jsonl"] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    assert!(out.join("checkpoint/state.json").is_file());
+    assert!(out.join("model/model.safetensors").is_file());
+    let metrics = read_jsonl(&out.join("metrics.jsonl"));
+    assert_eq!(metrics.len(), 6);
+    for key in ["reward", "reward_std", "frac_reward_zero_std", "completions/mean_length", "kl", "entropy", "grad_norm", "learning_rate", "informative_fraction"] {
+        assert!(metrics[0].get(key).is_some(), "metrics lack {key}");
+    }
+    // Evaluations at steps 0, 3 and 6 (eval_every = 3), each with pass rates for levels 1 and 2.
+    let evals = read_jsonl(&out.join("eval.jsonl"));
+    let steps: Vec<u64> = evals.iter().map(|e| e["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, vec![0, 3, 6]);
+    assert!(evals[0]["pass"]["addition"]["1"].is_number(), "{}", evals[0]);
+    // The resolved config round-trips as a config.
+    let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(resolved.contains("group_size = 8"), "{resolved}");
+}
+
+#[test]
+fn same_seed_same_run_and_resume_continues_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let straight = dir.path().join("straight");
+    let split = dir.path().join("split");
+    let again = dir.path().join("again");
+    train(&straight, &[]);
+    train(&again, &[]);
+    train(&split, &["--max-steps", "3"]);
+    run_ok(&["train", "--resume", split.to_str().unwrap(), "--max-steps", "6"]);
+    let a = deterministic(read_jsonl(&straight.join("metrics.jsonl")));
+    let b = deterministic(read_jsonl(&split.join("metrics.jsonl")));
+    let c = deterministic(read_jsonl(&again.join("metrics.jsonl")));
+    assert_eq!(a.len(), 6);
+    assert_eq!(a, c, "the same seed must give the same run");
+    assert_eq!(a, b, "3 steps + resume + 3 steps must equal 6 steps straight");
+    let w1 = std::fs::read(straight.join("model/model.safetensors")).unwrap();
+    let w2 = std::fs::read(split.join("model/model.safetensors")).unwrap();
+    assert!(w1 == w2, "final weights differ after resume");
+}
+
+#[test]
+fn unknown_config_key_is_named() {
+    let out = rlvr()
+        .args(["train", "configs/smoke.toml", "--set", "train.lrr=1e-4", "--out", "/nonexistent/x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("train.lrr"), "{err}");
+    assert!(err.contains("smoke.toml"), "{err}");
+}
+
+#[test]
+fn bad_value_is_named_with_key_and_value() {
+    let out = rlvr()
+        .args(["train", "configs/smoke.toml", "--set", "sampling.group_size=1", "--out", "/nonexistent/x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sampling.group_size = 1"), "{err}");
+}
+
+#[test]
+fn report_writes_plots_for_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    train(&out, &["--max-steps", "3"]);
+    run_ok(&["report", out.to_str().unwrap()]);
+    for file in ["pass_rate.png", "training.png", "jaggedness.png", "summary.md"] {
+        let path = out.join("report").join(file);
+        assert!(path.is_file() && std::fs::metadata(&path).unwrap().len() > 0, "{file} missing");
+    }
+}
