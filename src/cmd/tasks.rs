@@ -187,9 +187,16 @@ struct VerifyLine {
 }
 
 fn verify_stdin() -> anyhow::Result<()> {
-    let stdin = std::io::stdin().lock();
     let mut out = BufWriter::new(std::io::stdout().lock());
-    for (i, line) in stdin.lines().enumerate() {
+    verify_lines(std::io::stdin().lock(), &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// One verdict line per non-blank input line; a malformed line gets an `invalid_input` verdict
+/// naming its line number, and the rest go on.
+fn verify_lines(input: impl BufRead, mut out: impl Write) -> anyhow::Result<()> {
+    for (i, line) in input.lines().enumerate() {
         let line = line.context("reading stdin")?;
         if line.trim().is_empty() {
             continue;
@@ -200,7 +207,6 @@ fn verify_stdin() -> anyhow::Result<()> {
         };
         writeln!(out, "{}", serde_json::to_string(&verdict)?)?;
     }
-    out.flush()?;
     Ok(())
 }
 
@@ -246,4 +252,40 @@ fn import(a: ImportArgs) -> anyhow::Result<()> {
     w.flush()?;
     tracing::info!(tasks = tasks.len(), verifier = %a.verifier, "imported");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knob_specs_parse_and_reject_garbage() {
+        let k = parse_knobs(&["digits=3".into(), " width = 8".into()]).unwrap();
+        assert_eq!((k.int("digits", 0), k.int("width", 0)), (3, 8));
+        assert!(parse_knobs(&["digits".into()]).unwrap_err().to_string().contains("NAME=VALUE"));
+        assert!(parse_knobs(&["digits=three".into()]).unwrap_err().to_string().contains("three"));
+        assert_eq!(parse_style("tagged"), Ok(PromptStyle::Tagged));
+        assert!(parse_format("lsb").is_err());
+    }
+
+    #[test]
+    fn verify_lines_keeps_going_after_a_bad_line() {
+        let task = Registry::builtin()
+            .generate_level("addition", 2, &Knobs::new(), PromptStyle::Bare, NumberFormat::FixedWidthLsbFirst, 5)
+            .unwrap();
+        let t = serde_json::to_string(&task).unwrap();
+        let input = format!(
+            "{{\"task\": {t}, \"completion\": {:?}}}\nnot json\n\n{{\"task\": {t}, \"completion\": \"1\"}}\n",
+            task.answer
+        );
+        let mut out = Vec::new();
+        verify_lines(input.as_bytes(), &mut out).unwrap();
+        let verdicts: Vec<Verdict> =
+            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(verdicts.len(), 3);
+        assert!(verdicts[0].correct);
+        assert_eq!(verdicts[1].reason, Reason::InvalidInput);
+        assert!(verdicts[1].detail.as_deref().unwrap().starts_with("line 2:"));
+        assert_eq!(verdicts[2].reason, Reason::Wrong);
+    }
 }
