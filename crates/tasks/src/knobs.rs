@@ -48,7 +48,8 @@ impl Knobs {
     /// The value of `name` as an integer, `default` when unset.
     #[inline]
     pub fn int(&self, name: &str, default: i64) -> i64 {
-        self.get(name).map_or(default, |v| v.round() as i64)
+        // Integer knobs hold integral values (checked on resolve), so truncation is exact.
+        self.get(name).map_or(default, |v| v as i64)
     }
 
     /// `(name, value)` pairs in name order.
