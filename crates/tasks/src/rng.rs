@@ -103,12 +103,13 @@ pub(crate) fn hash64(parts: &[&str]) -> u64 {
 /// `h` as 16 lowercase hex digits.
 pub(crate) fn hex16(h: u64) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 16];
-    for (i, b) in buf.iter_mut().enumerate() {
-        *b = HEX[((h >> ((15 - i) * 4)) & 0xf) as usize];
-    }
-    // Only ASCII hex digits were written.
-    std::str::from_utf8(&buf).unwrap_or_default().to_string()
+    let mut s = String::with_capacity(16);
+    s.extend(
+        (0..16)
+            .rev()
+            .map(|i| HEX[((h >> (i * 4)) & 0xf) as usize] as char),
+    );
+    s
 }
 
 #[cfg(test)]
