@@ -19,7 +19,10 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         let v = match value {
             toml::Value::Integer(i) => *i as f64,
             toml::Value::Float(f) => *f,
-            other => bail!("[workload.{}] knob {name} = {other}: expected a number", args.workload),
+            other => bail!(
+                "[workload.{}] knob {name} = {other}: expected a number",
+                args.workload
+            ),
         };
         overrides.set(name.clone(), v);
     }
@@ -40,7 +43,10 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
                     s.spawn(move || generate_and_verify(registry, family, knobs, w.seed, lo, hi))
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or(usize::MAX)).sum()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(usize::MAX))
+                .sum()
         });
         if failures > 0 {
             bail!("{failures} gold answers were rejected by the verifier");
@@ -48,7 +54,9 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         Ok(count as f64 / start.elapsed().as_secs_f64())
     };
     pass(w.count.min(10_000))?; // untimed warm-up
-    let runs = (0..args.repeat.max(1)).map(|_| pass(w.count)).collect::<anyhow::Result<Vec<f64>>>()?;
+    let runs = (0..args.repeat.max(1))
+        .map(|_| pass(w.count))
+        .collect::<anyhow::Result<Vec<f64>>>()?;
     let extra = serde_json::json!({
         "family": w.family, "knobs": knobs, "count": w.count, "threads": threads,
         "style": "bare", "format": format.as_str(),
@@ -58,11 +66,25 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
 
 /// Generates tasks with seeds `seed + lo .. seed + hi` and verifies each gold answer; returns
 /// how many were rejected.
-fn generate_and_verify(registry: &Registry, family: &str, knobs: &Knobs, seed: u64, lo: usize, hi: usize) -> usize {
-    let Ok(fam) = registry.get(family) else { return hi - lo };
+fn generate_and_verify(
+    registry: &Registry,
+    family: &str,
+    knobs: &Knobs,
+    seed: u64,
+    lo: usize,
+    hi: usize,
+) -> usize {
+    let Ok(fam) = registry.get(family) else {
+        return hi - lo;
+    };
     let mut rejected = 0;
     for i in lo..hi {
-        let task = fam.generate(knobs, PromptStyle::Bare, NumberFormat::Natural, seed.wrapping_add(i as u64));
+        let task = fam.generate(
+            knobs,
+            PromptStyle::Bare,
+            NumberFormat::Natural,
+            seed.wrapping_add(i as u64),
+        );
         rejected += !fam.verify(&task, &task.answer).correct as usize;
     }
     rejected

@@ -8,8 +8,8 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 use tasks::{
-    eval_file_name, import_jsonl, verify, EvalSet, ExternalVerifier, Knobs, NumberFormat, PromptStyle, Reason,
-    Registry, Task, Verdict,
+    eval_file_name, import_jsonl, verify, EvalSet, ExternalVerifier, Knobs, NumberFormat,
+    PromptStyle, Reason, Registry, Task, Verdict,
 };
 
 /// Arguments of `rlvr tasks`.
@@ -105,7 +105,9 @@ fn parse_format(s: &str) -> Result<NumberFormat, String> {
     match s {
         "natural" => Ok(NumberFormat::Natural),
         "fixed_width_lsb_first" => Ok(NumberFormat::FixedWidthLsbFirst),
-        _ => Err(format!("unknown format {s:?}: expected natural or fixed_width_lsb_first")),
+        _ => Err(format!(
+            "unknown format {s:?}: expected natural or fixed_width_lsb_first"
+        )),
     }
 }
 
@@ -144,7 +146,11 @@ fn list(registry: &Registry, json: bool) -> anyhow::Result<()> {
                 tasks::KnobRange::Int { min, max } => format!("{min}..={max}"),
                 tasks::KnobRange::Real { min, max } => format!("{min}..={max}"),
             };
-            writeln!(out, "  --knob {}=<{range}> (default {}, harder: {:?}) {}", k.name, k.default, k.harder, k.doc)?;
+            writeln!(
+                out,
+                "  --knob {}=<{range}> (default {}, harder: {:?}) {}",
+                k.name, k.default, k.harder, k.doc
+            )?;
         }
         for (i, k) in fam.ladder().iter().enumerate() {
             writeln!(out, "  level {}: {}", i + 1, k.label())?;
@@ -157,8 +163,13 @@ fn list(registry: &Registry, json: bool) -> anyhow::Result<()> {
 fn parse_knobs(specs: &[String]) -> anyhow::Result<Knobs> {
     let mut knobs = Knobs::new();
     for spec in specs {
-        let (name, value) = spec.split_once('=').with_context(|| format!("--knob {spec:?}: expected NAME=VALUE"))?;
-        let value: f64 = value.trim().parse().with_context(|| format!("--knob {spec:?}: {value:?} is not a number"))?;
+        let (name, value) = spec
+            .split_once('=')
+            .with_context(|| format!("--knob {spec:?}: expected NAME=VALUE"))?;
+        let value: f64 = value
+            .trim()
+            .parse()
+            .with_context(|| format!("--knob {spec:?}: {value:?} is not a number"))?;
         knobs.set(name.trim().to_string(), value);
     }
     Ok(knobs)
@@ -170,7 +181,9 @@ fn sample(registry: &Registry, a: SampleArgs) -> anyhow::Result<()> {
     for i in 0..a.n as u64 {
         let seed = a.seed.wrapping_add(i);
         let task = match a.level {
-            Some(level) => registry.generate_level(&a.family, level, &knobs, a.style, a.format, seed)?,
+            Some(level) => {
+                registry.generate_level(&a.family, level, &knobs, a.style, a.format, seed)?
+            }
             None => registry.generate(&a.family, &knobs, a.style, a.format, seed)?,
         };
         writeln!(out, "{}", serde_json::to_string(&task)?)?;
@@ -187,9 +200,16 @@ struct VerifyLine {
 }
 
 fn verify_stdin() -> anyhow::Result<()> {
-    let stdin = std::io::stdin().lock();
     let mut out = BufWriter::new(std::io::stdout().lock());
-    for (i, line) in stdin.lines().enumerate() {
+    verify_lines(std::io::stdin().lock(), &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// One verdict line per non-blank input line; a malformed line gets an `invalid_input` verdict
+/// naming its line number, and the rest go on.
+fn verify_lines(input: impl BufRead, mut out: impl Write) -> anyhow::Result<()> {
+    for (i, line) in input.lines().enumerate() {
         let line = line.context("reading stdin")?;
         if line.trim().is_empty() {
             continue;
@@ -200,7 +220,6 @@ fn verify_stdin() -> anyhow::Result<()> {
         };
         writeln!(out, "{}", serde_json::to_string(&verdict)?)?;
     }
-    out.flush()?;
     Ok(())
 }
 
@@ -214,13 +233,27 @@ fn export(registry: &Registry, a: ExportArgs) -> anyhow::Result<()> {
             continue;
         }
         let (format, n, overrides) = if fam.name() == "addition" {
-            (NumberFormat::FixedWidthLsbFirst, a.addition, Knobs::from_static(&[("width", 8.0)]))
+            (
+                NumberFormat::FixedWidthLsbFirst,
+                a.addition,
+                Knobs::from_static(&[("width", 8.0)]),
+            )
         } else {
             (NumberFormat::Natural, a.others, Knobs::new())
         };
         for level in 1..=fam.ladder().len() as u32 {
-            let set = EvalSet::generate(registry, fam.name(), level, &overrides, PromptStyle::Bare, format, n)?;
-            let path = a.out.join(eval_file_name(fam.name(), PromptStyle::Bare, format, level));
+            let set = EvalSet::generate(
+                registry,
+                fam.name(),
+                level,
+                &overrides,
+                PromptStyle::Bare,
+                format,
+                n,
+            )?;
+            let path = a
+                .out
+                .join(eval_file_name(fam.name(), PromptStyle::Bare, format, level));
             set.write(&path)?;
             writeln!(out, "{} {}", path.display(), set.tasks.len())?;
         }
@@ -232,12 +265,23 @@ fn export(registry: &Registry, a: ExportArgs) -> anyhow::Result<()> {
 fn import(a: ImportArgs) -> anyhow::Result<()> {
     let verifier = ExternalVerifier::from_name(&a.verifier)?;
     let tasks = import_jsonl(&a.file, verifier)?;
-    let bad: Vec<&Task> = tasks.iter().filter(|t| !verify(t, &t.answer).correct).collect();
+    let bad: Vec<&Task> = tasks
+        .iter()
+        .filter(|t| !verify(t, &t.answer).correct)
+        .collect();
     if let Some(t) = bad.first() {
-        bail!("{} of {} imported reference answers fail the {} verifier, e.g. {:?}", bad.len(), tasks.len(), a.verifier, t.answer);
+        bail!(
+            "{} of {} imported reference answers fail the {} verifier, e.g. {:?}",
+            bad.len(),
+            tasks.len(),
+            a.verifier,
+            t.answer
+        );
     }
     let mut w: Box<dyn Write> = match &a.out {
-        Some(p) => Box::new(BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)),
+        Some(p) => Box::new(BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     for t in &tasks {
@@ -246,4 +290,60 @@ fn import(a: ImportArgs) -> anyhow::Result<()> {
     w.flush()?;
     tracing::info!(tasks = tasks.len(), verifier = %a.verifier, "imported");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knob_specs_parse_and_reject_garbage() {
+        let k = parse_knobs(&["digits=3".into(), " width = 8".into()]).unwrap();
+        assert_eq!((k.int("digits", 0), k.int("width", 0)), (3, 8));
+        assert!(parse_knobs(&["digits".into()])
+            .unwrap_err()
+            .to_string()
+            .contains("NAME=VALUE"));
+        assert!(parse_knobs(&["digits=three".into()])
+            .unwrap_err()
+            .to_string()
+            .contains("three"));
+        assert_eq!(parse_style("tagged"), Ok(PromptStyle::Tagged));
+        assert!(parse_format("lsb").is_err());
+    }
+
+    #[test]
+    fn verify_lines_keeps_going_after_a_bad_line() {
+        let task = Registry::builtin()
+            .generate_level(
+                "addition",
+                2,
+                &Knobs::new(),
+                PromptStyle::Bare,
+                NumberFormat::FixedWidthLsbFirst,
+                5,
+            )
+            .unwrap();
+        let t = serde_json::to_string(&task).unwrap();
+        let input = format!(
+            "{{\"task\": {t}, \"completion\": {:?}}}\nnot json\n\n{{\"task\": {t}, \"completion\": \"1\"}}\n",
+            task.answer
+        );
+        let mut out = Vec::new();
+        verify_lines(input.as_bytes(), &mut out).unwrap();
+        let verdicts: Vec<Verdict> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(verdicts.len(), 3);
+        assert!(verdicts[0].correct);
+        assert_eq!(verdicts[1].reason, Reason::InvalidInput);
+        assert!(verdicts[1]
+            .detail
+            .as_deref()
+            .unwrap()
+            .starts_with("line 2:"));
+        assert_eq!(verdicts[2].reason, Reason::Wrong);
+    }
 }

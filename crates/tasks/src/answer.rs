@@ -126,17 +126,29 @@ pub fn gold(style: PromptStyle, reference: &str) -> &str {
     }
 }
 
-/// Writes `v` in decimal onto `out`.
+/// Writes `v` in decimal onto `out` (u64 arithmetic when it fits: 128-bit division is slow).
 #[inline]
-pub(crate) fn push_u128(out: &mut String, mut v: u128) {
+pub(crate) fn push_u128(out: &mut String, v: u128) {
     let mut buf = [0u8; 40];
     let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
+    if let Ok(mut small) = u64::try_from(v) {
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (small % 10) as u8;
+            small /= 10;
+            if small == 0 {
+                break;
+            }
+        }
+    } else {
+        let mut v = v;
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
         }
     }
     // The buffer holds ASCII digits only.
@@ -145,10 +157,18 @@ pub(crate) fn push_u128(out: &mut String, mut v: u128) {
 
 /// Writes `v` zero-padded to `width` digits, least-significant digit first.
 #[inline]
-pub(crate) fn push_lsb(out: &mut String, mut v: u128, width: usize) {
-    for _ in 0..width {
-        out.push((b'0' + (v % 10) as u8) as char);
-        v /= 10;
+pub(crate) fn push_lsb(out: &mut String, v: u128, width: usize) {
+    if let Ok(mut small) = u64::try_from(v) {
+        for _ in 0..width {
+            out.push((b'0' + (small % 10) as u8) as char);
+            small /= 10;
+        }
+    } else {
+        let mut v = v;
+        for _ in 0..width {
+            out.push((b'0' + (v % 10) as u8) as char);
+            v /= 10;
+        }
     }
 }
 
@@ -227,6 +247,8 @@ mod tests {
         push_u128(&mut s, 1234567890123456789012345678901234567);
         s.push(' ');
         push_lsb(&mut s, 12, 8);
-        assert_eq!(s, "0 1234567890123456789012345678901234567 21000000");
+        s.push(' ');
+        push_lsb(&mut s, 1234567890123456789012345678901234567, 38);
+        assert_eq!(s, "0 1234567890123456789012345678901234567 21000000 76543210987654321098765432109876543210");
     }
 }

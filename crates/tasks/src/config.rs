@@ -250,8 +250,13 @@ fn unit(key: &str, v: f64) -> Result<()> {
 }
 
 impl TasksConfig {
-    /// Checks every value against the registry; errors name the key and the value.
-    pub fn validate(&self, registry: &Registry) -> Result<()> {
+    /// Checks every value against the built-in families; errors name the key and the value.
+    pub fn validate(&self) -> Result<()> {
+        self.validate_with(Registry::shared())
+    }
+
+    /// Checks every value against `registry`'s families; errors name the key and the value.
+    pub fn validate_with(&self, registry: &Registry) -> Result<()> {
         if self.families.is_empty() {
             return Err(bad("families", "[]", "at least one family is needed"));
         }
@@ -413,9 +418,9 @@ replay = 0.1
             }
             other => panic!("{other:?}"),
         }
-        c.validate(&Registry::builtin()).unwrap();
+        c.validate_with(&Registry::builtin()).unwrap();
         TasksConfig::default()
-            .validate(&Registry::builtin())
+            .validate_with(&Registry::builtin())
             .unwrap();
     }
 
@@ -424,7 +429,7 @@ replay = 0.1
         for t in ["fixed", "uniform", "ladder", "frontier", "learnability"] {
             let c = parse(&format!("[tasks.curriculum]\ntype = \"{t}\"\n")).unwrap();
             assert_eq!(c.curriculum.kind(), t);
-            c.validate(&Registry::builtin()).unwrap();
+            c.validate_with(&Registry::builtin()).unwrap();
         }
     }
 
@@ -442,26 +447,26 @@ replay = 0.1
         let reg = Registry::builtin();
         let mut c = parse(EXAMPLE).unwrap();
         c.families[0].levels = [1, 9];
-        let e = c.validate(&reg).unwrap_err().to_string();
+        let e = c.validate_with(&reg).unwrap_err().to_string();
         assert!(
             e.contains("families[0].levels") && e.contains("[1, 9]"),
             "{e}"
         );
         let mut c = parse(EXAMPLE).unwrap();
         c.families[0].knobs.set("width", 4.0);
-        let e = c.validate(&reg).unwrap_err().to_string();
+        let e = c.validate_with(&reg).unwrap_err().to_string();
         assert!(
             e.contains("families[0].knobs") && e.contains("width=4"),
             "{e}"
         );
         let mut c = parse(EXAMPLE).unwrap();
         c.families[0].name = "adition".into();
-        let e = c.validate(&reg).unwrap_err().to_string();
+        let e = c.validate_with(&reg).unwrap_err().to_string();
         assert!(e.contains("adition") && e.contains("addition"), "{e}");
         let c =
             parse("[tasks.curriculum]\ntype = \"ladder\"\npromote = 0.2\ndemote = 0.5\n").unwrap();
         assert!(c
-            .validate(&reg)
+            .validate()
             .unwrap_err()
             .to_string()
             .contains("curriculum.demote = 0.5"));

@@ -142,17 +142,25 @@ pub fn import_jsonl(path: &Path, verifier: ExternalVerifier) -> Result<Vec<Task>
     Ok(out)
 }
 
-/// Integers before "equals" are the numbers, the first integer after it the target.
+/// The numbers and target of a countdown question in reasoning-gym's wordings: "Using all the
+/// numbers 74, 48, 56, 66, create an expression that equals 132." (integers before "equals" are
+/// the numbers, the first after it the target) or "Calculate 309 using all of these numbers: 6,
+/// 61, 94, 4." (the first integer is the target, the integers on the rest of that line the numbers).
 fn parse_countdown_question(q: &str) -> Option<(Vec<i64>, i64)> {
-    let (before, after) = q.split_once("equals")?;
     let ints = |s: &str| -> Vec<i64> {
         s.split(|c: char| !c.is_ascii_digit())
             .filter(|t| !t.is_empty() && t.len() < 12)
             .filter_map(|t| t.parse().ok())
             .collect()
     };
-    let numbers = ints(before);
-    let target = *ints(after).first()?;
+    let first_line = q.lines().next().unwrap_or("");
+    let (numbers, target) = if let Some((before, after)) = first_line.split_once("equals") {
+        (ints(before), *ints(after).first()?)
+    } else {
+        let all = ints(first_line);
+        let (target, numbers) = all.split_first()?;
+        (numbers.to_vec(), *target)
+    };
     (!numbers.is_empty()).then_some((numbers, target))
 }
 
@@ -235,6 +243,10 @@ mod tests {
         // Without metadata the numbers come from the question.
         let bare = r#"{"question": "Using all the numbers 74, 48, 56, 66, create an expression that equals 132.", "answer": "66 - 56 + 74 + 48"}"#;
         assert_eq!(import(bare, ExternalVerifier::Countdown)[0].data, t.data);
+        let newer = r#"{"question": "Calculate 309 using all of these numbers: 6, 61, 94, 4.\nEach number may be used at most once.", "answer": "94*4 - 61 - 6"}"#;
+        let t = &import(newer, ExternalVerifier::Countdown)[0];
+        assert_eq!(t.data, "6 61 94 4;309;all");
+        assert!(crate::verify(t, &t.answer).correct);
     }
 
     #[test]

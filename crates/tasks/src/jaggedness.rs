@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn table_orders_levels_and_marks_untried_cells() {
         let cells = vec![
-            cell("sat", Some(2), "L2", 10, 5),
+            CellStats::tally("sat", Some(2), "L2", 10, 5),
             cell("addition", Some(10), "L10", 4, 1),
             cell("addition", Some(2), "L2", 16, 4),
             cell("addition", None, "L2+x=1", 0, 0),

@@ -14,7 +14,7 @@ use rand::RngCore;
 use crate::error::{Result, TasksError};
 use crate::family::Registry;
 use crate::knobs::Knobs;
-use crate::rng::{fnv1a64, TaskRng};
+use crate::rng::{hash64, TaskRng};
 use crate::task::{NumberFormat, PromptStyle, Task};
 
 /// A frozen eval set.
@@ -59,7 +59,7 @@ impl EvalSet {
         format: NumberFormat,
         n: usize,
     ) -> Result<EvalSet> {
-        let mut rng = TaskRng::new(fnv1a64(&["eval", family, &level.to_string()]));
+        let mut rng = TaskRng::new(hash64(&["eval", family, &level.to_string()]));
         let mut seen = HashSet::new();
         let mut unique = Vec::new();
         for _ in 0..10 * n {

@@ -4,18 +4,20 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Knob values by name, kept sorted by name (a small vector: cloning one costs one allocation,
-/// which matters on the task-generation hot path).
+/// Knob values by name, kept sorted by name. Shared behind an `Arc`: every generated task
+/// carries its knobs, and a reference-count bump is much cheaper than copying them on the
+/// task-generation hot path.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Knobs(Vec<(Cow<'static, str>, f64)>);
+pub struct Knobs(Arc<Vec<(Cow<'static, str>, f64)>>);
 
 impl Knobs {
     /// No knobs set.
     pub fn new() -> Self {
-        Self(Vec::new())
+        Self(Arc::new(Vec::new()))
     }
 
     /// Knobs from `(name, value)` pairs with static names (later pairs win).
@@ -30,12 +32,10 @@ impl Knobs {
     /// Sets `name` to `value`, replacing an earlier value.
     pub fn set(&mut self, name: impl Into<Cow<'static, str>>, value: f64) {
         let name = name.into();
-        match self
-            .0
-            .binary_search_by(|(n, _)| n.as_ref().cmp(name.as_ref()))
-        {
-            Ok(i) => self.0[i].1 = value,
-            Err(i) => self.0.insert(i, (name, value)),
+        let pairs = Arc::make_mut(&mut self.0);
+        match pairs.binary_search_by(|(n, _)| n.as_ref().cmp(name.as_ref())) {
+            Ok(i) => pairs[i].1 = value,
+            Err(i) => pairs.insert(i, (name, value)),
         }
     }
 
@@ -48,7 +48,8 @@ impl Knobs {
     /// The value of `name` as an integer, `default` when unset.
     #[inline]
     pub fn int(&self, name: &str, default: i64) -> i64 {
-        self.get(name).map_or(default, |v| v.round() as i64)
+        // Integer knobs hold integral values (checked on resolve), so truncation is exact.
+        self.get(name).map_or(default, |v| v as i64)
     }
 
     /// `(name, value)` pairs in name order.
@@ -69,7 +70,7 @@ impl Knobs {
     /// These knobs with every knob of `over` set on top.
     pub fn overlay(&self, over: &Knobs) -> Knobs {
         let mut k = self.clone();
-        for (n, v) in &over.0 {
+        for (n, v) in over.0.iter() {
             k.set(n.clone(), *v);
         }
         k
@@ -110,7 +111,7 @@ impl Serialize for Knobs {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (n, v) in &self.0 {
+        for (n, v) in self.0.iter() {
             if is_integral(*v) {
                 map.serialize_entry(n.as_ref(), &(*v as i64))?;
             } else {
@@ -124,9 +125,9 @@ impl Serialize for Knobs {
 impl<'de> Deserialize<'de> for Knobs {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = BTreeMap::<String, f64>::deserialize(d)?;
-        Ok(Self(
+        Ok(Self(Arc::new(
             map.into_iter().map(|(n, v)| (Cow::Owned(n), v)).collect(),
-        ))
+        )))
     }
 }
 

@@ -8,6 +8,12 @@
 //! ids training never uses; [`jaggedness_map`] tabulates pass rates per family × difficulty.
 //! This crate has no model dependency: it is a task library on its own.
 //!
+//! Adding a verifier means adding a family: implement [`Family`] (four required methods: `name`,
+//! `knobs`, `generate`, `verify`; `ladder`, `doc`, `formats`, `chance` and `check` have defaults),
+//! reuse [`answer::extract`] for the prompt styles, and [`Registry::register`] it. The contract
+//! every family must meet (VERIFIERS.md) is checked per family by the property tests in
+//! `families/contract.rs`.
+//!
 //! ```
 //! use tasks::{verify, Knobs, NumberFormat, PromptStyle, Registry};
 //!

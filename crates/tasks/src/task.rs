@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::knobs::Knobs;
-use crate::rng::{fnv1a64, hex16};
+use crate::rng::{hash64, hex16};
 
 /// How a prompt is laid out and where the answer goes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -53,7 +53,7 @@ impl NumberFormat {
 /// One generated problem: fully determined by (family, knobs, seed, style, format).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {
-    /// Stable content hash (16 hex digits of FNV-1a 64 over family and prompt): two tasks with
+    /// Stable content hash (16 hex digits of a 64-bit hash of family and prompt): two tasks with
     /// the same id pose the same problem, which is what train/eval disjointness is decided on.
     pub id: String,
     /// The family that generated it and verifies it.
@@ -118,7 +118,7 @@ impl Task {
 
 /// The id of a task of `family` with `prompt`.
 pub fn task_id(family: &str, prompt: &str) -> String {
-    hex16(fnv1a64(&[family, prompt]))
+    hex16(hash64(&[family, prompt]))
 }
 
 /// Why a verdict is what it is.

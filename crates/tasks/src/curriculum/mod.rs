@@ -81,6 +81,26 @@ impl CellStats {
         }
     }
 
+    /// A cell known only by its counts (e.g. an eval result), for [`crate::jaggedness_map`].
+    pub fn tally(
+        family: &str,
+        level: Option<u32>,
+        label: &str,
+        attempts: u64,
+        correct: u64,
+    ) -> Self {
+        let mut s = Self::new(family, level, label.to_string(), Knobs::new(), 0.0);
+        s.attempts = attempts;
+        s.correct = correct;
+        s.groups = (attempts > 0) as u64;
+        s.pass_ema = if attempts > 0 {
+            correct as f64 / attempts as f64
+        } else {
+            0.0
+        };
+        s
+    }
+
     /// The EMA pass rate, `None` before the first group.
     pub fn pass_rate(&self) -> Option<f64> {
         (self.groups > 0).then_some(self.pass_ema)
@@ -289,7 +309,7 @@ impl Curriculum {
     /// issues a task whose id is in `exclude`.
     pub fn new(config: &TasksConfig, seed: u64, exclude: HashSet<String>) -> Result<Self> {
         let registry = Registry::shared();
-        config.validate(registry)?;
+        config.validate_with(registry)?;
         let mut families = Vec::new();
         let mut cells = Vec::new();
         for f in &config.families {
@@ -523,7 +543,10 @@ mod tests {
                 intermediates: true,
             },
         };
-        let mut c = TasksConfig { curriculum, ..TasksConfig::default() };
+        let mut c = TasksConfig {
+            curriculum,
+            ..TasksConfig::default()
+        };
         c.families.push(FamilyConfig {
             name: "boolean_eval".into(),
             format: NumberFormat::Natural,

@@ -55,6 +55,15 @@ pub(crate) fn pow10(n: u32) -> u128 {
 /// includes zero, as in the prototype).
 #[inline]
 pub(crate) fn draw_digits(rng: &mut TaskRng, digits: u32) -> u128 {
+    if digits <= 19 {
+        // u64 fast path: 10^19 - 1 fits, and 128-bit arithmetic is several times slower.
+        let (lo, hi) = if digits <= 1 {
+            (0, 9)
+        } else {
+            (10u64.pow(digits - 1), 10u64.pow(digits) - 1)
+        };
+        return (lo + rng.below(hi - lo + 1)) as u128;
+    }
     let (lo, hi) = if digits <= 1 {
         (0, 9)
     } else {
