@@ -509,3 +509,37 @@ fn reference_snapshot_does_not_follow_training() {
         "a reference forward must record no graph"
     );
 }
+
+#[test]
+fn policy_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Policy>();
+    assert_send_sync::<policy::TokenLogProbs>();
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    let p = tiny_policy(13);
+    let params = SampleParams {
+        max_new_tokens: 100,
+        ..SampleParams::default()
+    };
+    let mut rng = StdRng::seed_from_u64(0);
+    // 2 + 100 > max_position_embeddings (64); an empty prompt; a token outside the vocabulary.
+    assert!(p.sample(&[vec![1, 5]], 2, &params, &mut rng).is_err());
+    let short = SampleParams {
+        max_new_tokens: 4,
+        ..SampleParams::default()
+    };
+    assert!(p.sample(&[vec![]], 2, &short, &mut rng).is_err());
+    assert!(p.sample(&[vec![1, 999]], 2, &short, &mut rng).is_err());
+    assert!(p
+        .completion_logprobs(&[&[1]], &[&[999]], AdapterMode::Active)
+        .is_err());
+    assert!(p
+        .completion_logprobs(&[&[1], &[1]], &[&[3]], AdapterMode::Active)
+        .is_err());
+    // No rows or no tokens asked for: empty results, not errors.
+    let none = p.sample(&[], 4, &short, &mut rng).unwrap();
+    assert!(none.tokens.is_empty());
+}
