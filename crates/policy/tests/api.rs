@@ -543,3 +543,46 @@ fn bad_inputs_are_errors_not_panics() {
     let none = p.sample(&[], 4, &short, &mut rng).unwrap();
     assert!(none.tokens.is_empty());
 }
+
+#[test]
+fn lora_dropout_is_seeded_and_off_by_default() {
+    let mut p = tiny_policy(14);
+    let cfg = LoraConfig {
+        r: 2,
+        alpha: 2.0,
+        dropout: 0.5,
+        target_modules: vec!["q_proj".into(), "up_proj".into()],
+    };
+    p.add_adapter("a", &cfg, 1).unwrap();
+    let mut rng = StdRng::seed_from_u64(2);
+    for (_, v) in p.trainable_vars() {
+        randomize(&v, 0.3, &mut rng);
+    }
+    let plain = logits_of(&p, AdapterMode::Active);
+    let base = logits_of(&p, AdapterMode::Off);
+    assert_eq!(
+        logits_of(&p, AdapterMode::Active),
+        plain,
+        "dropout must be off by default"
+    );
+    p.set_lora_dropout(Some(7)).unwrap();
+    assert_eq!(
+        logits_of(&p, AdapterMode::Off),
+        base,
+        "no adapter, no dropout"
+    );
+    let a = logits_of(&p, AdapterMode::Active);
+    let b = logits_of(&p, AdapterMode::Active);
+    assert!(
+        max_diff(&a, &plain) > 1e-4 && max_diff(&a, &b) > 1e-4,
+        "masks must change per call"
+    );
+    p.set_lora_dropout(Some(7)).unwrap();
+    assert_eq!(
+        logits_of(&p, AdapterMode::Active),
+        a,
+        "the same seed gives the same masks"
+    );
+    p.set_lora_dropout(None).unwrap();
+    assert_eq!(logits_of(&p, AdapterMode::Active), plain);
+}
