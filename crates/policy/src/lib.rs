@@ -34,6 +34,7 @@ mod lora;
 mod model;
 mod policy;
 mod sampler;
+mod swiglu;
 mod tokenizer;
 
 pub use candle_core::{DType, Device, Tensor, Var};
