@@ -142,7 +142,14 @@ impl InferenceModel {
                 Cache::Decode(dc) => {
                     dc.append(i, &k, &v)?;
                     let (prefix, generated) = (&dc.prefix[i], &dc.generated[i]);
-                    decode_attention(&q, prefix, generated, &dc.starts, dc.group, dc.len() + 1)?
+                    decode_attention(
+                        &q,
+                        prefix,
+                        generated,
+                        &dc.starts,
+                        &dc.row_prompt,
+                        dc.len() + 1,
+                    )?
                 }
             };
             let mut o = a.matmul(&l.wo.t()?)?;

@@ -586,3 +586,54 @@ fn lora_dropout_is_seeded_and_off_by_default() {
     p.set_lora_dropout(None).unwrap();
     assert_eq!(logits_of(&p, AdapterMode::Active), plain);
 }
+
+#[test]
+fn rows_stopping_at_eos_equal_their_unbatched_runs() {
+    // EOS made likely so that rows finish at different steps and leave the batch.
+    let p = tiny_policy(15);
+    let eos = p.tokenizer().eos_id();
+    let emb = p
+        .trainable_vars()
+        .into_iter()
+        .find(|(n, _)| n == "model.embed_tokens.weight")
+        .unwrap()
+        .1;
+    let mut rows = to_vec2(emb.as_tensor());
+    for x in rows[eos as usize].iter_mut() {
+        *x *= 2.0;
+    }
+    emb.set(&Tensor::new(rows, &Device::Cpu).unwrap()).unwrap();
+    let all: Vec<Vec<u32>> = ["1", "22+", "(a|b)&c = ", "7*8=", "x"]
+        .iter()
+        .map(|s| [vec![1], p.tokenizer().encode(s).unwrap()].concat())
+        .collect();
+    let params = SampleParams {
+        max_new_tokens: 30,
+        greedy: true,
+        ..SampleParams::default()
+    };
+    let batched = p
+        .sample(&all, 1, &params, &mut StdRng::seed_from_u64(0))
+        .unwrap();
+    let lengths: Vec<usize> = batched.tokens.iter().map(Vec::len).collect();
+    // Three of five rows stopping early makes the finished rows leave the batch mid-way.
+    assert!(
+        lengths.iter().filter(|&&l| l < 30).count() >= 3,
+        "rows should stop early: {lengths:?}"
+    );
+    for (i, prompt) in all.iter().enumerate() {
+        let alone = p
+            .sample(
+                std::slice::from_ref(prompt),
+                1,
+                &params,
+                &mut StdRng::seed_from_u64(0),
+            )
+            .unwrap();
+        assert_eq!(batched.tokens[i], alone.tokens[0], "prompt {i}");
+        assert_eq!(batched.stop[i], alone.stop[0]);
+        for (x, y) in batched.logprobs[i].iter().zip(&alone.logprobs[0]) {
+            assert!((x - y).abs() < 1e-4, "prompt {i}: {x} vs {y}");
+        }
+    }
+}
