@@ -113,6 +113,10 @@ impl ModelConfig {
         })?;
         let d = Self::default();
         let model_type: String = field(map, path, "model_type", d.model_type)?;
+        if map.get("use_sliding_window").and_then(Value::as_bool) == Some(true) {
+            let msg = "sliding-window attention is not supported".to_string();
+            return Err(value_error(path, "use_sliding_window", msg));
+        }
         if let Some(scaling) = map.get("rope_scaling").filter(|v| !v.is_null()) {
             return Err(value_error(
                 path,

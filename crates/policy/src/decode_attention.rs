@@ -1,7 +1,7 @@
 //! One-query attention over a [`DecodeCache`](crate::kv_cache::DecodeCache) as a single fused
 //! CPU op (no backward: sampling only).
 //!
-//! Row `b` of prompt `i = b / G`, query head `h` (KV head `h / (heads / kvh)`) attends to its
+//! Row `b` of prompt `i = row_prompt[b]`, query head `h` (KV head `h / (heads / kvh)`) attends to its
 //! prompt's prefix slots `starts[i] .. P` and to its own generated slots `0 .. len`:
 //! `out[b, h] = sum_s softmax_s(q . k_s) v_s` (q already scaled by `1/sqrt(d)`).
 //! Replaces two batched matmuls of `b * h` tiny products, a mask add, a softmax and a
@@ -15,28 +15,38 @@ use crate::error::{Error, Result};
 
 struct DecodeAttention<'a> {
     starts: &'a [usize],
-    group: usize,
+    row_prompt: &'a [usize],
     len: usize,
 }
 
 /// `q (rows, h, 1, d)`, `prefix (prompts, 2, kvh, P, d)`, `generated (rows, 2, kvh, cap, d)`,
-/// all contiguous; `len` generated slots are valid. Returns `(rows, h * d)`.
+/// all contiguous; row `r` belongs to prompt `row_prompt[r]`; `len` generated slots are valid.
+/// Returns `(rows, h * d)`.
 pub(crate) fn decode_attention(
     q: &Tensor,
     prefix: &Tensor,
     generated: &Tensor,
     starts: &[usize],
-    group: usize,
+    row_prompt: &[usize],
     len: usize,
 ) -> Result<Tensor> {
     let (b, _, t, _) = q.dims4()?;
-    if t != 1 || starts.len() * group != b {
+    if t != 1 || row_prompt.len() != b || row_prompt.iter().any(|&p| p >= starts.len()) {
         return Err(Error::Invalid(format!(
-            "decode attention: {t} queries, {} prompts x {group} for {b} rows",
+            "decode attention: {t} queries, {} row prompts over {} prompts for {b} rows",
+            row_prompt.len(),
             starts.len()
         )));
     }
-    Ok(q.apply_op3_no_bwd(prefix, generated, &DecodeAttention { starts, group, len })?)
+    Ok(q.apply_op3_no_bwd(
+        prefix,
+        generated,
+        &DecodeAttention {
+            starts,
+            row_prompt,
+            len,
+        },
+    )?)
 }
 
 #[inline(always)]
@@ -210,7 +220,7 @@ impl CustomOp3 for DecodeAttention<'_> {
         let (rows, _, _, cap, _) = vl.shape().dims5()?;
         let len = self.len;
         if two != 2
-            || n * self.group != b
+            || self.starts.len() != n
             || rows != b
             || len > cap
             || h % kvh != 0
@@ -244,7 +254,7 @@ impl CustomOp3 for DecodeAttention<'_> {
         out.par_chunks_mut(h * d)
             .enumerate()
             .for_each(|(row, out_row)| {
-                let prompt = row / self.group;
+                let prompt = self.row_prompt[row];
                 let start = self.starts[prompt];
                 let mut w = vec![0f32; p - start + len];
                 #[cfg(target_arch = "x86_64")]
@@ -283,7 +293,7 @@ mod tests {
         let generated =
             Tensor::from_vec(vals(b * 2 * kvh * cap * d, 3), (b, 2, kvh, cap, d), &dev).unwrap();
         let starts = [0usize, 3];
-        let got = decode_attention(&q, &prefix, &generated, &starts, g, len).unwrap();
+        let got = decode_attention(&q, &prefix, &generated, &starts, &[0, 0, 1, 1], len).unwrap();
         // Oracle: per row, full keys = prefix rows of its prompt ++ its generated slots, masked.
         let rows = Tensor::new(&[0u32, 0, 1, 1], &dev).unwrap();
         let pre = prefix.index_select(&rows, 0).unwrap(); // (b, 2, kvh, p, d)

@@ -29,11 +29,15 @@ pub fn parse_device(spec: &str) -> Result<Device> {
     }
 }
 
-/// Sets the number of CPU threads candle's matmul uses (read from `RAYON_NUM_THREADS` at each
-/// matmul; also sizes rayon's global pool if it is not built yet). Call it before any tensor work.
+/// Sets the number of CPU threads candle's kernels use (`RAYON_NUM_THREADS`, read by candle at
+/// each matmul and by rayon when its global pool is first built). Call it at start-up, before
+/// any tensor work.
 ///
-/// Measured with `rlvr bench rollout_*` (see the crate README / report): on a 2-core box shared
-/// with other work, 1 thread is the safer default; a second thread only helps the larger matmuls.
+/// Default: 1. candle's pool does not spin like OpenMP, so a second thread costs little when the
+/// machine is busy, but it did not help either on the 2-core box shared with other builds
+/// (`rlvr bench rollout_*`, load average ~8, 2026-11-23): tiny 18.6-23.2k tokens/s at 1 thread
+/// vs 17.4-21.4k at 2; small 1275-1502 vs 796-905. PyTorch at 2 threads collapsed under the same
+/// load (tiny 1.0-3.0k, small 126-146 tokens/s). Try 2 on an idle machine.
 pub fn set_num_threads(n: usize) {
     let n = n.max(1);
     // Edition 2021: `set_var` is safe; it is called at start-up before other threads read it.

@@ -10,6 +10,7 @@ use crate::kernels::{attention, Kernels};
 use crate::kv_cache::{DecodeCache, KvCache};
 use crate::lora::Adapter;
 use crate::model::{Model, Proj};
+use crate::swiglu::swiglu;
 
 const K: Kernels = Kernels::Fused;
 
@@ -44,7 +45,6 @@ pub(crate) struct InferenceModel {
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
-    ff: usize,
     pub(crate) cos: Tensor,
     pub(crate) sin: Tensor,
 }
@@ -97,7 +97,6 @@ impl InferenceModel {
             heads: c.num_attention_heads,
             kv_heads: c.num_kv_heads(),
             head_dim: c.head_dim(),
-            ff: c.intermediate_size,
             cos: model.rope.cos.clone(),
             sin: model.rope.sin.clone(),
         })
@@ -143,7 +142,14 @@ impl InferenceModel {
                 Cache::Decode(dc) => {
                     dc.append(i, &k, &v)?;
                     let (prefix, generated) = (&dc.prefix[i], &dc.generated[i]);
-                    decode_attention(&q, prefix, generated, &dc.starts, dc.group, dc.len() + 1)?
+                    decode_attention(
+                        &q,
+                        prefix,
+                        generated,
+                        &dc.starts,
+                        &dc.row_prompt,
+                        dc.len() + 1,
+                    )?
                 }
             };
             let mut o = a.matmul(&l.wo.t()?)?;
@@ -153,7 +159,7 @@ impl InferenceModel {
             x = (x + o)?;
             let hn = K.rms_norm(&x, &l.ln2, self.eps)?;
             let gu = hn.matmul(&l.wgu.t()?)?; // (b*t, 2 ff)
-            let act = (gu.narrow(1, 0, self.ff)?.silu()? * gu.narrow(1, self.ff, self.ff)?)?;
+            let act = swiglu(&gu)?; // silu(gate) * up, (b*t, ff)
             x = (x + act.matmul(&l.wdown.t()?)?)?;
         }
         match cache {

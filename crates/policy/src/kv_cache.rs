@@ -87,8 +87,8 @@ pub(crate) struct DecodeCache {
     pub(crate) generated: Vec<Tensor>,
     /// First valid prefix slot of each prompt (`P - p_i`).
     pub(crate) starts: Vec<usize>,
-    /// Rows per prompt (G).
-    pub(crate) group: usize,
+    /// Prompt of each row now in the batch (rows leave when [`DecodeCache::retain`] drops them).
+    pub(crate) row_prompt: Vec<usize>,
     len: usize,
     capacity: usize,
 }
@@ -114,14 +114,35 @@ impl DecodeCache {
                 k.device(),
             )?);
         }
+        let row_prompt = (0..starts.len() * group)
+            .map(|r| r / group.max(1))
+            .collect();
         Ok(Self {
             prefix,
             generated,
             starts,
-            group,
+            row_prompt,
             len: 0,
             capacity,
         })
+    }
+
+    /// Keeps only the batch rows at positions `keep` (in that order), dropping finished rows so
+    /// that later steps do not compute them: one copy of the generated caches.
+    pub(crate) fn retain(&mut self, keep: &[usize]) -> Result<()> {
+        if let Some(&bad) = keep.iter().find(|&&r| r >= self.row_prompt.len()) {
+            return Err(Error::Invalid(format!("decode cache has no row {bad}")));
+        }
+        let Some(first) = self.generated.first() else {
+            return Ok(());
+        };
+        let idx: Vec<u32> = keep.iter().map(|&r| r as u32).collect();
+        let idx = Tensor::from_vec(idx, keep.len(), first.device())?;
+        for g in self.generated.iter_mut() {
+            *g = g.index_select(&idx, 0)?;
+        }
+        self.row_prompt = keep.iter().map(|&r| self.row_prompt[r]).collect();
+        Ok(())
     }
 
     /// Generated slots filled so far.

@@ -6,6 +6,13 @@
 //! prompt with a shared-prefill KV cache ([`SampleParams`] -> [`Rollouts`]);
 //! [`Policy::completion_logprobs`] scores completions with gradients ([`TokenLogProbs`]).
 //!
+//! Two forwards share the weights: `model.rs` is the differentiable one (composite ops only,
+//! since candle's fused RMSNorm/RoPE/softmax drop gradients silently; `kernels.rs` holds the
+//! switch), used for log-probs and as the test oracle; `inference.rs` is the sampling-only one
+//! (weights merged once per call, fused kernels, `decode_attention.rs` and `swiglu.rs` custom
+//! ops, KV caches written in place). Hot loops run inside rayon's pool
+//! ([`run_in_thread_pool`]); the CPU thread count is [`set_num_threads`] (default 1).
+//!
 //! ```
 //! use policy::{ModelConfig, Policy, SampleParams, Tokenizer};
 //! use rand::SeedableRng;
@@ -34,6 +41,7 @@ mod lora;
 mod model;
 mod policy;
 mod sampler;
+mod swiglu;
 mod tokenizer;
 
 pub use candle_core::{DType, Device, Tensor, Var};

@@ -53,6 +53,15 @@ impl Policy {
         completions: &[&[u32]],
         adapter: AdapterMode,
     ) -> Result<TokenLogProbs> {
+        crate::device::run_in_thread_pool(|| self.logprobs_in_pool(prompts, completions, adapter))
+    }
+
+    fn logprobs_in_pool(
+        &self,
+        prompts: &[&[u32]],
+        completions: &[&[u32]],
+        adapter: AdapterMode,
+    ) -> Result<TokenLogProbs> {
         let n = prompts.len();
         if n != completions.len() || n == 0 {
             return Err(Error::Invalid(format!(

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{Tensor, Var};
 use rand::rngs::StdRng;
@@ -23,7 +24,8 @@ pub struct LoraConfig {
     pub r: usize,
     /// Scaling numerator: the update is multiplied by `alpha / r`.
     pub alpha: f64,
-    /// Dropout on the adapter's input. Saved for PEFT; not applied by this crate yet.
+    /// Dropout on the adapter branch's input, applied by `completion_logprobs` only while
+    /// [`Policy::set_lora_dropout`] has given it a seed (never in sampling).
     pub dropout: f64,
     /// Projections adapted: any of `q_proj k_proj v_proj o_proj gate_proj up_proj down_proj`.
     pub target_modules: Vec<String>,
@@ -76,9 +78,51 @@ pub(crate) struct Adapter {
     pub(crate) scale: f64,
     /// `pairs[layer][proj.index()]`.
     pub(crate) pairs: Vec<[Option<LoraPair>; 7]>,
+    /// Seeded RNG of the dropout masks; `None` = dropout off.
+    pub(crate) dropout_rng: Arc<Mutex<Option<StdRng>>>,
+}
+
+/// The LoRA branch of one projection in one forward.
+pub(crate) struct LoraBranch<'a> {
+    pub(crate) pair: &'a LoraPair,
+    pub(crate) scale: f64,
+    pub(crate) adapter: &'a Adapter,
+}
+
+impl LoraBranch<'_> {
+    /// `x` with inverted dropout applied when it is on: `x * mask / (1 - p)`.
+    pub(crate) fn dropout(&self, x: &Tensor) -> Result<Tensor> {
+        let p = self.adapter.config.dropout;
+        if p <= 0.0 {
+            return Ok(x.clone());
+        }
+        let mut guard = self
+            .adapter
+            .dropout_rng
+            .lock()
+            .map_err(|_| Error::Invalid("LoRA dropout RNG poisoned".into()))?;
+        let Some(rng) = guard.as_mut() else {
+            return Ok(x.clone());
+        };
+        let keep = (1.0 / (1.0 - p)) as f32;
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| if rng.random::<f64>() < p { 0.0 } else { keep })
+            .collect();
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?;
+        Ok(x.mul(&mask)?)
+    }
 }
 
 impl Adapter {
+    /// The LoRA branch on `layer`'s projection `p`, if adapted.
+    pub(crate) fn branch(&self, layer: usize, p: Proj) -> Option<LoraBranch<'_>> {
+        self.pair(layer, p).map(|pair| LoraBranch {
+            pair,
+            scale: self.scale,
+            adapter: self,
+        })
+    }
+
     /// The pair on `layer`'s projection `p`, if adapted.
     pub(crate) fn pair(&self, layer: usize, p: Proj) -> Option<&LoraPair> {
         self.pairs.get(layer).and_then(|l| l[p.index()].as_ref())
@@ -106,6 +150,7 @@ impl Adapter {
             config: config.clone(),
             scale: config.alpha / config.r as f64,
             pairs,
+            dropout_rng: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -152,6 +197,20 @@ impl Policy {
         })?;
         self.adapters.insert(name.to_string(), adapter);
         self.active = Some(name.to_string());
+        Ok(())
+    }
+
+    /// Turns LoRA dropout on (seeded, one RNG stream per adapter, in call order) or off (`None`)
+    /// for the forwards of [`Policy::completion_logprobs`]; adapters with `dropout = 0` are
+    /// unaffected. Turn it off for old/reference log-probs: masks differ on every call.
+    pub fn set_lora_dropout(&self, seed: Option<u64>) -> Result<()> {
+        for (i, adapter) in self.adapters.values().enumerate() {
+            let mut guard = adapter
+                .dropout_rng
+                .lock()
+                .map_err(|_| Error::Invalid("LoRA dropout RNG poisoned".into()))?;
+            *guard = seed.map(|s| StdRng::seed_from_u64(s.wrapping_add(i as u64)));
+        }
         Ok(())
     }
 

@@ -312,8 +312,13 @@ impl Model {
         for (li, layer) in self.layers.iter().enumerate() {
             let lin = |p: Proj, x: &Tensor| -> Result<Tensor> {
                 let l = &layer.proj[p.index()];
-                let lora = adapter.and_then(|a| a.pair(li, p).map(|pair| (pair, a.scale)));
-                linear(x, &w(&l.weight), l.bias.as_ref().map(&w).as_ref(), lora)
+                let lora = adapter.and_then(|a| a.branch(li, p));
+                linear(
+                    x,
+                    &w(&l.weight),
+                    l.bias.as_ref().map(&w).as_ref(),
+                    lora.as_ref(),
+                )
             };
             let hn = k.rms_norm(&x, &w(&layer.input_layernorm), c.rms_norm_eps)?;
             // (b, t, h*d) -> (b, t, h, d) -> (b, h, t, d)
@@ -407,7 +412,7 @@ pub(crate) fn linear(
     x: &Tensor,
     w: &Tensor,
     b: Option<&Tensor>,
-    lora: Option<(&crate::lora::LoraPair, f64)>,
+    lora: Option<&crate::lora::LoraBranch<'_>>,
 ) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let (n_in, lead) = match dims.split_last() {
@@ -420,9 +425,12 @@ pub(crate) fn linear(
     if let Some(b) = b {
         y = y.broadcast_add(b)?;
     }
-    if let Some((pair, scale)) = lora {
-        let low = x2.matmul(&pair.a.t()?)?.matmul(&pair.b.t()?)?;
-        y = (y + (low * scale)?)?;
+    if let Some(branch) = lora {
+        let xd = branch.dropout(&x2)?;
+        let low = xd
+            .matmul(&branch.pair.a.t()?)?
+            .matmul(&branch.pair.b.t()?)?;
+        y = (y + (low * branch.scale)?)?;
     }
     let mut out = lead;
     out.push(y.dim(D::Minus1)?);

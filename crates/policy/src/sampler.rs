@@ -298,18 +298,21 @@ impl Policy {
         let mut tokens: Vec<Vec<u32>> = vec![Vec::with_capacity(params.max_new_tokens); n_rows];
         let mut logprobs: Vec<Vec<f32>> = vec![Vec::with_capacity(params.max_new_tokens); n_rows];
         let mut stop: Vec<Option<StopReason>> = vec![None; n_rows];
+        // `active[i]` = the row at batch position i; finished rows leave the batch once they
+        // are at least half of it (their cache rows are dropped, one copy).
+        let mut active: Vec<usize> = (0..n_rows).collect();
         let mut logits: Vec<Vec<f32>> = (0..n_rows)
             .map(|row| prefix_logits[row / group_size].clone())
             .collect();
         for step in 0..params.max_new_tokens {
             let t0 = Instant::now();
-            for row in 0..n_rows {
+            for (&row, row_logits) in active.iter().zip(&logits) {
                 if stop[row].is_some() {
                     continue;
                 }
-                let tok = choose(&logits[row], &banned, params, rng);
+                let tok = choose(row_logits, &banned, params, rng);
                 tokens[row].push(tok);
-                logprobs[row].push(logprob(&logits[row], tok as usize));
+                logprobs[row].push(logprob(row_logits, tok as usize));
                 if params.stop_at_eos && tok == eos {
                     stop[row] = Some(StopReason::Eos);
                 } else if tokens[row].len() == params.max_new_tokens {
@@ -317,20 +320,28 @@ impl Policy {
                 }
             }
             timings.sampling_s += t0.elapsed().as_secs_f64();
-            if stop.iter().all(Option::is_some) {
+            let running: Vec<usize> = (0..active.len())
+                .filter(|&i| stop[active[i]].is_none())
+                .collect();
+            if running.is_empty() {
                 break;
             }
             let t0 = Instant::now();
-            // Finished rows still ride along (their outputs are ignored): the batch shape is fixed.
-            let ids: Vec<u32> = tokens
+            if running.len() * 2 <= active.len() {
+                cache.retain(&running)?;
+                active = running.iter().map(|&i| active[i]).collect();
+            }
+            // Finished rows still in the batch ride along; their outputs are ignored.
+            let ids: Vec<u32> = active
                 .iter()
-                .map(|t| t.last().copied().unwrap_or(eos))
+                .map(|&row| tokens[row].last().copied().unwrap_or(eos))
                 .collect();
-            let pos: Vec<u32> = (0..n_rows)
-                .map(|row| (prompts[row / group_size].len() + step) as u32)
+            let pos: Vec<u32> = active
+                .iter()
+                .map(|&row| (prompts[row / group_size].len() + step) as u32)
                 .collect();
             let (cos, sin) = model.rope_at(&pos, 1)?;
-            let ids = Tensor::from_vec(ids, (n_rows, 1), dev)?;
+            let ids = Tensor::from_vec(ids, (active.len(), 1), dev)?;
             let out = model.forward(&ids, &cos, &sin, Cache::Decode(&mut cache))?;
             timings.decode_s += t0.elapsed().as_secs_f64();
             let t0 = Instant::now();

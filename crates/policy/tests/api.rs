@@ -509,3 +509,131 @@ fn reference_snapshot_does_not_follow_training() {
         "a reference forward must record no graph"
     );
 }
+
+#[test]
+fn policy_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Policy>();
+    assert_send_sync::<policy::TokenLogProbs>();
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    let p = tiny_policy(13);
+    let params = SampleParams {
+        max_new_tokens: 100,
+        ..SampleParams::default()
+    };
+    let mut rng = StdRng::seed_from_u64(0);
+    // 2 + 100 > max_position_embeddings (64); an empty prompt; a token outside the vocabulary.
+    assert!(p.sample(&[vec![1, 5]], 2, &params, &mut rng).is_err());
+    let short = SampleParams {
+        max_new_tokens: 4,
+        ..SampleParams::default()
+    };
+    assert!(p.sample(&[vec![]], 2, &short, &mut rng).is_err());
+    assert!(p.sample(&[vec![1, 999]], 2, &short, &mut rng).is_err());
+    assert!(p
+        .completion_logprobs(&[&[1]], &[&[999]], AdapterMode::Active)
+        .is_err());
+    assert!(p
+        .completion_logprobs(&[&[1], &[1]], &[&[3]], AdapterMode::Active)
+        .is_err());
+    // No rows or no tokens asked for: empty results, not errors.
+    let none = p.sample(&[], 4, &short, &mut rng).unwrap();
+    assert!(none.tokens.is_empty());
+}
+
+#[test]
+fn lora_dropout_is_seeded_and_off_by_default() {
+    let mut p = tiny_policy(14);
+    let cfg = LoraConfig {
+        r: 2,
+        alpha: 2.0,
+        dropout: 0.5,
+        target_modules: vec!["q_proj".into(), "up_proj".into()],
+    };
+    p.add_adapter("a", &cfg, 1).unwrap();
+    let mut rng = StdRng::seed_from_u64(2);
+    for (_, v) in p.trainable_vars() {
+        randomize(&v, 0.3, &mut rng);
+    }
+    let plain = logits_of(&p, AdapterMode::Active);
+    let base = logits_of(&p, AdapterMode::Off);
+    assert_eq!(
+        logits_of(&p, AdapterMode::Active),
+        plain,
+        "dropout must be off by default"
+    );
+    p.set_lora_dropout(Some(7)).unwrap();
+    assert_eq!(
+        logits_of(&p, AdapterMode::Off),
+        base,
+        "no adapter, no dropout"
+    );
+    let a = logits_of(&p, AdapterMode::Active);
+    let b = logits_of(&p, AdapterMode::Active);
+    assert!(
+        max_diff(&a, &plain) > 1e-4 && max_diff(&a, &b) > 1e-4,
+        "masks must change per call"
+    );
+    p.set_lora_dropout(Some(7)).unwrap();
+    assert_eq!(
+        logits_of(&p, AdapterMode::Active),
+        a,
+        "the same seed gives the same masks"
+    );
+    p.set_lora_dropout(None).unwrap();
+    assert_eq!(logits_of(&p, AdapterMode::Active), plain);
+}
+
+#[test]
+fn rows_stopping_at_eos_equal_their_unbatched_runs() {
+    // EOS made likely so that rows finish at different steps and leave the batch.
+    let p = tiny_policy(15);
+    let eos = p.tokenizer().eos_id();
+    let emb = p
+        .trainable_vars()
+        .into_iter()
+        .find(|(n, _)| n == "model.embed_tokens.weight")
+        .unwrap()
+        .1;
+    let mut rows = to_vec2(emb.as_tensor());
+    for x in rows[eos as usize].iter_mut() {
+        *x *= 2.0;
+    }
+    emb.set(&Tensor::new(rows, &Device::Cpu).unwrap()).unwrap();
+    let all: Vec<Vec<u32>> = ["1", "22+", "(a|b)&c = ", "7*8=", "x"]
+        .iter()
+        .map(|s| [vec![1], p.tokenizer().encode(s).unwrap()].concat())
+        .collect();
+    let params = SampleParams {
+        max_new_tokens: 30,
+        greedy: true,
+        ..SampleParams::default()
+    };
+    let batched = p
+        .sample(&all, 1, &params, &mut StdRng::seed_from_u64(0))
+        .unwrap();
+    let lengths: Vec<usize> = batched.tokens.iter().map(Vec::len).collect();
+    // Three of five rows stopping early makes the finished rows leave the batch mid-way.
+    assert!(
+        lengths.iter().filter(|&&l| l < 30).count() >= 3,
+        "rows should stop early: {lengths:?}"
+    );
+    for (i, prompt) in all.iter().enumerate() {
+        let alone = p
+            .sample(
+                std::slice::from_ref(prompt),
+                1,
+                &params,
+                &mut StdRng::seed_from_u64(0),
+            )
+            .unwrap();
+        assert_eq!(batched.tokens[i], alone.tokens[0], "prompt {i}");
+        assert_eq!(batched.stop[i], alone.stop[0]);
+        for (x, y) in batched.logprobs[i].iter().zip(&alone.logprobs[0]) {
+            assert!((x - y).abs() < 1e-4, "prompt {i}: {x} vs {y}");
+        }
+    }
+}
