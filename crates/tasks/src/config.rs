@@ -178,7 +178,12 @@ impl Default for TasksConfig {
     fn default() -> Self {
         Self {
             style: PromptStyle::Bare,
-            families: vec![FamilyConfig::default()],
+            // The quickstart's family: addition in fixed-width LSB-first notation, width 8.
+            families: vec![FamilyConfig {
+                format: NumberFormat::FixedWidthLsbFirst,
+                knobs: Knobs::from_static(&[("width", 8.0)]),
+                ..FamilyConfig::default()
+            }],
             curriculum: CurriculumConfig::default(),
             stats: StatsConfig::default(),
         }
@@ -189,8 +194,8 @@ impl Default for FamilyConfig {
     fn default() -> Self {
         Self {
             name: "addition".into(),
-            format: NumberFormat::FixedWidthLsbFirst,
-            knobs: Knobs::from_static(&[("width", 8.0)]),
+            format: NumberFormat::Natural,
+            knobs: Knobs::new(),
             levels: [1, 8],
             start_level: 1,
             weight: 1.0,
