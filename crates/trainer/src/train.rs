@@ -104,7 +104,8 @@ pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSum
     let mut train_seconds = 0.0;
     if cfg.warm_start.steps > 0 {
         let t = Instant::now();
-        warm_start::run(&policy, &cfg, &eval_sets.ids, &mut JsonlWriter::append(&out.join("warm_start.jsonl"))?)?;
+        let mut log = JsonlWriter::append(&out.join("warm_start.jsonl"))?;
+        policy::run_in_thread_pool(|| warm_start::run(&policy, &cfg, &eval_sets.ids, &mut log))?;
         train_seconds += t.elapsed().as_secs_f64();
     }
     let reference = if cfg.train.loss.beta != 0.0 && cfg.lora.is_none() {
@@ -293,15 +294,12 @@ impl Run {
             let take = self.state.pending.len().min(cfg.train.max_groups);
             let batch: Vec<Group> = self.state.pending.drain(..take).collect();
             self.optimizer.set_learning_rate(lr);
-            stats = update(
-                &self.policy,
-                self.reference.as_ref(),
-                &self.vars,
-                &mut self.optimizer,
-                &batch,
-                &cfg.train,
-                step,
-            )?;
+            // On a pool worker candle's parallel ops run inline instead of handing off per op.
+            let (policy, reference, vars, optimizer) =
+                (&self.policy, self.reference.as_ref(), &self.vars, &mut self.optimizer);
+            stats = policy::run_in_thread_pool(|| {
+                update(policy, reference, vars, optimizer, &batch, &cfg.train, step)
+            })?;
             self.state.updates += 1;
             updated = true;
         }
