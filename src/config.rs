@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 
 /// Reads a TOML config file, applies `--set` overrides and deserialises it into `T`.
 pub fn load<T: DeserializeOwned>(path: &Path, sets: &[String]) -> anyhow::Result<T> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config {}", path.display()))?;
     let mut table: toml::Table =
         toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
     for set in sets {
@@ -61,7 +61,9 @@ pub fn apply_set(table: &mut toml::Table, set: &str) -> anyhow::Result<()> {
 fn parse_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match toml::from_str::<toml::Table>(&doc) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
         Err(_) => toml::Value::String(raw.to_string()),
     }
 }
@@ -78,7 +80,10 @@ mod tests {
     }
     impl Default for Inner {
         fn default() -> Self {
-            Self { lr: 1.0, name: "x".into() }
+            Self {
+                lr: 1.0,
+                name: "x".into(),
+            }
         }
     }
     #[derive(Debug, serde::Deserialize, PartialEq, Default)]
@@ -95,7 +100,16 @@ mod tests {
         apply_set(&mut t, "train.name=hello").unwrap();
         apply_set(&mut t, "seed=7").unwrap();
         let o: Outer = from_table(t).unwrap();
-        assert_eq!(o, Outer { train: Inner { lr: 1e-4, name: "hello".into() }, seed: 7 });
+        assert_eq!(
+            o,
+            Outer {
+                train: Inner {
+                    lr: 1e-4,
+                    name: "hello".into()
+                },
+                seed: 7
+            }
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@ fn deterministic(lines: Vec<Value>) -> Vec<Value> {
         .into_iter()
         .map(|mut v| {
             if let Some(map) = v.as_object_mut() {
-                map.retain(|k, _| !k.starts_with("time/") && k != "train_seconds" && k != "eval_seconds");
+                map.retain(|k, _| {
+                    !k.starts_with("time/") && k != "train_seconds" && k != "eval_seconds"
+                });
             }
             v
         })
@@ -33,21 +35,41 @@ fn smoke_run_writes_every_output() {
     let out = dir.path().join("run");
     let summary: Value = serde_json::from_str(train(&out, &[]).trim()).unwrap();
     assert_eq!(summary["steps"], 6);
-    for file in ["config.toml", "metrics.jsonl", "eval.jsonl", "samples.jsonl", "warm_start.jsonl"] {
+    for file in [
+        "config.toml",
+        "metrics.jsonl",
+        "eval.jsonl",
+        "samples.jsonl",
+        "warm_start.jsonl",
+    ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
     assert!(out.join("checkpoint/state.json").is_file());
     assert!(out.join("model/model.safetensors").is_file());
     let metrics = read_jsonl(&out.join("metrics.jsonl"));
     assert_eq!(metrics.len(), 6);
-    for key in ["reward", "reward_std", "frac_reward_zero_std", "completions/mean_length", "kl", "entropy", "grad_norm", "learning_rate", "informative_fraction"] {
+    for key in [
+        "reward",
+        "reward_std",
+        "frac_reward_zero_std",
+        "completions/mean_length",
+        "kl",
+        "entropy",
+        "grad_norm",
+        "learning_rate",
+        "informative_fraction",
+    ] {
         assert!(metrics[0].get(key).is_some(), "metrics lack {key}");
     }
     // Evaluations at steps 0, 3 and 6 (eval_every = 3), each with pass rates for levels 1 and 2.
     let evals = read_jsonl(&out.join("eval.jsonl"));
     let steps: Vec<u64> = evals.iter().map(|e| e["step"].as_u64().unwrap()).collect();
     assert_eq!(steps, vec![0, 3, 6]);
-    assert!(evals[0]["pass"]["boolean_eval"]["1"].is_number(), "{}", evals[0]);
+    assert!(
+        evals[0]["pass"]["boolean_eval"]["1"].is_number(),
+        "{}",
+        evals[0]
+    );
     // The resolved config round-trips as a config.
     let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(resolved.contains("group_size = 8"), "{resolved}");
@@ -62,13 +84,22 @@ fn same_seed_same_run_and_resume_continues_exactly() {
     train(&straight, &[]);
     train(&again, &[]);
     train(&split, &["--max-steps", "3"]);
-    run_ok(&["train", "--resume", split.to_str().unwrap(), "--max-steps", "6"]);
+    run_ok(&[
+        "train",
+        "--resume",
+        split.to_str().unwrap(),
+        "--max-steps",
+        "6",
+    ]);
     let a = deterministic(read_jsonl(&straight.join("metrics.jsonl")));
     let b = deterministic(read_jsonl(&split.join("metrics.jsonl")));
     let c = deterministic(read_jsonl(&again.join("metrics.jsonl")));
     assert_eq!(a.len(), 6);
     assert_eq!(a, c, "the same seed must give the same run");
-    assert_eq!(a, b, "3 steps + resume + 3 steps must equal 6 steps straight");
+    assert_eq!(
+        a, b,
+        "3 steps + resume + 3 steps must equal 6 steps straight"
+    );
     let w1 = std::fs::read(straight.join("model/model.safetensors")).unwrap();
     let w2 = std::fs::read(split.join("model/model.safetensors")).unwrap();
     assert!(w1 == w2, "final weights differ after resume");
@@ -77,7 +108,14 @@ fn same_seed_same_run_and_resume_continues_exactly() {
 #[test]
 fn unknown_config_key_is_named() {
     let out = rlvr()
-        .args(["train", "configs/smoke.toml", "--set", "train.lrr=1e-4", "--out", "/nonexistent/x"])
+        .args([
+            "train",
+            "configs/smoke.toml",
+            "--set",
+            "train.lrr=1e-4",
+            "--out",
+            "/nonexistent/x",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -89,7 +127,14 @@ fn unknown_config_key_is_named() {
 #[test]
 fn bad_value_is_named_with_key_and_value() {
     let out = rlvr()
-        .args(["train", "configs/smoke.toml", "--set", "sampling.group_size=1", "--out", "/nonexistent/x"])
+        .args([
+            "train",
+            "configs/smoke.toml",
+            "--set",
+            "sampling.group_size=1",
+            "--out",
+            "/nonexistent/x",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -103,9 +148,17 @@ fn report_writes_plots_for_a_run() {
     let out = dir.path().join("run");
     train(&out, &["--max-steps", "3"]);
     run_ok(&["report", out.to_str().unwrap()]);
-    for file in ["pass_rate.png", "training.png", "jaggedness.png", "summary.md"] {
+    for file in [
+        "pass_rate.png",
+        "training.png",
+        "jaggedness.png",
+        "summary.md",
+    ] {
         let path = out.join("report").join(file);
-        assert!(path.is_file() && std::fs::metadata(&path).unwrap().len() > 0, "{file} missing");
+        assert!(
+            path.is_file() && std::fs::metadata(&path).unwrap().len() > 0,
+            "{file} missing"
+        );
     }
 }
 
@@ -117,7 +170,17 @@ fn report_writes_plots_for_a_run() {
 fn reward_rises_during_a_short_training_run() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    train(&out, &["--max-steps", "80", "--set", "train.eval_every=0", "--set", "train.checkpoint_every=0"]);
+    train(
+        &out,
+        &[
+            "--max-steps",
+            "80",
+            "--set",
+            "train.eval_every=0",
+            "--set",
+            "train.checkpoint_every=0",
+        ],
+    );
     let rewards: Vec<f64> = read_jsonl(&out.join("metrics.jsonl"))
         .iter()
         .map(|m| m["reward"].as_f64().unwrap())
@@ -125,6 +188,12 @@ fn reward_rises_during_a_short_training_run() {
     assert_eq!(rewards.len(), 80);
     let mean = |r: &[f64]| r.iter().sum::<f64>() / r.len() as f64;
     let (first, last) = (mean(&rewards[..10]), mean(&rewards[60..]));
-    assert!(first < 0.45, "the warm start alone should leave room to learn: first 10 steps {first:.3}");
-    assert!(last > 0.55 && last > first + 0.2, "reward did not rise: first 10 steps {first:.3}, last 20 {last:.3}");
+    assert!(
+        first < 0.45,
+        "the warm start alone should leave room to learn: first 10 steps {first:.3}"
+    );
+    assert!(
+        last > 0.55 && last > first + 0.2,
+        "reward did not rise: first 10 steps {first:.3}, last 20 {last:.3}"
+    );
 }

@@ -48,9 +48,21 @@ pub struct BenchResult {
 
 impl BenchResult {
     /// Builds a result whose value is the median of `runs`.
-    pub fn new(workload: &str, unit: &'static str, runs: Vec<f64>, extra: serde_json::Value) -> Self {
+    pub fn new(
+        workload: &str,
+        unit: &'static str,
+        runs: Vec<f64>,
+        extra: serde_json::Value,
+    ) -> Self {
         let value = median(&runs);
-        Self { workload: workload.to_string(), implementation: "rlvr", value, unit, runs, extra }
+        Self {
+            workload: workload.to_string(),
+            implementation: "rlvr",
+            value,
+            unit,
+            runs,
+            extra,
+        }
     }
 }
 

@@ -23,11 +23,23 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
     let reference = model.snapshot_reference()?;
     let mut rng = StdRng::seed_from_u64(wl.seed);
     let vocab = shape.vocab_size as u32;
-    let random = |rng: &mut StdRng, n: usize| -> Vec<u32> { (0..n).map(|_| rng.random_range(3..vocab)).collect() };
-    let prompts: Vec<Vec<u32>> = (0..wl.sequences).map(|_| random(&mut rng, wl.prompt_tokens)).collect();
-    let comps: Vec<Vec<u32>> = (0..wl.sequences).map(|_| random(&mut rng, wl.completion_tokens)).collect();
-    let rewards: Vec<f32> = (0..wl.sequences).map(|_| rng.random_range(0..2) as f32).collect();
-    let adv = trainer::advantages(&rewards, GROUP.min(wl.sequences), trainer::AdvantageKind::Grpo)?;
+    let random = |rng: &mut StdRng, n: usize| -> Vec<u32> {
+        (0..n).map(|_| rng.random_range(3..vocab)).collect()
+    };
+    let prompts: Vec<Vec<u32>> = (0..wl.sequences)
+        .map(|_| random(&mut rng, wl.prompt_tokens))
+        .collect();
+    let comps: Vec<Vec<u32>> = (0..wl.sequences)
+        .map(|_| random(&mut rng, wl.completion_tokens))
+        .collect();
+    let rewards: Vec<f32> = (0..wl.sequences)
+        .map(|_| rng.random_range(0..2) as f32)
+        .collect();
+    let adv = trainer::advantages(
+        &rewards,
+        GROUP.min(wl.sequences),
+        trainer::AdvantageKind::Grpo,
+    )?;
     let p: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
     let c: Vec<&[u32]> = comps.iter().map(Vec::as_slice).collect();
     let loss_cfg = trainer::LossConfig {
@@ -43,18 +55,32 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         wl.completion_tokens,
     )?;
     let vars = model.trainable_vars();
-    let adamw = trainer::AdamWConfig { weight_decay: 0.0, ..Default::default() };
+    let adamw = trainer::AdamWConfig {
+        weight_decay: 0.0,
+        ..Default::default()
+    };
     let mut opt = trainer::AdamW::new(vars.clone(), adamw, wl.lr)?;
     let device = model.device().clone();
     let adv = candle_core::Tensor::from_vec(adv, wl.sequences, &device)?;
 
     let mut step = || -> anyhow::Result<[f64; 5]> {
         let t0 = Instant::now();
-        let ref_lp = reference.completion_logprobs(&p, &c, policy::AdapterMode::Active)?.logp.detach();
+        let ref_lp = reference
+            .completion_logprobs(&p, &c, policy::AdapterMode::Active)?
+            .logp
+            .detach();
         let t1 = Instant::now();
         let lp = model.completion_logprobs(&p, &c, policy::AdapterMode::Active)?;
         let old = lp.logp.detach();
-        let parts = trainer::policy_loss(&lp.logp, &old, Some(&ref_lp), &adv, &lp.mask, &loss_cfg, &norm)?;
+        let parts = trainer::policy_loss(
+            &lp.logp,
+            &old,
+            Some(&ref_lp),
+            &adv,
+            &lp.mask,
+            &loss_cfg,
+            &norm,
+        )?;
         let t2 = Instant::now();
         let mut grads = parts.loss.backward()?;
         let t3 = Instant::now();

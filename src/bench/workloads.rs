@@ -78,7 +78,10 @@ impl ModelShape {
     /// `vocab_size` ids (3 specials + printable characters), as the peers build theirs.
     pub fn policy(&self, seed: u64) -> anyhow::Result<policy::Policy> {
         anyhow::ensure!(self.vocab_size > 3, "a model needs more than 3 token ids");
-        let alphabet: String = (b'!'..=b'~').map(char::from).take(self.vocab_size - 3).collect();
+        let alphabet: String = (b'!'..=b'~')
+            .map(char::from)
+            .take(self.vocab_size - 3)
+            .collect();
         let tokenizer = policy::Tokenizer::char_level(&alphabet);
         anyhow::ensure!(
             tokenizer.vocab_size() == self.vocab_size,
@@ -98,7 +101,12 @@ impl ModelShape {
             tie_word_embeddings: self.tie_embeddings,
             ..policy::ModelConfig::default()
         };
-        Ok(policy::Policy::init(&config, tokenizer, seed, &policy::Device::Cpu)?)
+        Ok(policy::Policy::init(
+            &config,
+            tokenizer,
+            seed,
+            &policy::Device::Cpu,
+        )?)
     }
 }
 

@@ -42,6 +42,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         cfg.eval.dir.display()
     );
     let result = trainer::evaluate(&model, &cfg, &sets)?;
-    println!("{}", serde_json::json!({ "pass": result.pass, "pass_at_k": result.pass_at_k }));
+    println!(
+        "{}",
+        serde_json::json!({ "pass": result.pass, "pass_at_k": result.pass_at_k })
+    );
     Ok(())
 }

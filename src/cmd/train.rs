@@ -30,7 +30,10 @@ pub struct TrainArgs {
 
 /// Runs `rlvr train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let opts = trainer::TrainOptions { max_steps: args.max_steps, progress: true };
+    let opts = trainer::TrainOptions {
+        max_steps: args.max_steps,
+        progress: true,
+    };
     let summary = if let Some(dir) = &args.resume {
         trainer::resume(dir, &opts).with_context(|| format!("resuming {}", dir.display()))?
     } else {
@@ -40,12 +43,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             sets.push(format!("seed={seed}"));
         }
         let cfg: trainer::RunConfig = crate::config::load(&path, &sets)?;
-        cfg.validate().with_context(|| format!("in config {}", path.display()))?;
+        cfg.validate()
+            .with_context(|| format!("in config {}", path.display()))?;
         let out = args.out.unwrap_or_else(|| {
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
             PathBuf::from("runs").join(format!("{stem}-s{}", cfg.seed))
         });
-        trainer::train(cfg, &out, &opts).with_context(|| format!("training into {}", out.display()))?
+        trainer::train(cfg, &out, &opts)
+            .with_context(|| format!("training into {}", out.display()))?
     };
     println!("{}", serde_json::to_string(&summary)?);
     eprintln!(

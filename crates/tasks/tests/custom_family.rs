@@ -9,7 +9,14 @@ use tasks::{
 /// Reverse a string of digits.
 pub struct Reverse;
 
-const KNOBS: &[Knob] = &[Knob::int("length", 1, 32, 3, Harder::Up, "digits to reverse")];
+const KNOBS: &[Knob] = &[Knob::int(
+    "length",
+    1,
+    32,
+    3,
+    Harder::Up,
+    "digits to reverse",
+)];
 
 impl Family for Reverse {
     fn name(&self) -> &'static str {
@@ -32,15 +39,30 @@ impl Family for Reverse {
                 answer::wrap(style, &gold),
             ),
         };
-        Task::new(self.name(), knobs, seed, style, format, prompt, reference, String::new())
+        Task::new(
+            self.name(),
+            knobs,
+            seed,
+            style,
+            format,
+            prompt,
+            reference,
+            String::new(),
+        )
     }
     fn verify(&self, task: &Task, completion: &str) -> Verdict {
         // `verify_exact` extracts the answer for either style, bounds its length, rejects hedges
         // and never panics.
-        answer::verify_exact(task.style, completion, answer::gold(task.style, &task.answer))
+        answer::verify_exact(
+            task.style,
+            completion,
+            answer::gold(task.style, &task.answer),
+        )
     }
     fn ladder(&self) -> Vec<Knobs> {
-        (1..=8).map(|n| Knobs::from_static(&[("length", n as f64)])).collect()
+        (1..=8)
+            .map(|n| Knobs::from_static(&[("length", n as f64)]))
+            .collect()
     }
 }
 
@@ -54,12 +76,29 @@ fn registry() -> Registry {
 fn a_new_family_generates_and_verifies() {
     let registry = registry();
     let task = registry
-        .generate_level("reverse", 4, &Knobs::new(), PromptStyle::Bare, NumberFormat::Natural, 7)
+        .generate_level(
+            "reverse",
+            4,
+            &Knobs::new(),
+            PromptStyle::Bare,
+            NumberFormat::Natural,
+            7,
+        )
         .unwrap();
     let again = registry
-        .generate_level("reverse", 4, &Knobs::new(), PromptStyle::Bare, NumberFormat::Natural, 7)
+        .generate_level(
+            "reverse",
+            4,
+            &Knobs::new(),
+            PromptStyle::Bare,
+            NumberFormat::Natural,
+            7,
+        )
         .unwrap();
-    assert_eq!(task, again, "same (family, knobs, seed) must give the same task");
+    assert_eq!(
+        task, again,
+        "same (family, knobs, seed) must give the same task"
+    );
     assert_eq!(task.prompt.len(), "rev:1234=".len());
     let family = registry.get("reverse").unwrap();
     assert!(family.verify(&task, &task.answer).correct);
@@ -74,9 +113,19 @@ fn a_new_family_generates_and_verifies() {
 fn tagged_style_wraps_the_answer() {
     let registry = registry();
     let task = registry
-        .generate("reverse", &Knobs::new(), PromptStyle::Tagged, NumberFormat::Natural, 1)
+        .generate(
+            "reverse",
+            &Knobs::new(),
+            PromptStyle::Tagged,
+            NumberFormat::Natural,
+            1,
+        )
         .unwrap();
     let family = registry.get("reverse").unwrap();
     assert!(task.answer.starts_with("<answer>"));
-    assert!(family.verify(&task, &format!("Sure. {}", task.answer)).correct);
+    assert!(
+        family
+            .verify(&task, &format!("Sure. {}", task.answer))
+            .correct
+    );
 }

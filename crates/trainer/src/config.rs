@@ -123,7 +123,9 @@ impl ModelSection {
             attention_bias: self.attention_bias,
             ..policy::ModelConfig::default()
         };
-        config.validate().map_err(|e| Error::Config(format!("[model]: {e}")))?;
+        config
+            .validate()
+            .map_err(|e| Error::Config(format!("[model]: {e}")))?;
         Ok(config)
     }
 }
@@ -272,7 +274,10 @@ impl TrainConfig {
     pub fn schedule(&self) -> LrSchedule {
         match (self.lr_schedule, self.warmup_steps) {
             (ScheduleKind::Constant, 0) => LrSchedule::Constant { lr: self.lr },
-            (ScheduleKind::Constant, w) => LrSchedule::WarmupConstant { lr: self.lr, warmup_steps: w },
+            (ScheduleKind::Constant, w) => LrSchedule::WarmupConstant {
+                lr: self.lr,
+                warmup_steps: w,
+            },
             (ScheduleKind::Cosine, w) => LrSchedule::WarmupCosine {
                 lr: self.lr,
                 warmup_steps: w,
@@ -284,7 +289,12 @@ impl TrainConfig {
 
     /// The optimizer's hyper-parameters.
     pub fn adamw(&self) -> AdamWConfig {
-        AdamWConfig { beta1: self.beta1, beta2: self.beta2, eps: self.eps, weight_decay: self.weight_decay }
+        AdamWConfig {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+        }
     }
 }
 
@@ -306,7 +316,13 @@ pub struct WarmStartConfig {
 
 impl Default for WarmStartConfig {
     fn default() -> Self {
-        Self { steps: 0, lr: 1e-3, batch_size: 64, levels: [1, 2], warmup_steps: 20 }
+        Self {
+            steps: 0,
+            lr: 1e-3,
+            batch_size: 64,
+            levels: [1, 2],
+            warmup_steps: 20,
+        }
     }
 }
 
@@ -326,7 +342,12 @@ pub struct EvalConfig {
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        Self { dir: PathBuf::from("tasks/eval"), max_per_level: 200, pass_at_k: 0, batch_size: 512 }
+        Self {
+            dir: PathBuf::from("tasks/eval"),
+            max_per_level: 200,
+            pass_at_k: 0,
+            batch_size: 512,
+        }
     }
 }
 
@@ -379,12 +400,18 @@ impl RunConfig {
             );
         }
         if self.warm_start.levels[0] > self.warm_start.levels[1] {
-            return bad("warm_start.levels", format!("{:?}", self.warm_start.levels), "min > max");
+            return bad(
+                "warm_start.levels",
+                format!("{:?}", self.warm_start.levels),
+                "min > max",
+            );
         }
         self.train.loss.validate()?;
         self.train.adamw().validate()?;
         self.train.schedule().validate()?;
-        self.tasks.validate().map_err(|e| Error::Config(format!("[tasks]: {e}")))?;
+        self.tasks
+            .validate()
+            .map_err(|e| Error::Config(format!("[tasks]: {e}")))?;
         Ok(())
     }
 }

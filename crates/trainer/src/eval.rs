@@ -44,8 +44,10 @@ impl EvalSets {
         collect_jsonl(dir, &mut files)?;
         files.sort();
         for file in files {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|source| Error::Io { path: file.clone(), error: source })?;
+            let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
+                path: file.clone(),
+                error: source,
+            })?;
             for (i, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
                     continue;
@@ -63,7 +65,12 @@ impl EvalSets {
                             && knobs_agree(&f.knobs, &task.knobs)
                     });
                 if wanted {
-                    let set = out.sets.entry(task.family.clone()).or_default().entry(level).or_default();
+                    let set = out
+                        .sets
+                        .entry(task.family.clone())
+                        .or_default()
+                        .entry(level)
+                        .or_default();
                     if set.len() < cfg.eval.max_per_level && !set.iter().any(|t| t.id == task.id) {
                         set.push(task);
                     }
@@ -75,7 +82,11 @@ impl EvalSets {
 
     /// Number of eval tasks in play.
     pub fn len(&self) -> usize {
-        self.sets.values().flat_map(|l| l.values()).map(Vec::len).sum()
+        self.sets
+            .values()
+            .flat_map(|l| l.values())
+            .map(Vec::len)
+            .sum()
     }
 
     /// No eval task in play.
@@ -91,16 +102,24 @@ fn knobs_agree(fixed: &impl serde::Serialize, task: &impl serde::Serialize) -> b
     };
     match fixed.as_object() {
         None => true,
-        Some(map) => map.iter().all(|(k, v)| {
-            task.get(k).and_then(|t| t.as_f64()) == v.as_f64()
-        }),
+        Some(map) => map
+            .iter()
+            .all(|(k, v)| task.get(k).and_then(|t| t.as_f64()) == v.as_f64()),
     }
 }
 
 fn collect_jsonl(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), error: source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        error: source,
+    })?;
     for entry in entries {
-        let path = entry.map_err(|source| Error::Io { path: dir.to_path_buf(), error: source })?.path();
+        let path = entry
+            .map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                error: source,
+            })?
+            .path();
         if path.is_dir() {
             collect_jsonl(&path, out)?;
         } else if path.extension().is_some_and(|e| e == "jsonl") {
@@ -133,7 +152,11 @@ pub fn evaluate(policy: &policy::Policy, cfg: &RunConfig, sets: &EvalSets) -> Re
     }
     Ok(EvalResult {
         pass: serde_json::Value::Object(pass),
-        pass_at_k: if k > 0 { json!({ "k": k, "pass": pass_k }) } else { serde_json::Value::Null },
+        pass_at_k: if k > 0 {
+            json!({ "k": k, "pass": pass_k })
+        } else {
+            serde_json::Value::Null
+        },
     })
 }
 
@@ -156,7 +179,10 @@ pub fn pass_rate(
     let per_batch = (cfg.eval.batch_size / k.max(1)).max(1);
     let mut solved = 0usize;
     for chunk in tasks.chunks(per_batch) {
-        let prompts = chunk.iter().map(|t| encode_prompt(tokenizer, t)).collect::<Result<Vec<_>>>()?;
+        let prompts = chunk
+            .iter()
+            .map(|t| encode_prompt(tokenizer, t))
+            .collect::<Result<Vec<_>>>()?;
         let out = policy.sample(&prompts, k, &params, &mut rng)?;
         for (i, task) in chunk.iter().enumerate() {
             let any = (0..k).any(|j| {
@@ -165,7 +191,11 @@ pub fn pass_rate(
                 if truncated {
                     return false;
                 }
-                let body: Vec<u32> = out.tokens[row].iter().copied().take_while(|&t| t != eos).collect();
+                let body: Vec<u32> = out.tokens[row]
+                    .iter()
+                    .copied()
+                    .take_while(|&t| t != eos)
+                    .collect();
                 tasks::verify(task, &tokenizer.decode(&body)).correct
             });
             solved += any as usize;

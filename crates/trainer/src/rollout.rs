@@ -58,7 +58,10 @@ impl Group {
 pub fn encode_prompt(tokenizer: &policy::Tokenizer, task: &tasks::Task) -> Result<Vec<u32>> {
     let mut ids = vec![tokenizer.bos_id()];
     let body = tokenizer.encode(&task.prompt).map_err(|e| {
-        Error::Invalid(format!("task {} ({}): prompt cannot be encoded: {e}", task.id, task.family))
+        Error::Invalid(format!(
+            "task {} ({}): prompt cannot be encoded: {e}",
+            task.id, task.family
+        ))
     })?;
     ids.extend(body);
     Ok(ids)
@@ -96,11 +99,7 @@ pub fn sample_groups(
     let out = policy.sample(&prompts, g, &sample_params(cfg, false), rng)?;
     let eos = tokenizer.eos_id();
     let mut groups = Vec::with_capacity(tasks.len());
-    let mut rows = out
-        .tokens
-        .into_iter()
-        .zip(out.logprobs)
-        .zip(out.stop);
+    let mut rows = out.tokens.into_iter().zip(out.logprobs).zip(out.stop);
     for (task, prompt) in tasks.into_iter().zip(prompts) {
         let mut group_rows = Vec::with_capacity(g);
         for ((tokens, logprobs), stop) in rows.by_ref().take(g) {
@@ -113,13 +112,26 @@ pub fn sample_groups(
                 tasks::verify(&task, &text)
             };
             let penalty = match overlong {
-                Overlong::SoftPenalty { buffer } => overlong_penalty(tokens.len(), cfg.max_new_tokens, buffer),
+                Overlong::SoftPenalty { buffer } => {
+                    overlong_penalty(tokens.len(), cfg.max_new_tokens, buffer)
+                }
                 Overlong::Keep | Overlong::Mask => 0.0,
             };
             let reward = verdict.score + penalty;
-            group_rows.push(Row { tokens, logprobs, text, truncated, verdict, reward });
+            group_rows.push(Row {
+                tokens,
+                logprobs,
+                text,
+                truncated,
+                verdict,
+                reward,
+            });
         }
-        groups.push(Group { task, prompt, rows: group_rows });
+        groups.push(Group {
+            task,
+            prompt,
+            rows: group_rows,
+        });
     }
     Ok(groups)
 }

@@ -74,8 +74,12 @@ pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSum
             out.display()
         )));
     }
-    std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.to_path_buf(), error: source })?;
-    let resolved = toml::to_string(&cfg).map_err(|e| Error::Invalid(format!("writing the resolved config: {e}")))?;
+    std::fs::create_dir_all(out).map_err(|source| Error::Io {
+        path: out.to_path_buf(),
+        error: source,
+    })?;
+    let resolved = toml::to_string(&cfg)
+        .map_err(|e| Error::Invalid(format!("writing the resolved config: {e}")))?;
     write_file(&out.join("config.toml"), resolved.as_bytes())?;
     let device = setup_device(&cfg)?;
     let eval_sets = EvalSets::load(&cfg)?;
@@ -88,7 +92,12 @@ pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSum
                 None => policy::Tokenizer::builtin(),
             };
             let mc = cfg.model.model_config(tokenizer.vocab_size())?;
-            policy::Policy::init(&mc, tokenizer, stream_seed(cfg.seed, Stream::Init, 0), &device)?
+            policy::Policy::init(
+                &mc,
+                tokenizer,
+                stream_seed(cfg.seed, Stream::Init, 0),
+                &device,
+            )?
         }
     };
     if let Some(lora) = &cfg.lora {
@@ -113,7 +122,11 @@ pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSum
     } else {
         None
     };
-    let curriculum = tasks::Curriculum::new(&cfg.tasks, stream_seed(cfg.seed, Stream::Curriculum, 0), eval_sets.ids.clone())?;
+    let curriculum = tasks::Curriculum::new(
+        &cfg.tasks,
+        stream_seed(cfg.seed, Stream::Curriculum, 0),
+        eval_sets.ids.clone(),
+    )?;
     let first = eval::evaluate(&policy, &cfg, &eval_sets)?;
     evals.write(&json!({ "step": 0, "train_seconds": train_seconds, "pass": first.pass, "pass_at_k": first.pass_at_k }))?;
     crate::preflight::run(&policy, &cfg, &curriculum)?;
@@ -147,8 +160,12 @@ pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSum
 /// Continues the run in `dir` from its checkpoint, exactly as if it had not stopped.
 pub fn resume(dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
     let path = dir.join("config.toml");
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), error: source })?;
-    let cfg: RunConfig = toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        path: path.clone(),
+        error: source,
+    })?;
+    let cfg: RunConfig =
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
     cfg.validate()?;
     let device = setup_device(&cfg)?;
     let eval_sets = EvalSets::load(&cfg)?;
@@ -198,13 +215,19 @@ fn new_optimizer(cfg: &RunConfig, vars: &[(String, Var)]) -> Result<AdamW> {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|source| Error::Io { path: path.to_path_buf(), error: source })
+    std::fs::write(path, bytes).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        error: source,
+    })
 }
 
 impl Run {
     fn train_loop(&mut self, opts: &TrainOptions) -> Result<TrainSummary> {
         let max_steps = opts.max_steps.unwrap_or(self.cfg.train.max_steps);
-        if self.cfg.train.loss.beta != 0.0 && self.cfg.lora.is_none() && !self.dir.join("reference").exists() {
+        if self.cfg.train.loss.beta != 0.0
+            && self.cfg.lora.is_none()
+            && !self.dir.join("reference").exists()
+        {
             if let Some(r) = &self.reference {
                 r.save(&self.dir.join("reference"))?;
             }
@@ -268,10 +291,20 @@ impl Run {
         let mut rng = stream_rng(cfg.seed, Stream::Sampling, step);
         let mut sampled: Vec<Group> = Vec::new();
         for _round in 0..cfg.train.max_rounds {
-            let tasks = self.state.curriculum.next_tasks(cfg.sampling.tasks_per_step);
-            let groups = sample_groups(&self.policy, tasks, &cfg.sampling, cfg.train.overlong, &mut rng)?;
+            let tasks = self
+                .state
+                .curriculum
+                .next_tasks(cfg.sampling.tasks_per_step);
+            let groups = sample_groups(
+                &self.policy,
+                tasks,
+                &cfg.sampling,
+                cfg.train.overlong,
+                &mut rng,
+            )?;
             for g in &groups {
-                let verdicts: Vec<tasks::Verdict> = g.rows.iter().map(|r| r.verdict.clone()).collect();
+                let verdicts: Vec<tasks::Verdict> =
+                    g.rows.iter().map(|r| r.verdict.clone()).collect();
                 self.state.curriculum.observe(&g.task, &verdicts);
             }
             for g in &groups {
@@ -290,13 +323,18 @@ impl Run {
         let mut stats = UpdateStats::default();
         let mut updated = false;
         let lr = cfg.train.schedule().lr_at(self.state.updates);
-        if !self.state.pending.is_empty() && self.state.pending.len() >= cfg.train.min_groups.max(1) {
+        if !self.state.pending.is_empty() && self.state.pending.len() >= cfg.train.min_groups.max(1)
+        {
             let take = self.state.pending.len().min(cfg.train.max_groups);
             let batch: Vec<Group> = self.state.pending.drain(..take).collect();
             self.optimizer.set_learning_rate(lr);
             // On a pool worker candle's parallel ops run inline instead of handing off per op.
-            let (policy, reference, vars, optimizer) =
-                (&self.policy, self.reference.as_ref(), &self.vars, &mut self.optimizer);
+            let (policy, reference, vars, optimizer) = (
+                &self.policy,
+                self.reference.as_ref(),
+                &self.vars,
+                &mut self.optimizer,
+            );
             stats = policy::run_in_thread_pool(|| {
                 update(policy, reference, vars, optimizer, &batch, &cfg.train, step)
             })?;
@@ -306,7 +344,14 @@ impl Run {
         let update_seconds = t1.elapsed().as_secs_f64();
         self.state.train_seconds += sampling_seconds + update_seconds;
 
-        let record = self.step_record(&sampled, &stats, updated, lr, sampling_seconds, update_seconds);
+        let record = self.step_record(
+            &sampled,
+            &stats,
+            updated,
+            lr,
+            sampling_seconds,
+            update_seconds,
+        );
         self.metrics.write(&record)?;
         for g in sampled.iter().take(cfg.train.samples_per_step) {
             if let Some(row) = g.rows.first() {
@@ -345,7 +390,8 @@ impl Run {
         for g in groups {
             let r = g.rewards();
             let m = r.iter().map(|&x| x as f64).sum::<f64>() / r.len().max(1) as f64;
-            let var = r.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / (r.len().max(2) - 1) as f64;
+            let var = r.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>()
+                / (r.len().max(2) - 1) as f64;
             stds.push(var.sqrt());
             if var == 0.0 {
                 zero_std += 1;
@@ -366,7 +412,10 @@ impl Run {
         let cells: serde_json::Map<String, serde_json::Value> = cells
             .into_iter()
             .map(|(k, (pass, inf, n))| {
-                (k, json!({ "pass": pass / n as f64, "informative": inf / n as f64, "groups": n }))
+                (
+                    k,
+                    json!({ "pass": pass / n as f64, "informative": inf / n as f64, "groups": n }),
+                )
             })
             .collect();
         json!({
@@ -437,7 +486,10 @@ impl Run {
 /// The pass rates of the last line of `eval.jsonl`.
 fn last_eval(dir: &Path) -> Result<serde_json::Value> {
     let path = dir.join("eval.jsonl");
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), error: source })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        path: path.clone(),
+        error: source,
+    })?;
     Ok(text
         .lines()
         .last()

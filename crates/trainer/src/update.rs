@@ -57,10 +57,18 @@ pub fn update(
             if cfg.overlong == Overlong::Mask && row.truncated {
                 continue;
             }
-            items.push(Item { prompt: &group.prompt, tokens: &row.tokens, old_logp: &row.logprobs, advantage: a });
+            items.push(Item {
+                prompt: &group.prompt,
+                tokens: &row.tokens,
+                old_logp: &row.logprobs,
+                advantage: a,
+            });
         }
     }
-    let mut stats = UpdateStats { sequences: items.len(), ..Default::default() };
+    let mut stats = UpdateStats {
+        sequences: items.len(),
+        ..Default::default()
+    };
     if items.is_empty() {
         return Ok(stats);
     }
@@ -80,17 +88,33 @@ pub fn update(
             let lp = policy.completion_logprobs(&prompts, &comps, policy::AdapterMode::Active)?;
             let (b, l) = lp.logp.dims2()?;
             let old = pad_rows(chunk.iter().map(|i| i.old_logp), b, l, device)?;
-            let adv = Tensor::from_vec(chunk.iter().map(|i| i.advantage).collect::<Vec<f32>>(), b, device)?;
+            let adv = Tensor::from_vec(
+                chunk.iter().map(|i| i.advantage).collect::<Vec<f32>>(),
+                b,
+                device,
+            )?;
             let ref_logp = if use_ref {
                 let r = match reference {
-                    Some(r) => r.completion_logprobs(&prompts, &comps, policy::AdapterMode::Active)?,
-                    None => policy.completion_logprobs(&prompts, &comps, policy::AdapterMode::Off)?,
+                    Some(r) => {
+                        r.completion_logprobs(&prompts, &comps, policy::AdapterMode::Active)?
+                    }
+                    None => {
+                        policy.completion_logprobs(&prompts, &comps, policy::AdapterMode::Off)?
+                    }
                 };
                 Some(r.logp.detach())
             } else {
                 None
             };
-            let parts = policy_loss(&lp.logp, &old, ref_logp.as_ref(), &adv, &lp.mask, &cfg.loss, &norm)?;
+            let parts = policy_loss(
+                &lp.logp,
+                &old,
+                ref_logp.as_ref(),
+                &adv,
+                &lp.mask,
+                &cfg.loss,
+                &norm,
+            )?;
             let grads = parts.loss.backward()?;
             match acc.as_mut() {
                 None => acc = Some(grads),
@@ -114,14 +138,22 @@ pub fn update(
             low += parts.clip_ratio_low as f64 * w;
             high += parts.clip_ratio_high as f64 * w;
             region += parts.clip_ratio_region as f64 * w;
-            let ent = (lp.entropy.detach() * &lp.mask)?.sum_all()?.to_scalar::<f32>()? as f64;
+            let ent = (lp.entropy.detach() * &lp.mask)?
+                .sum_all()?
+                .to_scalar::<f32>()? as f64;
             ent_sum += ent;
         }
         if !loss_sum.is_finite() {
-            return Err(Error::NonFiniteAtStep { step, what: format!("loss = {loss_sum}") });
+            return Err(Error::NonFiniteAtStep {
+                step,
+                what: format!("loss = {loss_sum}"),
+            });
         }
         let Some(mut store) = acc else { continue };
-        crate::optim::check_finite_grads(&store, vars).map_err(|e| Error::NonFiniteAtStep { step, what: e.to_string() })?;
+        crate::optim::check_finite_grads(&store, vars).map_err(|e| Error::NonFiniteAtStep {
+            step,
+            what: e.to_string(),
+        })?;
         let grad_norm = clip_grad_norm(&mut store, vars, cfg.max_grad_norm)?;
         optimizer.step(&store)?;
         stats.loss = loss_sum as f32;

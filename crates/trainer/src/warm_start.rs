@@ -24,7 +24,10 @@ pub fn run(
 ) -> Result<()> {
     let ws = &cfg.warm_start;
     let vars = policy.trainable_vars();
-    let adamw = crate::optim::AdamWConfig { weight_decay: 0.0, ..Default::default() };
+    let adamw = crate::optim::AdamWConfig {
+        weight_decay: 0.0,
+        ..Default::default()
+    };
     let mut opt = AdamW::new(vars.clone(), adamw, ws.lr)?;
     let registry = tasks::Registry::shared();
     let cells: Vec<(usize, u32)> = cfg
@@ -53,7 +56,14 @@ pub fn run(
         while prompts.len() < ws.batch_size {
             let (fi, level) = cells[rng.random_range(0..cells.len())];
             let fam = &cfg.tasks.families[fi];
-            let task = registry.generate_level(&fam.name, level, &fam.knobs, cfg.tasks.style, fam.format, rng.random())?;
+            let task = registry.generate_level(
+                &fam.name,
+                level,
+                &fam.knobs,
+                cfg.tasks.style,
+                fam.format,
+                rng.random(),
+            )?;
             if exclude.contains(&task.id) {
                 continue;
             }
@@ -71,7 +81,10 @@ pub fn run(
         let loss = ((lp.logp * &lp.mask)?.sum_all()?.neg()? / tokens)?;
         let loss_value = loss.to_scalar::<f32>()?;
         if !loss_value.is_finite() {
-            return Err(Error::NonFiniteAtStep { step, what: format!("warm-start loss = {loss_value}") });
+            return Err(Error::NonFiniteAtStep {
+                step,
+                what: format!("warm-start loss = {loss_value}"),
+            });
         }
         let mut grads = loss.backward()?;
         let grad_norm = clip_grad_norm(&mut grads, &vars, 1.0)?;
