@@ -1,4 +1,5 @@
 //! End-to-end tests of the `rlvr` binary (one integration binary; one module per command).
 
+mod tasks_cli;
 mod train;
 mod util;

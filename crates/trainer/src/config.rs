@@ -373,14 +373,14 @@ impl RunConfig {
         if self.sampling.max_new_tokens == 0 {
             return bad("sampling.max_new_tokens", "0".into(), "must be at least 1");
         }
-        if !(self.sampling.temperature > 0.0) {
+        if self.sampling.temperature.is_nan() || self.sampling.temperature <= 0.0 {
             return bad(
                 "sampling.temperature",
                 self.sampling.temperature.to_string(),
                 "must be positive",
             );
         }
-        if !(self.train.lr > 0.0) {
+        if self.train.lr.is_nan() || self.train.lr <= 0.0 {
             return bad("train.lr", self.train.lr.to_string(), "must be positive");
         }
         if self.train.micro_batch == 0 {

@@ -171,13 +171,13 @@ pub fn resume(dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
     let eval_sets = EvalSets::load(&cfg)?;
     let state = checkpoint::load_state(dir)?;
     let ck = checkpoint::dir(dir);
-    let mut policy = policy::Policy::load(&ck.join("model"), &device)?;
+    let mut policy = policy::Policy::load(ck.join("model"), &device)?;
     if cfg.lora.is_some() {
-        policy.load_adapter(&ck.join("adapter"), "default")?;
+        policy.load_adapter(ck.join("adapter"), "default")?;
         policy.set_active_adapter("default")?;
     }
     let reference = if cfg.train.loss.beta != 0.0 && cfg.lora.is_none() {
-        Some(policy::Policy::load(&dir.join("reference"), &device)?)
+        Some(policy::Policy::load(dir.join("reference"), &device)?)
     } else {
         None
     };
@@ -229,7 +229,7 @@ impl Run {
             && !self.dir.join("reference").exists()
         {
             if let Some(r) = &self.reference {
-                r.save(&self.dir.join("reference"))?;
+                r.save(self.dir.join("reference"))?;
             }
         }
         let bar = progress_bar(opts.progress, self.state.step, max_steps);
@@ -252,12 +252,12 @@ impl Run {
             ));
             let step = self.state.step;
             let every = self.cfg.train.eval_every;
-            if every > 0 && step % every == 0 {
+            if every > 0 && step.is_multiple_of(every) {
                 self.evaluate()?;
                 last_eval_step = Some(step);
             }
             let every = self.cfg.train.checkpoint_every;
-            if every > 0 && step % every == 0 {
+            if every > 0 && step.is_multiple_of(every) {
                 self.save_checkpoint()?;
             }
         }
@@ -268,7 +268,7 @@ impl Run {
             Some(self.evaluate()?)
         };
         self.save_checkpoint()?;
-        self.policy.save(&self.dir.join("model"))?;
+        self.policy.save(self.dir.join("model"))?;
         let final_pass = match final_pass {
             Some(p) => p,
             None => last_eval(&self.dir)?,
@@ -473,9 +473,9 @@ impl Run {
         let optimizer = &self.optimizer;
         let lora = self.cfg.lora.is_some();
         checkpoint::save(&self.dir, &self.state, |tmp| {
-            policy.save(&tmp.join("model"))?;
+            policy.save(tmp.join("model"))?;
             if lora {
-                policy.save_adapter("default", &tmp.join("adapter"))?;
+                policy.save_adapter("default", tmp.join("adapter"))?;
             }
             optimizer.save(&tmp.join("optimizer.safetensors"))?;
             Ok(())

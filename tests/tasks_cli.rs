@@ -1,0 +1,71 @@
+//! `rlvr tasks` end to end: list, sample, and verify reading what sample printed.
+
+use serde_json::Value;
+
+use crate::util::{run_ok, run_with_stdin};
+
+#[test]
+fn list_json_names_every_family_with_knobs_and_levels() {
+    let out = run_ok(&["tasks", "list", "--json"]);
+    let families: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(families.len() >= 7, "{out}");
+    for f in &families {
+        assert!(
+            f["name"].is_string() && f["knobs"].is_array() && f["levels"].is_array(),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn sampled_answers_verify_and_a_bad_line_does_not_stop_the_rest() {
+    let out = run_ok(&[
+        "tasks",
+        "sample",
+        "countdown",
+        "--level",
+        "2",
+        "-n",
+        "3",
+        "--seed",
+        "5",
+    ]);
+    let tasks: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(tasks.len(), 3);
+    let mut input = String::new();
+    for t in &tasks {
+        let good = serde_json::json!({ "task": t, "completion": t["answer"] });
+        input.push_str(&format!("{good}\n"));
+        input.push_str("{not json\n");
+        let bad = serde_json::json!({ "task": t, "completion": "1+1" });
+        input.push_str(&format!("{bad}\n"));
+    }
+    let out = run_with_stdin(&["tasks", "verify"], &input);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(verdicts.len(), 9, "one verdict per input line");
+    for (i, v) in verdicts.iter().enumerate() {
+        let expect = i % 3 == 0;
+        assert_eq!(v["correct"], expect, "line {}: {v}", i + 1);
+        assert!(v["score"].is_number() && v["reason"].is_string(), "{v}");
+    }
+    assert!(
+        verdicts[1].to_string().contains('2'),
+        "the malformed line is named: {}",
+        verdicts[1]
+    );
+}
