@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds rlvr with CUDA (`cargo build --release --features cuda`) on a machine without a GPU or a
+# CUDA install: the CUDA 13.0 toolkit pieces come from PyPI into the ignored venv `.cuda/`, kernels
+# are compiled for sm_90 (H100/H200; override with CUDA_COMPUTE_CAP=80 etc.).
+#
+#   scripts/cuda-build.sh                 # the rlvr binary -> target/release/rlvr, .cuda/dist/rlvr
+#   scripts/cuda-build.sh -p policy       # only the policy crate (extra args go to cargo build)
+#
+# Needs: x86-64 Linux, python3 with venv, a C/C++ compiler (g++ <= 14), Rust, PyPI and crates.io.
+# Idempotent: a second run installs nothing and cargo rebuilds only what changed.
+# The result runs only where a driver (libcuda.so.1) and CUDA 13 libraries are: see docs/cuda.md
+# and scripts/cuda-run.sh. `.cuda/dist/` holds a stripped copy small enough to carry there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/cuda-env.sh
+source scripts/cuda-env.sh
+
+cuda_env full
+
+args=("$@")
+whole_binary=1
+((${#args[@]} == 0)) || whole_binary=0
+((whole_binary)) && args=(--bin rlvr)
+
+cuda_log "cargo build --release --features cuda ${args[*]}"
+start=$SECONDS
+cargo build --release --features cuda "${args[@]}" ||
+    cuda_die "cargo build --release --features cuda failed (see above)"
+cuda_log "cargo build took $((SECONDS - start)) s"
+
+if ((whole_binary)); then
+    bin=target/release/rlvr
+    [[ -x "$bin" ]] || cuda_die "cargo succeeded but $bin is missing"
+    mkdir -p "$CUDA_VENV/dist"
+    # Stripped: the working tree carried to a GPU machine is limited (64 MiB).
+    strip -o "$CUDA_VENV/dist/rlvr" "$bin" 2>/dev/null || cp "$bin" "$CUDA_VENV/dist/rlvr"
+    needed="$(readelf -d "$bin" 2>/dev/null | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
+    cuda_log "built $bin; stripped copy $CUDA_VENV/dist/rlvr ($(du -h "$CUDA_VENV/dist/rlvr" | cut -f1))"
+    cuda_log "it loads at run time: $needed"
+    cuda_log "run it on a GPU machine with scripts/cuda-run.sh (here it cannot start: no libcuda.so.1)"
+fi
