@@ -5,6 +5,8 @@
 #
 #   scripts/cuda-build.sh                 # the rlvr binary -> target/release/rlvr, .cuda/dist/rlvr
 #   scripts/cuda-build.sh -p policy       # only the policy crate (extra args go to cargo build)
+#   CUDA_TESTS=1 scripts/cuda-build.sh    # also the policy test binary -> .cuda/dist/tests/ (its
+#                                         # ignored `cuda` tests compare CUDA with CPU on the GPU)
 #
 # Needs: x86-64 Linux, python3 with venv, a C/C++ compiler (g++ <= 14), Rust, PyPI and crates.io.
 # Idempotent: a second run installs nothing and cargo rebuilds only what changed.
@@ -38,4 +40,20 @@ if ((whole_binary)); then
     cuda_log "built $bin; stripped copy $CUDA_VENV/dist/rlvr ($(du -h "$CUDA_VENV/dist/rlvr" | cut -f1))"
     cuda_log "it loads at run time: $needed"
     cuda_log "run it on a GPU machine with scripts/cuda-run.sh (here it cannot start: no libcuda.so.1)"
+fi
+
+if [[ "${CUDA_TESTS:-0}" == 1 ]]; then
+    cuda_log "cargo test --release --features cuda -p policy --no-run"
+    exes="$(cargo test --release --features cuda -p policy --no-run --message-format=json |
+        python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        print(m["executable"])')" || cuda_die "building the policy tests with cuda failed"
+    rm -rf "$CUDA_VENV/dist/tests"
+    mkdir -p "$CUDA_VENV/dist/tests"
+    for exe in $exes; do
+        strip -o "$CUDA_VENV/dist/tests/${exe##*/}" "$exe" 2>/dev/null || cp "$exe" "$CUDA_VENV/dist/tests/"
+    done
+    cuda_log "test binaries in $CUDA_VENV/dist/tests: $(ls "$CUDA_VENV/dist/tests" | tr '\n' ' ')"
 fi

@@ -48,6 +48,10 @@ log "environment"
     "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))'
 } >"$out/env.txt" 2>&1
 cat "$out/env.txt"
+"$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' || {
+    echo "cuda-run: $py's torch sees no CUDA GPU: run this on the GPU machine" >&2
+    exit 1
+}
 
 # The binary links libcuda.so.1 (the driver) and CUDA 13 libcudart, libcublas, libcublasLt,
 # libcurand, libnvrtc. Take them from PyTorch's nvidia-* wheels (same CUDA major) unless the
