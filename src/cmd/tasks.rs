@@ -1,12 +1,249 @@
-//! `rlvr tasks`.
+//! `rlvr tasks`: list families, sample tasks, verify completions, export the frozen eval sets and
+//! import external JSONL tasks. Every command writes JSON lines (or a table) to stdout.
 
-use clap::Args;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use serde::Deserialize;
+use tasks::{
+    eval_file_name, import_jsonl, verify, EvalSet, ExternalVerifier, Knobs, NumberFormat, PromptStyle, Reason,
+    Registry, Task, Verdict,
+};
 
 /// Arguments of `rlvr tasks`.
 #[derive(Debug, Args)]
-pub struct TasksArgs {}
+pub struct TasksArgs {
+    #[command(subcommand)]
+    pub command: TasksCommand,
+}
+
+/// The `rlvr tasks` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// List the families, their knobs and level ladders.
+    List {
+        /// One JSON object per family (name, doc, knobs, levels, formats) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print generated tasks, one JSON object per line.
+    Sample(SampleArgs),
+    /// Read `{"task": ..., "completion": "..."}` lines on stdin, write one verdict per line.
+    Verify,
+    /// Write the frozen eval sets (one JSONL file per family x level).
+    Export(ExportArgs),
+    /// Convert external `{"question", "answer"}` JSONL (reasoning-gym's) into tasks.
+    Import(ImportArgs),
+}
+
+/// Arguments of `rlvr tasks sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Family name (see `rlvr tasks list`).
+    pub family: String,
+    /// Set a knob (repeatable), e.g. `--knob digits=3`.
+    #[arg(long = "knob", value_name = "NAME=VALUE")]
+    pub knobs: Vec<String>,
+    /// Ladder level; `--knob` values are set on top of it.
+    #[arg(long)]
+    pub level: Option<u32>,
+    /// Number of tasks; task i uses seed `seed + i`.
+    #[arg(short = 'n', default_value_t = 5)]
+    pub n: usize,
+    /// First seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Prompt style: bare or tagged.
+    #[arg(long, default_value = "bare", value_parser = parse_style)]
+    pub style: PromptStyle,
+    /// Number format: natural or fixed_width_lsb_first.
+    #[arg(long, default_value = "natural", value_parser = parse_format)]
+    pub format: NumberFormat,
+}
+
+/// Arguments of `rlvr tasks export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output directory.
+    #[arg(long, default_value = "tasks/eval")]
+    pub out: PathBuf,
+    /// Only these families (repeatable; default all).
+    #[arg(long = "family")]
+    pub families: Vec<String>,
+    /// Tasks per addition level (bare, fixed_width_lsb_first, width 8).
+    #[arg(long, default_value_t = 200)]
+    pub addition: usize,
+    /// Tasks per level of every other family (bare, natural).
+    #[arg(long, default_value_t = 100)]
+    pub others: usize,
+}
+
+/// Arguments of `rlvr tasks import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// JSONL file of `{"question", "answer"}` objects.
+    pub file: PathBuf,
+    /// Verifier: exact_string, exact_number or countdown.
+    #[arg(long)]
+    pub verifier: String,
+    /// Write the tasks here instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_style(s: &str) -> Result<PromptStyle, String> {
+    match s {
+        "bare" => Ok(PromptStyle::Bare),
+        "tagged" => Ok(PromptStyle::Tagged),
+        _ => Err(format!("unknown style {s:?}: expected bare or tagged")),
+    }
+}
+
+fn parse_format(s: &str) -> Result<NumberFormat, String> {
+    match s {
+        "natural" => Ok(NumberFormat::Natural),
+        "fixed_width_lsb_first" => Ok(NumberFormat::FixedWidthLsbFirst),
+        _ => Err(format!("unknown format {s:?}: expected natural or fixed_width_lsb_first")),
+    }
+}
 
 /// Runs `rlvr tasks`.
-pub fn run(_args: TasksArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`rlvr tasks` is not implemented yet")
+pub fn run(args: TasksArgs) -> anyhow::Result<()> {
+    let registry = Registry::builtin();
+    match args.command {
+        TasksCommand::List { json } => list(&registry, json),
+        TasksCommand::Sample(a) => sample(&registry, a),
+        TasksCommand::Verify => verify_stdin(),
+        TasksCommand::Export(a) => export(&registry, a),
+        TasksCommand::Import(a) => import(a),
+    }
+}
+
+fn list(registry: &Registry, json: bool) -> anyhow::Result<()> {
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for fam in registry.iter() {
+        let levels: Vec<serde_json::Value> = fam
+            .ladder()
+            .iter()
+            .enumerate()
+            .map(|(i, k)| serde_json::json!({ "level": i + 1, "knobs": k }))
+            .collect();
+        if json {
+            let formats: Vec<&str> = fam.formats().iter().map(|f| f.as_str()).collect();
+            let obj = serde_json::json!({
+                "name": fam.name(), "doc": fam.doc(), "knobs": fam.knobs(), "levels": levels, "formats": formats,
+            });
+            writeln!(out, "{obj}")?;
+            continue;
+        }
+        writeln!(out, "{}: {}", fam.name(), fam.doc())?;
+        for k in fam.knobs() {
+            let range = match k.range {
+                tasks::KnobRange::Int { min, max } => format!("{min}..={max}"),
+                tasks::KnobRange::Real { min, max } => format!("{min}..={max}"),
+            };
+            writeln!(out, "  --knob {}=<{range}> (default {}, harder: {:?}) {}", k.name, k.default, k.harder, k.doc)?;
+        }
+        for (i, k) in fam.ladder().iter().enumerate() {
+            writeln!(out, "  level {}: {}", i + 1, k.label())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn parse_knobs(specs: &[String]) -> anyhow::Result<Knobs> {
+    let mut knobs = Knobs::new();
+    for spec in specs {
+        let (name, value) = spec.split_once('=').with_context(|| format!("--knob {spec:?}: expected NAME=VALUE"))?;
+        let value: f64 = value.trim().parse().with_context(|| format!("--knob {spec:?}: {value:?} is not a number"))?;
+        knobs.set(name.trim().to_string(), value);
+    }
+    Ok(knobs)
+}
+
+fn sample(registry: &Registry, a: SampleArgs) -> anyhow::Result<()> {
+    let knobs = parse_knobs(&a.knobs)?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for i in 0..a.n as u64 {
+        let seed = a.seed.wrapping_add(i);
+        let task = match a.level {
+            Some(level) => registry.generate_level(&a.family, level, &knobs, a.style, a.format, seed)?,
+            None => registry.generate(&a.family, &knobs, a.style, a.format, seed)?,
+        };
+        writeln!(out, "{}", serde_json::to_string(&task)?)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyLine {
+    task: Task,
+    completion: String,
+}
+
+fn verify_stdin() -> anyhow::Result<()> {
+    let stdin = std::io::stdin().lock();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for (i, line) in stdin.lines().enumerate() {
+        let line = line.context("reading stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let verdict = match serde_json::from_str::<VerifyLine>(&line) {
+            Ok(v) => verify(&v.task, &v.completion),
+            Err(e) => Verdict::fail(None, Reason::InvalidInput, format!("line {}: {e}", i + 1)),
+        };
+        writeln!(out, "{}", serde_json::to_string(&verdict)?)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn export(registry: &Registry, a: ExportArgs) -> anyhow::Result<()> {
+    for name in &a.families {
+        registry.get(name)?;
+    }
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for fam in registry.iter() {
+        if !a.families.is_empty() && !a.families.iter().any(|f| f == fam.name()) {
+            continue;
+        }
+        let (format, n, overrides) = if fam.name() == "addition" {
+            (NumberFormat::FixedWidthLsbFirst, a.addition, Knobs::from_static(&[("width", 8.0)]))
+        } else {
+            (NumberFormat::Natural, a.others, Knobs::new())
+        };
+        for level in 1..=fam.ladder().len() as u32 {
+            let set = EvalSet::generate(registry, fam.name(), level, &overrides, PromptStyle::Bare, format, n)?;
+            let path = a.out.join(eval_file_name(fam.name(), PromptStyle::Bare, format, level));
+            set.write(&path)?;
+            writeln!(out, "{} {}", path.display(), set.tasks.len())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn import(a: ImportArgs) -> anyhow::Result<()> {
+    let verifier = ExternalVerifier::from_name(&a.verifier)?;
+    let tasks = import_jsonl(&a.file, verifier)?;
+    let bad: Vec<&Task> = tasks.iter().filter(|t| !verify(t, &t.answer).correct).collect();
+    if let Some(t) = bad.first() {
+        bail!("{} of {} imported reference answers fail the {} verifier, e.g. {:?}", bad.len(), tasks.len(), a.verifier, t.answer);
+    }
+    let mut w: Box<dyn Write> = match &a.out {
+        Some(p) => Box::new(BufWriter::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    for t in &tasks {
+        writeln!(w, "{}", serde_json::to_string(t)?)?;
+    }
+    w.flush()?;
+    tracing::info!(tasks = tasks.len(), verifier = %a.verifier, "imported");
+    Ok(())
 }

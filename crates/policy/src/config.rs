@@ -120,15 +120,32 @@ impl ModelConfig {
                 format!("{scaling} is not supported"),
             ));
         }
+        // transformers >= 5 writes `rope_parameters: {rope_theta, rope_type}`; older files a
+        // top-level `rope_theta`.
+        let mut rope_theta: f64 = field(map, path, "rope_theta", d.rope_theta)?;
+        if let Some(rp) = map.get("rope_parameters").filter(|v| !v.is_null()) {
+            let kind = rp
+                .get("rope_type")
+                .and_then(Value::as_str)
+                .unwrap_or("default");
+            if kind != "default" {
+                let msg = format!("rope_type {kind:?} is not supported (default)");
+                return Err(value_error(path, "rope_parameters", msg));
+            }
+            if let Some(theta) = rp.get("rope_theta") {
+                rope_theta = parse(theta, path, "rope_parameters.rope_theta")?;
+            }
+        }
         let config = Self {
-            vocab_size: required(map, path, "vocab_size")?,
+            // Optional: `rlvr init` takes it from the tokenizer; the default is the built-in one's.
+            vocab_size: field(map, path, "vocab_size", d.vocab_size)?,
             hidden_size: required(map, path, "hidden_size")?,
             intermediate_size: required(map, path, "intermediate_size")?,
             num_hidden_layers: required(map, path, "num_hidden_layers")?,
             num_attention_heads: required(map, path, "num_attention_heads")?,
             num_key_value_heads: field(map, path, "num_key_value_heads", None)?,
             head_dim: field(map, path, "head_dim", None)?,
-            rope_theta: field(map, path, "rope_theta", d.rope_theta)?,
+            rope_theta,
             rms_norm_eps: field(map, path, "rms_norm_eps", d.rms_norm_eps)?,
             max_position_embeddings: field(
                 map,
@@ -271,6 +288,7 @@ impl ModelConfig {
             "hidden_act": self.hidden_act,
             "initializer_range": 0.02,
             "rope_scaling": null,
+            "rope_parameters": { "rope_theta": self.rope_theta, "rope_type": "default" },
             "use_cache": true,
             "torch_dtype": "float32",
             "bos_token_id": self.bos_token_id,

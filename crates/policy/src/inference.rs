@@ -4,13 +4,22 @@
 
 use candle_core::Tensor;
 
+use crate::decode_attention::decode_attention;
 use crate::error::Result;
 use crate::kernels::{attention, Kernels};
-use crate::kv_cache::KvCache;
+use crate::kv_cache::{DecodeCache, KvCache};
 use crate::lora::Adapter;
 use crate::model::{Model, Proj};
 
 const K: Kernels = Kernels::Fused;
+
+/// Where keys/values go and which of them each query sees.
+pub(crate) enum Cache<'a> {
+    /// Prefill: a [`KvCache`] and an additive mask broadcastable to `(b, 1, 1, t, len + t)`.
+    Prefill(&'a mut KvCache, &'a Tensor),
+    /// One new token per row over shared prompt prefixes (fused kernel).
+    Decode(&'a mut DecodeCache),
+}
 
 struct InferLayer {
     ln1: Tensor,
@@ -96,14 +105,12 @@ impl InferenceModel {
 
     /// `ids (b, t)` at the cache's next `t` slots -> logits of the last position `(b, V)`.
     /// `cos`/`sin`: `(t, d/2)` (all rows at the same positions) or `(b, t, d/2)` (per row);
-    /// `mask`: additive, broadcastable to `(b, 1, 1, t, len + t)`.
     pub(crate) fn forward(
         &self,
         ids: &Tensor,
         cos: &Tensor,
         sin: &Tensor,
-        cache: &mut KvCache,
-        mask: Option<&Tensor>,
+        mut cache: Cache<'_>,
     ) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
@@ -128,8 +135,17 @@ impl InferenceModel {
             let q = (K.rope(&split(0, h)?, cos, sin)? * scale)?;
             let k = K.rope(&split(h, kvh)?, cos, sin)?;
             let v = split(h + kvh, kvh)?;
-            let (kc, vc) = cache.append(i, &k, &v)?; // (b, kvh, len + t, d) views
-            let a = attention(K, &q, &kc, &vc, mask)?.reshape((b * t, h * hd))?;
+            let a = match &mut cache {
+                Cache::Prefill(kv, mask) => {
+                    let (kc, vc) = kv.append(i, &k, &v)?; // (b, kvh, len + t, d) views
+                    attention(K, &q, &kc, &vc, Some(mask))?.reshape((b * t, h * hd))?
+                }
+                Cache::Decode(dc) => {
+                    dc.append(i, &k, &v)?;
+                    let (prefix, generated) = (&dc.prefix[i], &dc.generated[i]);
+                    decode_attention(&q, prefix, generated, &dc.starts, dc.group, dc.len() + 1)?
+                }
+            };
             let mut o = a.matmul(&l.wo.t()?)?;
             if let Some(bias) = &l.bo {
                 o = o.broadcast_add(bias)?;
@@ -140,7 +156,10 @@ impl InferenceModel {
             let act = (gu.narrow(1, 0, self.ff)?.silu()? * gu.narrow(1, self.ff, self.ff)?)?;
             x = (x + act.matmul(&l.wdown.t()?)?)?;
         }
-        cache.advance(t);
+        match cache {
+            Cache::Prefill(kv, _) => kv.advance(t),
+            Cache::Decode(dc) => dc.advance(),
+        }
         // last position of each row: (b, t, D) -> (b, D)
         let last = x.reshape((b, t, dm))?.narrow(1, t - 1, 1)?.squeeze(1)?;
         let hn = K.rms_norm(&last, &self.norm, self.eps)?;
@@ -161,15 +180,18 @@ impl InferenceModel {
         self.layers.len()
     }
 
-    /// Per-row RoPE tables `(b, 1, d/2)` for the positions `pos`.
-    pub(crate) fn rope_at(&self, pos: &[u32]) -> Result<(Tensor, Tensor)> {
+    /// Per-row RoPE tables `(b, t, d/2)` for positions `pos` (`b * t` of them, row-major).
+    pub(crate) fn rope_at(&self, pos: &[u32], t: usize) -> Result<(Tensor, Tensor)> {
         let idx = Tensor::from_slice(pos, pos.len(), self.cos.device())?;
-        let cos = self.cos.index_select(&idx, 0)?.unsqueeze(1)?;
-        let sin = self.sin.index_select(&idx, 0)?.unsqueeze(1)?;
+        let half = self.head_dim / 2;
+        let b = pos.len() / t.max(1);
+        let cos = self.cos.index_select(&idx, 0)?.reshape((b, t, half))?;
+        let sin = self.sin.index_select(&idx, 0)?.reshape((b, t, half))?;
         Ok((cos, sin))
     }
 
     /// The RoPE tables of positions `0..t`, `(t, d/2)`.
+    #[cfg(test)]
     pub(crate) fn rope_prefix(&self, t: usize) -> Result<(Tensor, Tensor)> {
         Ok((self.cos.narrow(0, 0, t)?, self.sin.narrow(0, 0, t)?))
     }
@@ -225,12 +247,16 @@ mod tests {
         let mask = causal_mask(prompt, &dev).unwrap();
         let x = Tensor::from_slice(&ids[..prompt], (1, prompt), &dev).unwrap();
         let mut got = vec![fast
-            .forward(&x, &cos, &sin, &mut cache, Some(&mask))
+            .forward(&x, &cos, &sin, Cache::Prefill(&mut cache, &mask))
             .unwrap()];
+        let mut cache = DecodeCache::new(&cache, vec![0], 1, ids.len() - prompt).unwrap();
         for pos in prompt..ids.len() {
-            let (cos, sin) = fast.rope_at(&[pos as u32]).unwrap();
+            let (cos, sin) = fast.rope_at(&[pos as u32], 1).unwrap();
             let x = Tensor::from_slice(&ids[pos..pos + 1], (1, 1), &dev).unwrap();
-            got.push(fast.forward(&x, &cos, &sin, &mut cache, None).unwrap());
+            got.push(
+                fast.forward(&x, &cos, &sin, Cache::Decode(&mut cache))
+                    .unwrap(),
+            );
         }
         for (i, g) in got.iter().enumerate() {
             let want = full.get(prompt - 1 + i).unwrap();

@@ -1,5 +1,10 @@
-//! A preallocated key/value cache `(batch, kv_heads, capacity, head_dim)` per layer, written in
-//! place (`slice_set`) and read through narrowed views: no per-step copy of the cache.
+//! Key/value caches, preallocated and written in place (`slice_set`): no per-step copy.
+//!
+//! [`KvCache`] `(batch, kv_heads, capacity, head_dim)` per layer serves prefills (and tests).
+//! [`DecodeCache`] serves batched decoding of G rows per prompt: the prompts' keys/values are
+//! kept once per prompt (`(prompts, 2, kv_heads, P, d)`) and only the generated tokens per row
+//! (`(rows, 2, kv_heads, capacity, d)`), so the G rows of a group read one shared prefix block
+//! (cache-friendly) and nothing is copied G times.
 
 use candle_core::{DType, Device, Tensor};
 
@@ -37,11 +42,6 @@ impl KvCache {
         })
     }
 
-    /// Slots filled so far.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
     /// Writes `k`, `v` `(batch, kv_heads, t, head_dim)` of `layer` at slots `len..len+t` and
     /// returns views of slots `0..len+t`. Call [`KvCache::advance`] after the last layer.
     pub(crate) fn append(&self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
@@ -76,28 +76,78 @@ impl KvCache {
             _ => Err(Error::Invalid(format!("KV cache has no layer {layer}"))),
         }
     }
+}
 
-    /// Writes whole-batch blocks `(batch, kv_heads, t, head_dim)` at slots `0..t` of every layer
-    /// and sets the length to `t` (the per-prompt prefills, copied to their rows).
-    pub(crate) fn set_prefix(&mut self, blocks: &[(Tensor, Tensor)]) -> Result<()> {
-        let mut t = 0;
-        for (layer, (k, v)) in blocks.iter().enumerate() {
-            t = k.dim(2)?;
-            if t > self.capacity {
-                return Err(Error::Invalid(format!(
-                    "prefix of {t} slots > capacity {}",
-                    self.capacity
-                )));
-            }
-            match (self.k.get(layer), self.v.get(layer)) {
-                (Some(kc), Some(vc)) => {
-                    kc.slice_set(&k.contiguous()?, 2, 0)?;
-                    vc.slice_set(&v.contiguous()?, 2, 0)?;
-                }
-                _ => return Err(Error::Invalid(format!("KV cache has no layer {layer}"))),
-            }
+/// Shared prompt prefixes plus per-row generated keys/values, per layer.
+#[derive(Debug)]
+pub(crate) struct DecodeCache {
+    /// `(prompts, 2, kv_heads, P, d)`: keys then values of each prompt, right-aligned.
+    pub(crate) prefix: Vec<Tensor>,
+    /// `(rows, 2, kv_heads, capacity, d)`: keys then values of generated tokens.
+    pub(crate) generated: Vec<Tensor>,
+    /// First valid prefix slot of each prompt (`P - p_i`).
+    pub(crate) starts: Vec<usize>,
+    /// Rows per prompt (G).
+    pub(crate) group: usize,
+    len: usize,
+    capacity: usize,
+}
+
+impl DecodeCache {
+    /// Takes the prompts' prefill cache (`(prompts, kv_heads, P, d)` per layer, prompts
+    /// right-aligned at `starts`) and allocates room for `capacity` generated tokens per row.
+    pub(crate) fn new(
+        prefill: &KvCache,
+        starts: Vec<usize>,
+        group: usize,
+        capacity: usize,
+    ) -> Result<Self> {
+        let mut prefix = Vec::with_capacity(prefill.k.len());
+        let mut generated = Vec::with_capacity(prefill.k.len());
+        for layer in 0..prefill.k.len() {
+            let (k, v) = prefill.layer(layer)?;
+            let (n, kvh, _, d) = k.dims4()?;
+            prefix.push(Tensor::stack(&[&k, &v], 1)?.contiguous()?);
+            generated.push(Tensor::zeros(
+                (n * group, 2, kvh, capacity.max(1), d),
+                k.dtype(),
+                k.device(),
+            )?);
         }
-        self.len = t;
+        Ok(Self {
+            prefix,
+            generated,
+            starts,
+            group,
+            len: 0,
+            capacity,
+        })
+    }
+
+    /// Generated slots filled so far.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Writes the new `k`, `v` `(rows, kv_heads, 1, d)` of `layer` at generated slot `len`.
+    pub(crate) fn append(&self, layer: usize, k: &Tensor, v: &Tensor) -> Result<()> {
+        if self.len + 1 > self.capacity {
+            return Err(Error::Invalid(format!(
+                "decode cache overflow: capacity {}",
+                self.capacity
+            )));
+        }
+        let g = self
+            .generated
+            .get(layer)
+            .ok_or_else(|| Error::Invalid(format!("decode cache has no layer {layer}")))?;
+        let kv = Tensor::stack(&[k, v], 1)?; // (rows, 2, kvh, 1, d)
+        g.slice_set(&kv, 3, self.len)?;
         Ok(())
+    }
+
+    /// Marks one more generated slot as filled.
+    pub(crate) fn advance(&mut self) {
+        self.len += 1;
     }
 }

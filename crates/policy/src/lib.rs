@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod decode_attention;
 mod device;
 mod error;
 mod hf;
@@ -37,7 +38,7 @@ mod tokenizer;
 
 pub use candle_core::{DType, Device, Tensor, Var};
 pub use config::ModelConfig;
-pub use device::{num_threads, parse_device, set_num_threads};
+pub use device::{num_threads, parse_device, run_in_thread_pool, set_num_threads};
 pub use error::{Error, Result};
 pub use hf::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 pub use logprobs::TokenLogProbs;

@@ -23,6 +23,26 @@ pub struct TokenLogProbs {
 }
 
 impl Policy {
+    /// Logits `(t, V)` of every position of one sequence `ids` with the active adapter, without
+    /// a graph (evaluation and cross-checks against other implementations).
+    pub fn logits(&self, ids: &[u32]) -> Result<Tensor> {
+        let vocab = self.config().vocab_size as u32;
+        if ids.is_empty() || ids.len() > self.config().max_position_embeddings {
+            return Err(Error::Invalid(format!(
+                "{} tokens: need 1..={}",
+                ids.len(),
+                self.config().max_position_embeddings
+            )));
+        }
+        if let Some(&bad) = ids.iter().find(|&&t| t >= vocab) {
+            return Err(Error::Invalid(format!("token {bad} >= vocab_size {vocab}")));
+        }
+        let x = Tensor::from_slice(ids, (1, ids.len()), &self.device)?;
+        let adapter = self.resolve(&AdapterMode::Active)?;
+        let h = self.model.hidden(&x, adapter, false)?;
+        Ok(self.model.logits(&h, false)?.squeeze(0)?.detach())
+    }
+
     /// Log-probs of `completions[b]` after `prompts[b]` (teacher forcing) with the weights chosen
     /// by `adapter`. Differentiable with respect to [`Policy::trainable_vars`] (except for a
     /// frozen snapshot or `AdapterMode::Off` under LoRA, which record no graph). Memory grows with

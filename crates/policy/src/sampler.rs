@@ -1,9 +1,10 @@
 //! Batched sampling of G completions per prompt with a shared per-prompt prefill and a KV cache;
 //! token choice (temperature, top-k, top-p, greedy) happens on the host with a seeded RNG.
 //!
-//! Layout of the batch cache: prompt `i` of length `p_i` is prefilled once at batch 1, then its
-//! keys/values are copied to rows `i*G .. (i+1)*G`, right-aligned so that every prompt ends at
-//! slot `P = max p_i`; slots before `P - p_i` are masked out. Every row then writes its `s`-th
+//! Cache layout: the prompts are prefilled once each, in one batch, left-padded so that every
+//! prompt ends at slot `P - 1` (`P = max p_i`); their keys/values stay there, once per prompt,
+//! and the G rows of prompt `i` read them (slots before `P - p_i` are never attended to) plus
+//! their own generated tokens ([`DecodeCache`]). Every row then writes its `s`-th
 //! new token at slot `P + s` but is rotated at its true position `p_i + s`, so each row computes
 //! exactly what an unpadded run of its prompt would.
 
@@ -15,9 +16,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::inference::InferenceModel;
-use crate::kernels::causal_mask;
-use crate::kv_cache::KvCache;
+use crate::inference::{Cache, InferenceModel};
+use crate::kv_cache::{DecodeCache, KvCache};
 use crate::policy::AdapterMode;
 use crate::Policy;
 
@@ -115,6 +115,36 @@ pub(crate) fn choose(
         }
         return best.map_or(0, |(i, _)| i as u32);
     }
+    if params.top_k.is_none() && params.top_p.is_none() {
+        // Plain temperature sampling: inverse CDF over the ids in order, no sort needed.
+        let max = logits
+            .iter()
+            .enumerate()
+            .filter(|&(i, l)| allowed(i) && !l.is_nan())
+            .fold(f32::NEG_INFINITY, |m, (_, &l)| m.max(l));
+        let inv_t = 1.0 / params.temperature;
+        let weight = |i: usize, l: f32| -> f64 {
+            if allowed(i) && !l.is_nan() {
+                f64::from(((l - max) * inv_t).exp())
+            } else {
+                0.0
+            }
+        };
+        let total: f64 = logits.iter().enumerate().map(|(i, &l)| weight(i, l)).sum();
+        let mut u = rng.random::<f64>() * total;
+        let mut last = 0;
+        for (i, &l) in logits.iter().enumerate() {
+            let w = weight(i, l);
+            if w > 0.0 {
+                last = i;
+                if u < w {
+                    return i as u32;
+                }
+                u -= w;
+            }
+        }
+        return last as u32;
+    }
     // Candidates sorted by logit, most likely first (ties by id, for determinism).
     let mut cand: Vec<(usize, f32)> = logits
         .iter()
@@ -175,6 +205,16 @@ impl Policy {
         params: &SampleParams,
         rng: &mut StdRng,
     ) -> Result<Rollouts> {
+        crate::device::run_in_thread_pool(|| self.sample_in_pool(prompts, group_size, params, rng))
+    }
+
+    fn sample_in_pool(
+        &self,
+        prompts: &[Vec<u32>],
+        group_size: usize,
+        params: &SampleParams,
+        rng: &mut StdRng,
+    ) -> Result<Rollouts> {
         let mut timings = SampleTimings::default();
         let n_rows = prompts.len() * group_size;
         if n_rows == 0 || params.max_new_tokens == 0 {
@@ -214,61 +254,45 @@ impl Policy {
             .collect();
         let dev = &self.device;
 
-        // Prefill: each prompt once at batch 1, then its cache right-aligned into its G rows.
+        // Prefill: all prompts once, in one batch, left-padded so that every prompt ends at
+        // slot P - 1; its G rows then share that cache.
         let t0 = Instant::now();
         let model = InferenceModel::new(&self.model, self.resolve(&AdapterMode::Active)?)?;
         let n_layers = model.num_layers();
         let dtype = self.model.dtype();
-        let mut prefix_logits: Vec<Vec<f32>> = Vec::with_capacity(prompts.len());
-        let mut blocks: Vec<Vec<(Tensor, Tensor)>> = vec![Vec::new(); n_layers];
-        for p in prompts {
-            let mut cache = KvCache::new(n_layers, model.cache_shape(1, p.len()), dtype, dev)?;
-            let ids = Tensor::from_slice(p, (1, p.len()), dev)?;
-            let (cos, sin) = model.rope_prefix(p.len())?;
-            let mask = causal_mask(p.len(), dev)?;
-            let logits = model.forward(&ids, &cos, &sin, &mut cache, Some(&mask))?;
-            prefix_logits.push(logits.squeeze(0)?.to_vec1::<f32>()?);
-            for (layer, blk) in blocks.iter_mut().enumerate() {
-                let (k, v) = cache.layer(layer)?; // (1, kvh, p, d)
-                let pad = longest - p.len();
-                let left = |x: &Tensor| -> Result<Tensor> {
-                    let x = if pad > 0 {
-                        let (_, kvh, _, d) = x.dims4()?;
-                        Tensor::cat(&[&Tensor::zeros((1, kvh, pad, d), dtype, dev)?, x], 2)?
+        let n = prompts.len();
+        let starts: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
+        let mut ids = Vec::with_capacity(n * longest);
+        let mut pos = Vec::with_capacity(n * longest);
+        let mut mask = Vec::with_capacity(n * longest * longest);
+        for (p, &start) in prompts.iter().zip(&starts) {
+            ids.extend(
+                std::iter::repeat_n(self.tokenizer.pad_id(), start).chain(p.iter().copied()),
+            );
+            pos.extend((0..longest).map(|s| s.saturating_sub(start) as u32));
+            for i in 0..longest {
+                // Causal within the prompt; a padding query sees itself only (never all -inf).
+                mask.extend((0..longest).map(|j| {
+                    if j == i || (j <= i && j >= start) {
+                        0f32
                     } else {
-                        x.clone()
-                    };
-                    let (_, kvh, t, d) = x.dims4()?;
-                    Ok(x.broadcast_as((group_size, kvh, t, d))?)
-                };
-                blk.push((left(&k)?, left(&v)?));
+                        f32::NEG_INFINITY
+                    }
+                }));
             }
         }
-        let capacity = longest + params.max_new_tokens - 1;
-        let mut cache = KvCache::new(
-            n_layers,
-            model.cache_shape(n_rows, capacity.max(1)),
-            dtype,
-            dev,
-        )?;
-        let mut prefix = Vec::with_capacity(n_layers);
-        for blk in &blocks {
-            let ks: Vec<&Tensor> = blk.iter().map(|(k, _)| k).collect();
-            let vs: Vec<&Tensor> = blk.iter().map(|(_, v)| v).collect();
-            prefix.push((Tensor::cat(&ks, 0)?, Tensor::cat(&vs, 0)?)); // (rows, kvh, P, d)
-        }
-        cache.set_prefix(&prefix)?;
-        drop(prefix);
-        drop(blocks);
-        // Additive mask over slots, (rows, 1, 1, 1, capacity): -inf left of each row's prompt.
-        let mut mask = vec![0f32; n_rows * capacity];
-        for (row, m) in mask.chunks_mut(capacity.max(1)).enumerate() {
-            let p = prompts[row / group_size].len();
-            m.iter_mut()
-                .take(longest - p)
-                .for_each(|x| *x = f32::NEG_INFINITY);
-        }
-        let mask = Tensor::from_vec(mask, (n_rows, 1, 1, 1, capacity), dev)?;
+        let mut prompt_cache = KvCache::new(n_layers, model.cache_shape(n, longest), dtype, dev)?;
+        let (cos, sin) = model.rope_at(&pos, longest)?;
+        let mask = Tensor::from_vec(mask, (n, 1, 1, longest, longest), dev)?;
+        let ids = Tensor::from_vec(ids, (n, longest), dev)?;
+        let prefix_logits = model
+            .forward(&ids, &cos, &sin, Cache::Prefill(&mut prompt_cache, &mask))?
+            .to_dtype(DType::F32)?
+            .to_vec2::<f32>()?;
+        // Generated slots: every sampled token but the last is fed back.
+        let capacity = params.max_new_tokens - 1;
+        let mut cache = DecodeCache::new(&prompt_cache, starts, group_size, capacity)?;
+        drop(prompt_cache);
         timings.prefill_s = t0.elapsed().as_secs_f64();
 
         let mut tokens: Vec<Vec<u32>> = vec![Vec::with_capacity(params.max_new_tokens); n_rows];
@@ -305,10 +329,9 @@ impl Policy {
             let pos: Vec<u32> = (0..n_rows)
                 .map(|row| (prompts[row / group_size].len() + step) as u32)
                 .collect();
-            let (cos, sin) = model.rope_at(&pos)?;
+            let (cos, sin) = model.rope_at(&pos, 1)?;
             let ids = Tensor::from_vec(ids, (n_rows, 1), dev)?;
-            let m = mask.narrow(4, 0, cache.len() + 1)?;
-            let out = model.forward(&ids, &cos, &sin, &mut cache, Some(&m))?;
+            let out = model.forward(&ids, &cos, &sin, Cache::Decode(&mut cache))?;
             timings.decode_s += t0.elapsed().as_secs_f64();
             let t0 = Instant::now();
             logits = out.to_dtype(DType::F32)?.to_vec2::<f32>()?;

@@ -46,22 +46,32 @@ fn tok_err(context: &str, e: impl std::fmt::Display) -> Error {
 impl Tokenizer {
     /// The built-in character tokenizer: ids 0..3 are `<pad>`, `<bos>`, `<eos>`, then `\n`, then
     /// the 95 printable ASCII characters from space to `~` (99 ids in all).
+    pub fn builtin() -> Self {
+        let chars: String = std::iter::once('\n')
+            .chain((b' '..=b'~').map(char::from))
+            .collect();
+        Self::char_level(&chars)
+    }
+
+    /// A character tokenizer over `alphabet` (duplicates ignored): `<pad>`=0, `<bos>`=1,
+    /// `<eos>`=2, then each character in order of first appearance.
     ///
     /// It is a BPE model without merges (each character is one token) and a `Fuse` decoder, so
     /// the saved `tokenizer.json` loads in Hugging Face `tokenizers`/`transformers` unchanged.
-    pub fn builtin() -> Self {
+    /// Characters outside the alphabet are dropped by `encode`.
+    pub fn char_level(alphabet: &str) -> Self {
         let mut vocab: tokenizers::models::bpe::Vocab = Default::default();
         for (i, s) in [PAD, BOS, EOS].iter().enumerate() {
             vocab.insert((*s).to_string(), i as u32);
         }
-        let chars = std::iter::once('\n').chain((b' '..=b'~').map(char::from));
-        for (i, c) in chars.enumerate() {
-            vocab.insert(c.to_string(), (3 + i) as u32);
+        for c in alphabet.chars() {
+            let next = vocab.len() as u32;
+            vocab.entry(c.to_string()).or_insert(next);
         }
         // A merge-free BPE over single characters cannot fail to build.
         let model = match BPE::builder().vocab_and_merges(vocab, vec![]).build() {
             Ok(m) => m,
-            Err(e) => unreachable!("built-in BPE: {e}"),
+            Err(e) => unreachable!("character-level BPE: {e}"),
         };
         let mut inner = tokenizers::Tokenizer::new(model);
         inner.with_decoder(Some(Fuse::new()));
@@ -169,6 +179,14 @@ mod tests {
         assert_eq!(t.decode(&[1, 69, 4, 20, 3, 2, 0]), "a 0\n");
         let text = "12+34=46\nx = (a & b) | ~c";
         assert_eq!(t.decode(&t.encode(text).unwrap()), text);
+    }
+
+    #[test]
+    fn char_level_numbers_characters_in_order() {
+        let t = Tokenizer::char_level("0123456789+=0");
+        assert_eq!(t.vocab_size(), 15);
+        assert_eq!(t.encode("10+2=").unwrap(), vec![4, 3, 13, 5, 14]);
+        assert_eq!(t.decode(&[1, 4, 3, 2]), "10");
     }
 
     #[test]

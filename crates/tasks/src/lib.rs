@@ -1,1 +1,48 @@
-//! placeholder
+//! Verifiable tasks for RLVR: generators that make problems without limit, exact verifiers that
+//! decide answers (the reward), and an autocurriculum that chooses what to train on.
+//!
+//! Pipeline order: a [`TasksConfig`] names the families in play; a [`Curriculum`] picks a cell
+//! (family × knob setting) and asks the [`Registry`]'s [`Family`] to generate a [`Task`] from a
+//! seed; the policy answers; [`verify`] turns each completion into a [`Verdict`]; the verdicts go
+//! back to [`Curriculum::observe`]. Frozen eval sets ([`EvalSet`]) are JSONL files of tasks whose
+//! ids training never uses; [`jaggedness_map`] tabulates pass rates per family × difficulty.
+//! This crate has no model dependency: it is a task library on its own.
+//!
+//! ```
+//! use tasks::{verify, Knobs, NumberFormat, PromptStyle, Registry};
+//!
+//! let registry = Registry::builtin();
+//! let width = Knobs::from_static(&[("width", 8.0)]);
+//! let task = registry
+//!     .generate_level("addition", 2, &width, PromptStyle::Bare, NumberFormat::FixedWidthLsbFirst, 7)
+//!     .unwrap();
+//! assert_eq!(task.prompt.len(), "21000000+43000000=".len());
+//! assert!(verify(&task, &task.answer).correct);
+//! assert!(!verify(&task, "12").correct);
+//! ```
+#![deny(missing_docs)]
+
+pub mod answer;
+mod config;
+mod curriculum;
+mod error;
+pub mod expr;
+pub mod families;
+mod family;
+mod import;
+mod jaggedness;
+mod jsonl;
+mod knobs;
+mod rng;
+mod task;
+
+pub use config::{CurriculumConfig, FamilyConfig, StatsConfig, TasksConfig};
+pub use curriculum::{CellStats, Curriculum, FamilyPosition, Strategy};
+pub use error::{Result, TasksError};
+pub use family::{verify, Family, Harder, Knob, KnobRange, Registry};
+pub use import::{import_jsonl, ExternalVerifier};
+pub use jaggedness::{jaggedness_map, JaggednessMap, JaggednessRow};
+pub use jsonl::{eval_file_name, EvalSet};
+pub use knobs::Knobs;
+pub use rng::TaskRng;
+pub use task::{task_id, NumberFormat, PromptStyle, Reason, Task, Verdict};

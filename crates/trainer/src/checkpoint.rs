@@ -44,7 +44,7 @@ pub fn save(
     let tmp = run.join("checkpoint.tmp");
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| Error::Io { path: path.clone(), source }
+        move |source| Error::Io { path: path.clone(), error: source }
     };
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
@@ -73,7 +73,7 @@ pub fn save(
 /// Reads `state.json` of a run's checkpoint.
 pub fn load_state(run: &Path) -> Result<TrainState> {
     let path = dir(run).join("state.json");
-    let text = std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    let text = std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), error: source })?;
     serde_json::from_slice(&text)
         .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }

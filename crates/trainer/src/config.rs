@@ -384,7 +384,7 @@ impl RunConfig {
         self.train.loss.validate()?;
         self.train.adamw().validate()?;
         self.train.schedule().validate()?;
-        self.tasks.validate().map_err(|e| Error::Config(format!("[tasks]: {e}")))?;
+        self.tasks.validate(tasks::Registry::shared()).map_err(|e| Error::Config(format!("[tasks]: {e}")))?;
         Ok(())
     }
 }

@@ -45,7 +45,7 @@ impl EvalSets {
         files.sort();
         for file in files {
             let text = std::fs::read_to_string(&file)
-                .map_err(|source| Error::Io { path: file.clone(), source })?;
+                .map_err(|source| Error::Io { path: file.clone(), error: source })?;
             for (i, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
                     continue;
@@ -98,9 +98,9 @@ fn knobs_agree(fixed: &impl serde::Serialize, task: &impl serde::Serialize) -> b
 }
 
 fn collect_jsonl(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), error: source })?;
     for entry in entries {
-        let path = entry.map_err(|source| Error::Io { path: dir.to_path_buf(), source })?.path();
+        let path = entry.map_err(|source| Error::Io { path: dir.to_path_buf(), error: source })?.path();
         if path.is_dir() {
             collect_jsonl(&path, out)?;
         } else if path.extension().is_some_and(|e| e == "jsonl") {

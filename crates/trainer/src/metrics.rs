@@ -22,7 +22,7 @@ impl JsonlWriter {
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+            .map_err(|source| Error::Io { path: path.to_path_buf(), error: source })?;
         Ok(Self { path: path.to_path_buf(), file })
     }
 
@@ -34,7 +34,7 @@ impl JsonlWriter {
         self.file
             .write_all(line.as_bytes())
             .and_then(|()| self.file.flush())
-            .map_err(|source| Error::Io { path: self.path.clone(), source })
+            .map_err(|source| Error::Io { path: self.path.clone(), error: source })
     }
 }
 
@@ -44,7 +44,7 @@ pub fn truncate_after_step(path: &Path, max_step: u64) -> Result<()> {
     if !path.exists() {
         return Ok(());
     }
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let io = |source| Error::Io { path: path.to_path_buf(), error: source };
     let reader = BufReader::new(File::open(path).map_err(io)?);
     let mut kept = String::new();
     for line in reader.lines() {

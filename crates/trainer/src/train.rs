@@ -74,7 +74,7 @@ pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSum
             out.display()
         )));
     }
-    std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.to_path_buf(), source })?;
+    std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.to_path_buf(), error: source })?;
     let resolved = toml::to_string(&cfg).map_err(|e| Error::Invalid(format!("writing the resolved config: {e}")))?;
     write_file(&out.join("config.toml"), resolved.as_bytes())?;
     let device = setup_device(&cfg)?;
@@ -146,7 +146,7 @@ pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSum
 /// Continues the run in `dir` from its checkpoint, exactly as if it had not stopped.
 pub fn resume(dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
     let path = dir.join("config.toml");
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), error: source })?;
     let cfg: RunConfig = toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
     cfg.validate()?;
     let device = setup_device(&cfg)?;
@@ -197,7 +197,7 @@ fn new_optimizer(cfg: &RunConfig, vars: &[(String, Var)]) -> Result<AdamW> {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    std::fs::write(path, bytes).map_err(|source| Error::Io { path: path.to_path_buf(), error: source })
 }
 
 impl Run {
@@ -261,7 +261,7 @@ impl Run {
     /// One RL step: sampling rounds until enough informative groups are buffered (or the round
     /// cap), an update when they are, and one metrics line.
     fn step(&mut self) -> Result<serde_json::Value> {
-        let cfg = &self.cfg;
+        let cfg = self.cfg.clone();
         let step = self.state.step;
         let t0 = Instant::now();
         let mut rng = stream_rng(cfg.seed, Stream::Sampling, step);
@@ -396,7 +396,13 @@ impl Run {
             "time/sampling": sampling_seconds,
             "time/update": update_seconds,
             "cells": cells,
-            "position": self.state.curriculum.position(),
+            "position": self
+                .state
+                .curriculum
+                .position()
+                .into_iter()
+                .map(|p| (p.family, json!(p.level)))
+                .collect::<serde_json::Map<_, _>>(),
         })
     }
 
@@ -433,7 +439,7 @@ impl Run {
 /// The pass rates of the last line of `eval.jsonl`.
 fn last_eval(dir: &Path) -> Result<serde_json::Value> {
     let path = dir.join("eval.jsonl");
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), error: source })?;
     Ok(text
         .lines()
         .last()

@@ -1,0 +1,334 @@
+//! One-query attention over a [`DecodeCache`](crate::kv_cache::DecodeCache) as a single fused
+//! CPU op (no backward: sampling only).
+//!
+//! Row `b` of prompt `i = b / G`, query head `h` (KV head `h / (heads / kvh)`) attends to its
+//! prompt's prefix slots `starts[i] .. P` and to its own generated slots `0 .. len`:
+//! `out[b, h] = sum_s softmax_s(q . k_s) v_s` (q already scaled by `1/sqrt(d)`).
+//! Replaces two batched matmuls of `b * h` tiny products, a mask add, a softmax and a
+//! transpose copy per layer and step: candle dispatches gemm once per batch item, which cost
+//! more than the arithmetic at these shapes.
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+
+struct DecodeAttention<'a> {
+    starts: &'a [usize],
+    group: usize,
+    len: usize,
+}
+
+/// `q (rows, h, 1, d)`, `prefix (prompts, 2, kvh, P, d)`, `generated (rows, 2, kvh, cap, d)`,
+/// all contiguous; `len` generated slots are valid. Returns `(rows, h * d)`.
+pub(crate) fn decode_attention(
+    q: &Tensor,
+    prefix: &Tensor,
+    generated: &Tensor,
+    starts: &[usize],
+    group: usize,
+    len: usize,
+) -> Result<Tensor> {
+    let (b, _, t, _) = q.dims4()?;
+    if t != 1 || starts.len() * group != b {
+        return Err(Error::Invalid(format!(
+            "decode attention: {t} queries, {} prompts x {group} for {b} rows",
+            starts.len()
+        )));
+    }
+    Ok(q.apply_op3_no_bwd(prefix, generated, &DecodeAttention { starts, group, len })?)
+}
+
+#[inline(always)]
+fn dot<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
+    // Eight independent accumulators so that LLVM vectorises the reduction.
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for j in 0..8 {
+            acc[j] = if FMA {
+                x[j].mul_add(y[j], acc[j])
+            } else {
+                acc[j] + x[j] * y[j]
+            };
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Shapes and data of one call, shared by every row.
+struct Args<'a> {
+    q: &'a [f32],
+    prefix: &'a [f32],
+    generated: &'a [f32],
+    h: usize,
+    kvh: usize,
+    /// Prefix slots (P) and generated capacity.
+    p: usize,
+    cap: usize,
+    d: usize,
+}
+
+/// Attends `o += sum_s w_s v_s` over `slots` of the `(slots, d)` blocks `k`, `v`, given the
+/// running softmax max; returns nothing, weights go to `w`.
+#[inline(always)]
+fn scores<const FMA: bool>(
+    qv: &[f32],
+    k: &[f32],
+    slots: std::ops::Range<usize>,
+    d: usize,
+    w: &mut [f32],
+    max: &mut f32,
+) {
+    for (s, ws) in slots.zip(w.iter_mut()) {
+        *ws = dot::<FMA>(qv, &k[s * d..][..d]);
+        *max = max.max(*ws);
+    }
+}
+
+#[inline(always)]
+fn accumulate<const FMA: bool>(
+    o: &mut [f32],
+    v: &[f32],
+    slots: std::ops::Range<usize>,
+    d: usize,
+    w: &[f32],
+    inv: f32,
+) {
+    for (s, &ws) in slots.zip(w.iter()) {
+        let x = ws * inv;
+        for (oj, vj) in o.iter_mut().zip(&v[s * d..][..d]) {
+            *oj = if FMA {
+                x.mul_add(*vj, *oj)
+            } else {
+                *oj + x * vj
+            };
+        }
+    }
+}
+
+/// All heads of one row; `w` is scratch for the slot weights.
+#[inline(always)]
+fn attend_row<const FMA: bool>(
+    a: &Args<'_>,
+    row: usize,
+    start: usize,
+    prompt: usize,
+    len: usize,
+    out_row: &mut [f32],
+    w: &mut [f32],
+) {
+    let (h, d, kvh) = (a.h, a.d, a.kvh);
+    let rep = h / kvh;
+    let n_prefix = a.p - start;
+    for (i, o) in out_row.chunks_exact_mut(d).enumerate() {
+        let kv = i / rep;
+        let qv = &a.q[(row * h + i) * d..][..d];
+        let pk = &a.prefix[(prompt * 2 * kvh + kv) * a.p * d..][..a.p * d];
+        let pv = &a.prefix[(prompt * 2 * kvh + kvh + kv) * a.p * d..][..a.p * d];
+        let gk = &a.generated[(row * 2 * kvh + kv) * a.cap * d..][..a.cap * d];
+        let gv = &a.generated[(row * 2 * kvh + kvh + kv) * a.cap * d..][..a.cap * d];
+        let (wp, wg) = w.split_at_mut(n_prefix);
+        let mut max = f32::NEG_INFINITY;
+        scores::<FMA>(qv, pk, start..a.p, d, wp, &mut max);
+        scores::<FMA>(qv, gk, 0..len, d, wg, &mut max);
+        let mut sum = 0f32;
+        for ws in w.iter_mut() {
+            *ws = (*ws - max).exp();
+            sum += *ws;
+        }
+        let inv = 1.0 / sum;
+        let (wp, wg) = w.split_at(n_prefix);
+        accumulate::<FMA>(o, pv, start..a.p, d, wp, inv);
+        accumulate::<FMA>(o, gv, 0..len, d, wg, inv);
+    }
+}
+
+/// [`attend_row`] compiled for AVX2 + FMA (8-wide fused multiply-adds).
+///
+/// # Safety
+/// The CPU must support `avx2` and `fma`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn attend_row_avx2(
+    a: &Args<'_>,
+    row: usize,
+    start: usize,
+    prompt: usize,
+    len: usize,
+    out_row: &mut [f32],
+    w: &mut [f32],
+) {
+    attend_row::<true>(a, row, start, prompt, len, out_row, w)
+}
+
+fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+fn slice<'s>(s: &'s CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'s [f32]> {
+    if !l.is_contiguous() {
+        candle_core::bail!("decode attention: {what} must be contiguous");
+    }
+    match s {
+        CpuStorage::F32(data) => {
+            Ok(&data[l.start_offset()..l.start_offset() + l.shape().elem_count()])
+        }
+        _ => candle_core::bail!("decode attention: {what} must be f32"),
+    }
+}
+
+impl CustomOp3 for DecodeAttention<'_> {
+    fn name(&self) -> &'static str {
+        "decode-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        qs: &CpuStorage,
+        ql: &Layout,
+        ks: &CpuStorage,
+        kl: &Layout,
+        vs: &CpuStorage,
+        vl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (b, h, _, d) = ql.shape().dims4()?;
+        let (n, two, kvh, p, _) = kl.shape().dims5()?;
+        let (rows, _, _, cap, _) = vl.shape().dims5()?;
+        let len = self.len;
+        if two != 2
+            || n * self.group != b
+            || rows != b
+            || len > cap
+            || h % kvh != 0
+            || self.starts.iter().any(|&s| s > p)
+        {
+            candle_core::bail!(
+                "decode attention: shapes q {:?} prefix {:?} generated {:?} len {}",
+                ql.shape(),
+                kl.shape(),
+                vl.shape(),
+                len
+            );
+        }
+        let (q, prefix, generated) = (
+            slice(qs, ql, "q")?,
+            slice(ks, kl, "prefix")?,
+            slice(vs, vl, "generated")?,
+        );
+        let args = Args {
+            q,
+            prefix,
+            generated,
+            h,
+            kvh,
+            p,
+            cap,
+            d,
+        };
+        let fast = has_avx2_fma();
+        let mut out = vec![0f32; b * h * d];
+        out.par_chunks_mut(h * d)
+            .enumerate()
+            .for_each(|(row, out_row)| {
+                let prompt = row / self.group;
+                let start = self.starts[prompt];
+                let mut w = vec![0f32; p - start + len];
+                #[cfg(target_arch = "x86_64")]
+                if fast {
+                    // SAFETY: the CPU supports avx2 and fma (checked above).
+                    unsafe { attend_row_avx2(&args, row, start, prompt, len, out_row, &mut w) };
+                    return;
+                }
+                let _ = fast;
+                attend_row::<false>(&args, row, start, prompt, len, out_row, &mut w);
+            });
+        Ok((CpuStorage::F32(out), Shape::from((b, h * d))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::{attention, Kernels};
+    use candle_core::Device;
+
+    #[test]
+    fn matches_masked_matmul_attention() {
+        let dev = Device::Cpu;
+        // 2 prompts x G = 2 rows, 4 query heads over 2 KV heads, prefix 5 slots, 3 generated.
+        let (n, g, h, kvh, p, cap, d, len) = (2, 2, 4, 2, 5, 4, 12, 3);
+        let b = n * g;
+        let vals = |m: usize, seed: usize| -> Vec<f32> {
+            (0..m)
+                .map(|i| (((i * 7919 + seed) % 201) as f32 - 100.0) / 60.0)
+                .collect()
+        };
+        let q = Tensor::from_vec(vals(b * h * d, 1), (b, h, 1, d), &dev).unwrap();
+        let prefix =
+            Tensor::from_vec(vals(n * 2 * kvh * p * d, 2), (n, 2, kvh, p, d), &dev).unwrap();
+        let generated =
+            Tensor::from_vec(vals(b * 2 * kvh * cap * d, 3), (b, 2, kvh, cap, d), &dev).unwrap();
+        let starts = [0usize, 3];
+        let got = decode_attention(&q, &prefix, &generated, &starts, g, len).unwrap();
+        // Oracle: per row, full keys = prefix rows of its prompt ++ its generated slots, masked.
+        let rows = Tensor::new(&[0u32, 0, 1, 1], &dev).unwrap();
+        let pre = prefix.index_select(&rows, 0).unwrap(); // (b, 2, kvh, p, d)
+        let gen = generated.narrow(3, 0, len).unwrap();
+        let all = Tensor::cat(&[&pre, &gen], 3).unwrap(); // (b, 2, kvh, p + len, d)
+        let k = all
+            .narrow(1, 0, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        let v = all
+            .narrow(1, 1, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        let mask: Vec<f32> = (0..b)
+            .flat_map(|r| {
+                (0..p + len).map(move |j| {
+                    if j < starts[r / g] {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    }
+                })
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, (b, 1, 1, 1, p + len), &dev).unwrap();
+        let want = attention(Kernels::Composite, &q, &k, &v, Some(&mask))
+            .unwrap()
+            .reshape((b, h * d))
+            .unwrap();
+        let diff: f32 = (got - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!(diff < 1e-5, "{diff}");
+    }
+}

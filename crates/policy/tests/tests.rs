@@ -1,0 +1,4 @@
+//! Integration tests of the `policy` crate (one binary; one module per area).
+
+mod api;
+mod hf_fixtures;

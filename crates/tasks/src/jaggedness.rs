@@ -1,0 +1,139 @@
+//! The jaggedness map: pass rate per family × difficulty, the table reports and plots use.
+//! "Jagged" because a model's competence is rarely a smooth frontier: it can master level 5 of
+//! one family while failing level 2 of another.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::curriculum::CellStats;
+
+/// One family's row: difficulty labels in order with their pass rates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JaggednessRow {
+    /// Family name.
+    pub family: String,
+    /// `(difficulty label, pass rate or None if never tried, attempts)`, easiest first.
+    pub cells: Vec<(String, Option<f64>, u64)>,
+}
+
+/// The family × difficulty table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JaggednessMap {
+    /// One row per family, in name order.
+    pub rows: Vec<JaggednessRow>,
+}
+
+/// Builds the map from per-cell statistics (curriculum stats or eval results): the pass rate of a
+/// cell is `correct / attempts` (all observations, not the EMA). Ladder levels come in level order,
+/// then intermediate cells by label.
+pub fn jaggedness_map(cells: &[CellStats]) -> JaggednessMap {
+    let mut by_family: BTreeMap<&str, Vec<&CellStats>> = BTreeMap::new();
+    for c in cells {
+        by_family.entry(&c.family).or_default().push(c);
+    }
+    let rows = by_family
+        .into_iter()
+        .map(|(family, mut cs)| {
+            cs.sort_by(|a, b| {
+                (a.level.is_none(), a.level, &a.label).cmp(&(b.level.is_none(), b.level, &b.label))
+            });
+            JaggednessRow {
+                family: family.to_string(),
+                cells: cs
+                    .into_iter()
+                    .map(|c| {
+                        (
+                            c.label.clone(),
+                            (c.attempts > 0).then(|| c.correct as f64 / c.attempts as f64),
+                            c.attempts,
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    JaggednessMap { rows }
+}
+
+impl JaggednessMap {
+    /// A markdown table: one row per family, one column per difficulty label (`—` = not tried).
+    pub fn to_markdown(&self) -> String {
+        let mut labels: Vec<&str> = Vec::new();
+        for r in &self.rows {
+            for (l, _, _) in &r.cells {
+                if !labels.contains(&l.as_str()) {
+                    labels.push(l);
+                }
+            }
+        }
+        let mut s = format!(
+            "| family | {} |\n|---|{}\n",
+            labels.join(" | "),
+            "---|".repeat(labels.len())
+        );
+        for r in &self.rows {
+            let _ = write!(s, "| {} |", r.family);
+            for l in &labels {
+                match r.cells.iter().find(|(x, _, _)| x == l) {
+                    Some((_, Some(p), _)) => {
+                        let _ = write!(s, " {p:.2} |");
+                    }
+                    _ => s.push_str(" — |"),
+                }
+            }
+            s.push('\n');
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::knobs::Knobs;
+
+    fn cell(
+        family: &str,
+        level: Option<u32>,
+        label: &str,
+        attempts: u64,
+        correct: u64,
+    ) -> CellStats {
+        CellStats {
+            family: family.into(),
+            level,
+            label: label.into(),
+            knobs: Knobs::new(),
+            chance: 0.0,
+            attempts,
+            correct,
+            groups: 1,
+            informative: 0,
+            pass_ema: 0.0,
+            fast: 0.0,
+            slow: 0.0,
+            last: 0.0,
+        }
+    }
+
+    #[test]
+    fn table_orders_levels_and_marks_untried_cells() {
+        let cells = vec![
+            cell("sat", Some(2), "L2", 10, 5),
+            cell("addition", Some(10), "L10", 4, 1),
+            cell("addition", Some(2), "L2", 16, 4),
+            cell("addition", None, "L2+x=1", 0, 0),
+        ];
+        let map = jaggedness_map(&cells);
+        assert_eq!(map.rows[0].family, "addition");
+        assert_eq!(map.rows[0].cells[0], ("L2".to_string(), Some(0.25), 16));
+        assert_eq!(map.rows[0].cells[1].0, "L10");
+        assert_eq!(map.rows[0].cells[2], ("L2+x=1".to_string(), None, 0));
+        let md = map.to_markdown();
+        assert!(md.starts_with("| family | L2 | L10 | L2+x=1 |"), "{md}");
+        assert!(md.contains("| addition | 0.25 | 0.25 | — |"), "{md}");
+        assert!(md.contains("| sat | 0.50 | — | — |"), "{md}");
+    }
+}
