@@ -13,7 +13,7 @@
 #
 #   scripts/cuda-run.sh [OUT_DIR]        # default: $OUT if set (device tool), else runs/cuda-run
 #
-# Environment: RLVR_BIN (default .cuda/dist/rlvr), PYTHON (default python3), REPEAT (5),
+# Environment: RLVR_BIN (default: .cuda/dist/rlvr.gz unpacked to /tmp/rlvr-cuda), PYTHON (default python3), REPEAT (5),
 # TRAIN_SECONDS (120: the quickstart's RL time budget), SKIP_TRAIN=1, SKIP_BENCH=1.
 # Writes at most 8 files into OUT_DIR: run.log, env.txt, tests.log, bench.jsonl, floor.jsonl,
 # train_metrics.jsonl, train_eval.jsonl, summary.md. Exit status: non-zero if a step failed.
@@ -23,7 +23,13 @@ cd "$(dirname "$0")/.."
 out="${1:-${OUT:-runs/cuda-run}}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
-bin="${RLVR_BIN:-.cuda/dist/rlvr}"
+bin="${RLVR_BIN:-}"
+if [[ -z "$bin" && -f .cuda/dist/rlvr.gz ]]; then
+    bin=/tmp/rlvr-cuda/rlvr
+    mkdir -p /tmp/rlvr-cuda
+    gzip -dc .cuda/dist/rlvr.gz >"$bin" && chmod +x "$bin"
+fi
+bin="${bin:-.cuda/dist/rlvr}"
 py="${PYTHON:-python3}"
 repeat="${REPEAT:-5}"
 train_seconds="${TRAIN_SECONDS:-120}"
@@ -86,8 +92,11 @@ fi
 
 # --- 2. CUDA tests ---------------------------------------------------------------------------
 : >"$out/tests.log"
-if compgen -G ".cuda/dist/tests/*" >/dev/null; then
-    for t in .cuda/dist/tests/*; do
+if compgen -G ".cuda/dist/tests/*.gz" >/dev/null; then
+    mkdir -p /tmp/rlvr-cuda/tests
+    for gz in .cuda/dist/tests/*.gz; do
+        t="/tmp/rlvr-cuda/tests/$(basename "$gz" .gz)"
+        gzip -dc "$gz" >"$t" && chmod +x "$t"
         log "tests: $t --ignored cuda"
         timeout 300 "$t" --ignored --test-threads 1 cuda >>"$out/tests.log" 2>&1 || fail "tests $t"
     done
