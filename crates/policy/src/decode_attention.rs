@@ -12,6 +12,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::kernels::{attention, Kernels};
 
 struct DecodeAttention<'a> {
     starts: &'a [usize],
@@ -36,7 +37,40 @@ pub(crate) fn decode_attention(
             starts.len()
         )));
     }
+    if !q.device().is_cpu() {
+        // The fused op has only a CPU kernel.
+        return decode_attention_ops(q, prefix, generated, starts, group, len);
+    }
     Ok(q.apply_op3_no_bwd(prefix, generated, &DecodeAttention { starts, group, len })?)
+}
+
+/// The same attention from candle ops (gather each row's prompt prefix, append its generated
+/// slots, masked [`attention`]): the path on devices other than the CPU (CUDA).
+fn decode_attention_ops(
+    q: &Tensor,
+    prefix: &Tensor,
+    generated: &Tensor,
+    starts: &[usize],
+    group: usize,
+    len: usize,
+) -> Result<Tensor> {
+    let dev = q.device();
+    let (b, h, _, d) = q.dims4()?;
+    let p = prefix.dim(3)?;
+    let prompt_of: Vec<u32> = (0..b).map(|r| (r / group) as u32).collect();
+    let pre = prefix.index_select(&Tensor::from_vec(prompt_of, b, dev)?, 0)?; // (b, 2, kvh, p, d)
+    let all = Tensor::cat(&[&pre, &generated.narrow(3, 0, len)?], 3)?; // (b, 2, kvh, p + len, d)
+    let k = all.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?; // matmul needs plain strides
+    let v = all.narrow(1, 1, 1)?.squeeze(1)?.contiguous()?;
+    // Prefix slots before the prompt's start are padding.
+    let mask: Vec<f32> = (0..b)
+        .flat_map(|r| {
+            let start = starts.get(r / group).copied().unwrap_or(0);
+            (0..p + len).map(move |j| if j < start { f32::NEG_INFINITY } else { 0.0 })
+        })
+        .collect();
+    let mask = Tensor::from_vec(mask, (b, 1, 1, 1, p + len), dev)?.to_dtype(q.dtype())?;
+    Ok(attention(Kernels::Fused, q, &k, &v, Some(&mask))?.reshape((b, h * d))?)
 }
 
 #[inline(always)]
@@ -263,8 +297,40 @@ impl CustomOp3 for DecodeAttention<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::{attention, Kernels};
     use candle_core::Device;
+
+    #[test]
+    fn ops_path_matches_fused_op() {
+        // The CUDA path, run on the CPU: same values as the fused CPU op, ragged starts included.
+        let dev = Device::Cpu;
+        let (n, g, h, kvh, p, cap, d, len) = (3, 2, 6, 3, 4, 5, 8, 2);
+        let b = n * g;
+        let vals = |m: usize, seed: usize| -> Vec<f32> {
+            (0..m)
+                .map(|i| (((i * 104729 + seed) % 97) as f32 - 48.0) / 30.0)
+                .collect()
+        };
+        let q = Tensor::from_vec(vals(b * h * d, 1), (b, h, 1, d), &dev).unwrap();
+        let prefix =
+            Tensor::from_vec(vals(n * 2 * kvh * p * d, 2), (n, 2, kvh, p, d), &dev).unwrap();
+        let generated =
+            Tensor::from_vec(vals(b * 2 * kvh * cap * d, 3), (b, 2, kvh, cap, d), &dev).unwrap();
+        let starts = [0usize, 2, 4];
+        let fused = decode_attention(&q, &prefix, &generated, &starts, g, len).unwrap();
+        let ops = decode_attention_ops(&q, &prefix, &generated, &starts, g, len).unwrap();
+        assert_eq!(ops.dims(), &[b, h * d]);
+        let diff: f32 = (fused - ops)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!(diff < 1e-5, "max diff {diff}");
+    }
 
     #[test]
     fn matches_masked_matmul_attention() {
