@@ -21,10 +21,15 @@ pub fn parse_device(spec: &str) -> Result<Device> {
         },
     };
     if cfg!(feature = "cuda") {
-        Device::new_cuda(ordinal).map_err(|e| err(e.to_string()))
+        Device::new_cuda(ordinal).map_err(|e| {
+            err(format!(
+                "cannot open CUDA device {ordinal} ({e}); `nvidia-smi` lists this machine's GPUs"
+            ))
+        })
     } else {
         Err(err(
-            "this build has no CUDA support (rebuild with `--features cuda`)".into(),
+            "this build has no CUDA support (rebuild with `--features cuda`: scripts/cuda-build.sh)"
+                .into(),
         ))
     }
 }
