@@ -70,9 +70,22 @@ fn smoke_run_writes_every_output() {
         "{}",
         evals[0]
     );
-    // The resolved config round-trips as a config.
+    // The resolved config round-trips as a config, and `rlvr eval` on the final model gives the
+    // run's last evaluation (greedy, deterministic).
     let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(resolved.contains("group_size = 8"), "{resolved}");
+    let eval: Value = serde_json::from_str(
+        run_ok(&[
+            "eval",
+            "--model",
+            out.join("model").to_str().unwrap(),
+            "--config",
+            out.join("config.toml").to_str().unwrap(),
+        ])
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(eval["pass"], evals[2]["pass"]);
 }
 
 #[test]
