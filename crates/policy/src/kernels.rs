@@ -67,6 +67,37 @@ impl Kernels {
         })
     }
 
+    /// `scale * rope(x)` on rows `x (b, t, heads * head_dim)` (position = the `t` index) with
+    /// half-width tables `cos`, `sin` `(t, head_dim / 2)`: the projection's output, before the
+    /// heads are split off, so that no transpose is copied.
+    pub(crate) fn rope_rows(
+        self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        head_dim: usize,
+        scale: f64,
+    ) -> Result<Tensor> {
+        let (b, t, n) = x.dims3()?;
+        Ok(match self {
+            Kernels::Trained if trainable_fused(x) => {
+                let op = crate::train_ops::RopeRows {
+                    cos: cos.flatten_all()?.to_vec1::<f32>()?,
+                    sin: sin.flatten_all()?.to_vec1::<f32>()?,
+                    head_dim,
+                    scale: scale as f32,
+                };
+                x.contiguous()?.apply_op1(op)?
+            }
+            _ => {
+                let heads = n / head_dim.max(1);
+                let xh = x.reshape((b, t, heads, head_dim))?.transpose(1, 2)?;
+                let y = (self.rope(&xh, cos, sin)? * scale)?;
+                y.transpose(1, 2)?.reshape((b, t, n))?
+            }
+        })
+    }
+
     /// Softmax over the last axis.
     pub(crate) fn softmax(self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
@@ -156,7 +187,8 @@ pub(crate) fn causal_attention(
     k: &Tensor,
     v: &Tensor,
 ) -> Result<Tensor> {
-    attention_with(q, k, v, |scores| kernels.causal_softmax(scores))
+    // k comes as a (b, t, kvh, d) -> (b, kvh, t, d) view: the matmul needs it contiguous.
+    attention_with(q, &k.contiguous()?, v, |scores| kernels.causal_softmax(scores))
 }
 
 /// Grouped-query attention with `probs` turning scores `(b, kvh, rep, t, s)` into weights.

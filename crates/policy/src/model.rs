@@ -330,16 +330,18 @@ impl Model {
                 )
             };
             let hn = k.rms_norm(&x, &w(&layer.input_layernorm), c.rms_norm_eps)?;
-            // (b, t, h*d) -> (b, t, h, d) -> (b, h, t, d)
-            let q = lin(Proj::Q, &hn)?.reshape((b, t, h, hd))?.transpose(1, 2)?;
-            let kk = lin(Proj::K, &hn)?
+            // RoPE (and q's 1/sqrt(d)) on (b, t, h*d), then -> (b, t, h, d) -> (b, h, t, d)
+            let q = k
+                .rope_rows(&lin(Proj::Q, &hn)?, &cos, &sin, hd, scale)?
+                .reshape((b, t, h, hd))?
+                .transpose(1, 2)?;
+            let kk = k
+                .rope_rows(&lin(Proj::K, &hn)?, &cos, &sin, hd, 1.0)?
                 .reshape((b, t, kvh, hd))?
                 .transpose(1, 2)?;
             let v = lin(Proj::V, &hn)?
                 .reshape((b, t, kvh, hd))?
                 .transpose(1, 2)?;
-            let q = (k.rope(&q, &cos, &sin)? * scale)?;
-            let kk = k.rope(&kk, &cos, &sin)?;
             let a = causal_attention(k, &q, &kk, &v)?; // (b, t, h*d)
             x = (x + lin(Proj::O, &a)?)?;
             let hn = k.rms_norm(&x, &w(&layer.post_attention_layernorm), c.rms_norm_eps)?;

@@ -410,6 +410,72 @@ impl CustomOp2 for TokenLogProb {
     }
 }
 
+// ---------------------------------------------------------------- RoPE
+
+/// Rotary embedding in the rotate-half layout on rows `(b, t, heads * head_dim)` (position = the
+/// `t` index), times `scale`; `cos`/`sin` are the `(t, head_dim / 2)` tables. Gradient for `x`
+/// (the inverse rotation, times `scale`).
+pub(crate) struct RopeRows {
+    pub(crate) cos: Vec<f32>,
+    pub(crate) sin: Vec<f32>,
+    pub(crate) head_dim: usize,
+    pub(crate) scale: f32,
+}
+
+impl RopeRows {
+    /// Rotates every row of `x` `(b, t, n)` into `out`; `sign` -1 applies the inverse rotation.
+    fn apply(&self, x: &[f32], shape: &Shape, sign: f32) -> candle_core::Result<Vec<f32>> {
+        let (_, t, n) = shape.dims3()?;
+        let (d, half) = (self.head_dim, self.head_dim / 2);
+        if d == 0 || d % 2 != 0 || n % d != 0 || self.cos.len() < t * half {
+            candle_core::bail!(
+                "rope: shape {shape:?} with head_dim {d}, {} table entries",
+                self.cos.len()
+            );
+        }
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(BLOCK * n)
+            .zip(x.par_chunks(BLOCK * n))
+            .enumerate()
+            .for_each(|(blk, (o, x))| {
+                for (r, (o, x)) in o.chunks_exact_mut(n).zip(x.chunks_exact(n)).enumerate() {
+                    let pos = (blk * BLOCK + r) % t;
+                    let c = &self.cos[pos * half..(pos + 1) * half];
+                    let s = &self.sin[pos * half..(pos + 1) * half];
+                    for (o, x) in o.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
+                        let (x1, x2) = x.split_at(half);
+                        let (o1, o2) = o.split_at_mut(half);
+                        for i in 0..half {
+                            let (ci, si) = (c[i] * self.scale, sign * s[i] * self.scale);
+                            o1[i] = x1[i] * ci - x2[i] * si;
+                            o2[i] = x2[i] * ci + x1[i] * si;
+                        }
+                    }
+                }
+            });
+        Ok(out)
+    }
+}
+
+impl CustomOp1 for RopeRows {
+    fn name(&self) -> &'static str {
+        "rope_rows"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32s(s, l, "rope")?;
+        Ok((
+            CpuStorage::F32(self.apply(x, l.shape(), 1.0)?),
+            l.shape().clone(),
+        ))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let dx = with_f32(grad, "rope", |g| self.apply(g, x.shape(), -1.0))?;
+        Ok(Some(tensor(dx, x.shape(), x)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use candle_core::{Device, Tensor, Var};
@@ -519,6 +585,21 @@ mod tests {
             let x = randn(&shape, i as u64, 2.0);
             check("causal_softmax", &[x], |k, t| {
                 k.causal_softmax(&t[0]).unwrap()
+            });
+        }
+    }
+
+    #[test]
+    fn rope_rows_matches_composite() {
+        for (i, (b, t, heads, d)) in [(2, 5, 3, 8), (1, 1, 1, 2), (3, 70, 2, 6)]
+            .into_iter()
+            .enumerate()
+        {
+            let x = randn(&[b, t, heads * d], i as u64, 1.0);
+            let cos = randn(&[t, d / 2], 30 + i as u64, 1.0);
+            let sin = randn(&[t, d / 2], 40 + i as u64, 1.0);
+            check("rope_rows", &[x], |k, x| {
+                k.rope_rows(&x[0], &cos, &sin, d, 0.7).unwrap()
             });
         }
     }
