@@ -188,7 +188,9 @@ pub(crate) fn causal_attention(
     v: &Tensor,
 ) -> Result<Tensor> {
     // k comes as a (b, t, kvh, d) -> (b, kvh, t, d) view: the matmul needs it contiguous.
-    attention_with(q, &k.contiguous()?, v, |scores| kernels.causal_softmax(scores))
+    attention_with(q, &k.contiguous()?, v, |scores| {
+        kernels.causal_softmax(scores)
+    })
 }
 
 /// Grouped-query attention with `probs` turning scores `(b, kvh, rep, t, s)` into weights.

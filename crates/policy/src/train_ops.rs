@@ -14,6 +14,26 @@ use rayon::prelude::*;
 
 use crate::swiglu::exp;
 
+/// Runs `f` compiled for AVX2 + FMA when the CPU has them (vectorised loops, and a hardware
+/// `mul_add` in [`exp`] instead of libm's `fmaf`), plainly otherwise.
+#[inline(always)]
+fn fast<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports avx2 and fma (checked above).
+        return unsafe { with_avx2(f) };
+    }
+    f()
+}
+
+/// # Safety
+/// The CPU must support `avx2` and `fma`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// Rows per parallel block (fixed, so that results do not depend on the thread count).
 const BLOCK: usize = 64;
 
@@ -90,12 +110,14 @@ impl CustomOp2 for RmsNorm {
         out.par_chunks_mut(BLOCK * d)
             .zip(x.par_chunks(BLOCK * d))
             .for_each(|(o, x)| {
-                for (o, x) in o.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
-                    let r = self.inv_rms(x);
-                    for ((o, &x), &w) in o.iter_mut().zip(x).zip(w) {
-                        *o = x * r * w;
+                fast(|| {
+                    for (o, x) in o.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
+                        let r = self.inv_rms(x);
+                        for ((o, &x), &w) in o.iter_mut().zip(x).zip(w) {
+                            *o = x * r * w;
+                        }
                     }
-                }
+                })
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -117,24 +139,26 @@ impl CustomOp2 for RmsNorm {
                         .zip(xs.par_chunks(BLOCK * d))
                         .zip(gs.par_chunks(BLOCK * d))
                         .map(|((dx, xs), gs)| {
-                            let mut dw = vec![0f32; d];
-                            for ((dx, x), g) in dx
-                                .chunks_exact_mut(d)
-                                .zip(xs.chunks_exact(d))
-                                .zip(gs.chunks_exact(d))
-                            {
-                                let r = self.inv_rms(x);
-                                let mut dot = 0f32; // sum(g * w * x)
-                                for i in 0..d {
-                                    dot += g[i] * ws[i] * x[i];
-                                    dw[i] += g[i] * x[i] * r;
+                            fast(|| {
+                                let mut dw = vec![0f32; d];
+                                for ((dx, x), g) in dx
+                                    .chunks_exact_mut(d)
+                                    .zip(xs.chunks_exact(d))
+                                    .zip(gs.chunks_exact(d))
+                                {
+                                    let r = self.inv_rms(x);
+                                    let mut dot = 0f32; // sum(g * w * x)
+                                    for i in 0..d {
+                                        dot += g[i] * ws[i] * x[i];
+                                        dw[i] += g[i] * x[i] * r;
+                                    }
+                                    let c = r * r * r * dot / d as f32;
+                                    for i in 0..d {
+                                        dx[i] = r * g[i] * ws[i] - x[i] * c;
+                                    }
                                 }
-                                let c = r * r * r * dot / d as f32;
-                                for i in 0..d {
-                                    dx[i] = r * g[i] * ws[i] - x[i] * c;
-                                }
-                            }
-                            dw
+                                dw
+                            })
                         })
                         .collect();
                     let mut dw = vec![0f32; d];
@@ -186,9 +210,11 @@ impl CustomOp2 for SiluMul {
         out.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK)))
             .for_each(|(o, (g, u))| {
-                for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
-                    *o = g * sigmoid(g) * u;
-                }
+                fast(|| {
+                    for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+                        *o = g * sigmoid(g) * u;
+                    }
+                })
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -211,12 +237,14 @@ impl CustomOp2 for SiluMul {
                         .zip(gs.par_chunks(CHUNK).zip(us.par_chunks(CHUNK)))
                         .zip(go.par_chunks(CHUNK))
                         .for_each(|(((dg, du), (gs, us)), go)| {
-                            for i in 0..dg.len() {
-                                let (g, u, o) = (gs[i], us[i], go[i]);
-                                let s = sigmoid(g);
-                                du[i] = o * g * s;
-                                dg[i] = o * u * s * (1.0 + g * (1.0 - s));
-                            }
+                            fast(|| {
+                                for i in 0..dg.len() {
+                                    let (g, u, o) = (gs[i], us[i], go[i]);
+                                    let s = sigmoid(g);
+                                    du[i] = o * g * s;
+                                    dg[i] = o * u * s * (1.0 + g * (1.0 - s));
+                                }
+                            })
                         });
                     Ok((dg, du))
                 })
@@ -257,19 +285,21 @@ impl CustomOp1 for CausalSoftmax {
         out.par_chunks_mut(t * n)
             .zip(x.par_chunks(t * n))
             .for_each(|(o, x)| {
-                for (i, (o, x)) in o.chunks_exact_mut(n).zip(x.chunks_exact(n)).enumerate() {
-                    let k = i + n - t + 1;
-                    let m = x[..k].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                    let mut sum = 0f32;
-                    for (o, &x) in o[..k].iter_mut().zip(&x[..k]) {
-                        *o = exp(x - m);
-                        sum += *o;
+                fast(|| {
+                    for (i, (o, x)) in o.chunks_exact_mut(n).zip(x.chunks_exact(n)).enumerate() {
+                        let k = i + n - t + 1;
+                        let m = x[..k].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                        let mut sum = 0f32;
+                        for (o, &x) in o[..k].iter_mut().zip(&x[..k]) {
+                            *o = exp(x - m);
+                            sum += *o;
+                        }
+                        let inv = 1.0 / sum;
+                        for o in &mut o[..k] {
+                            *o *= inv;
+                        }
                     }
-                    let inv = 1.0 / sum;
-                    for o in &mut o[..k] {
-                        *o *= inv;
-                    }
-                }
+                })
             });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -282,18 +312,20 @@ impl CustomOp1 for CausalSoftmax {
                 dx.par_chunks_mut(t * n)
                     .zip(ys.par_chunks(t * n).zip(gs.par_chunks(t * n)))
                     .for_each(|(dx, (ys, gs))| {
-                        for (i, ((dx, y), g)) in dx
-                            .chunks_exact_mut(n)
-                            .zip(ys.chunks_exact(n))
-                            .zip(gs.chunks_exact(n))
-                            .enumerate()
-                        {
-                            let k = i + n - t + 1;
-                            let dot: f32 = y[..k].iter().zip(&g[..k]).map(|(a, b)| a * b).sum();
-                            for j in 0..k {
-                                dx[j] = y[j] * (g[j] - dot);
+                        fast(|| {
+                            for (i, ((dx, y), g)) in dx
+                                .chunks_exact_mut(n)
+                                .zip(ys.chunks_exact(n))
+                                .zip(gs.chunks_exact(n))
+                                .enumerate()
+                            {
+                                let k = i + n - t + 1;
+                                let dot: f32 = y[..k].iter().zip(&g[..k]).map(|(a, b)| a * b).sum();
+                                for j in 0..k {
+                                    dx[j] = y[j] * (g[j] - dot);
+                                }
                             }
-                        }
+                        })
                     });
                 Ok(dx)
             })
@@ -356,11 +388,13 @@ impl CustomOp2 for TokenLogProb {
         out.par_chunks_mut(2 * BLOCK)
             .zip(z.par_chunks(BLOCK * v).zip(tg.par_chunks(BLOCK)))
             .for_each(|(o, (z, tg))| {
-                for ((o, z), &t) in o.chunks_exact_mut(2).zip(z.chunks_exact(v)).zip(tg) {
-                    let (lse, mean) = lse_and_mean(z);
-                    o[0] = z[t as usize] - lse;
-                    o[1] = lse - mean;
-                }
+                fast(|| {
+                    for ((o, z), &t) in o.chunks_exact_mut(2).zip(z.chunks_exact(v)).zip(tg) {
+                        let (lse, mean) = lse_and_mean(z);
+                        o[0] = z[t as usize] - lse;
+                        o[1] = lse - mean;
+                    }
+                })
             });
         Ok((CpuStorage::F32(out), Shape::from((n, 2))))
     }
@@ -383,24 +417,26 @@ impl CustomOp2 for TokenLogProb {
                         .zip(rs.par_chunks(2 * BLOCK).zip(gs.par_chunks(2 * BLOCK)))
                         .zip(tg.par_chunks(BLOCK))
                         .for_each(|(((dz, zs), (rs, gs)), tg)| {
-                            for ((((dz, z), r), g), &t) in dz
-                                .chunks_exact_mut(v)
-                                .zip(zs.chunks_exact(v))
-                                .zip(rs.chunks_exact(2))
-                                .zip(gs.chunks_exact(2))
-                                .zip(tg)
-                            {
-                                let (lp_t, h) = (r[0], r[1]);
-                                let lse = z[t as usize] - lp_t;
-                                let (g_lp, g_h) = (g[0], g[1]);
-                                // d lp_t / dz_i = 1[i=t] - p_i; dH / dz_i = -p_i (log p_i + H)
-                                for (d, &zi) in dz.iter_mut().zip(z) {
-                                    let lp = zi - lse;
-                                    let p = exp(lp);
-                                    *d = -p * (g_lp + g_h * (lp + h));
+                            fast(|| {
+                                for ((((dz, z), r), g), &t) in dz
+                                    .chunks_exact_mut(v)
+                                    .zip(zs.chunks_exact(v))
+                                    .zip(rs.chunks_exact(2))
+                                    .zip(gs.chunks_exact(2))
+                                    .zip(tg)
+                                {
+                                    let (lp_t, h) = (r[0], r[1]);
+                                    let lse = z[t as usize] - lp_t;
+                                    let (g_lp, g_h) = (g[0], g[1]);
+                                    // d lp_t / dz_i = 1[i=t] - p_i; dH / dz_i = -p_i (log p_i + H)
+                                    for (d, &zi) in dz.iter_mut().zip(z) {
+                                        let lp = zi - lse;
+                                        let p = exp(lp);
+                                        *d = -p * (g_lp + g_h * (lp + h));
+                                    }
+                                    dz[t as usize] += g_lp;
                                 }
-                                dz[t as usize] += g_lp;
-                            }
+                            })
                         });
                     Ok(dz)
                 })
@@ -438,20 +474,22 @@ impl RopeRows {
             .zip(x.par_chunks(BLOCK * n))
             .enumerate()
             .for_each(|(blk, (o, x))| {
-                for (r, (o, x)) in o.chunks_exact_mut(n).zip(x.chunks_exact(n)).enumerate() {
-                    let pos = (blk * BLOCK + r) % t;
-                    let c = &self.cos[pos * half..(pos + 1) * half];
-                    let s = &self.sin[pos * half..(pos + 1) * half];
-                    for (o, x) in o.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
-                        let (x1, x2) = x.split_at(half);
-                        let (o1, o2) = o.split_at_mut(half);
-                        for i in 0..half {
-                            let (ci, si) = (c[i] * self.scale, sign * s[i] * self.scale);
-                            o1[i] = x1[i] * ci - x2[i] * si;
-                            o2[i] = x2[i] * ci + x1[i] * si;
+                fast(|| {
+                    for (r, (o, x)) in o.chunks_exact_mut(n).zip(x.chunks_exact(n)).enumerate() {
+                        let pos = (blk * BLOCK + r) % t;
+                        let c = &self.cos[pos * half..(pos + 1) * half];
+                        let s = &self.sin[pos * half..(pos + 1) * half];
+                        for (o, x) in o.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
+                            let (x1, x2) = x.split_at(half);
+                            let (o1, o2) = o.split_at_mut(half);
+                            for i in 0..half {
+                                let (ci, si) = (c[i] * self.scale, sign * s[i] * self.scale);
+                                o1[i] = x1[i] * ci - x2[i] * si;
+                                o2[i] = x2[i] * ci + x1[i] * si;
+                            }
                         }
                     }
-                }
+                })
             });
         Ok(out)
     }
