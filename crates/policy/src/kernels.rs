@@ -68,8 +68,9 @@ impl Kernels {
     }
 
     /// `scale * rope(x)` on rows `x (b, t, heads * head_dim)` (position = the `t` index) with
-    /// half-width tables `cos`, `sin` `(t, head_dim / 2)`: the projection's output, before the
-    /// heads are split off, so that no transpose is copied.
+    /// half-width tables `cos`, `sin` `(t, head_dim / 2)`, returned as heads
+    /// `(b, heads, t, head_dim)`: the fused op reads the projection's output and writes the
+    /// attention's layout, so that no transpose is copied.
     pub(crate) fn rope_rows(
         self,
         x: &Tensor,
@@ -92,8 +93,7 @@ impl Kernels {
             _ => {
                 let heads = n / head_dim.max(1);
                 let xh = x.reshape((b, t, heads, head_dim))?.transpose(1, 2)?;
-                let y = (self.rope(&xh, cos, sin)? * scale)?;
-                y.transpose(1, 2)?.reshape((b, t, n))?
+                (self.rope(&xh, cos, sin)? * scale)?
             }
         })
     }
@@ -187,7 +187,7 @@ pub(crate) fn causal_attention(
     k: &Tensor,
     v: &Tensor,
 ) -> Result<Tensor> {
-    // k comes as a (b, t, kvh, d) -> (b, kvh, t, d) view: the matmul needs it contiguous.
+    // k may come as a (b, t, kvh, d) -> (b, kvh, t, d) view: the matmul needs it contiguous.
     attention_with(q, &k.contiguous()?, v, |scores| {
         kernels.causal_softmax(scores)
     })

@@ -311,7 +311,7 @@ impl Model {
             }
         };
         let (b, t) = ids.dims2()?;
-        let (h, kvh, hd) = (c.num_attention_heads, c.num_kv_heads(), c.head_dim());
+        let (kvh, hd) = (c.num_kv_heads(), c.head_dim());
         let mut x = w(&self.embed_tokens)
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, c.hidden_size))?;
@@ -330,15 +330,9 @@ impl Model {
                 )
             };
             let hn = k.rms_norm(&x, &w(&layer.input_layernorm), c.rms_norm_eps)?;
-            // RoPE (and q's 1/sqrt(d)) on (b, t, h*d), then -> (b, t, h, d) -> (b, h, t, d)
-            let q = k
-                .rope_rows(&lin(Proj::Q, &hn)?, &cos, &sin, hd, scale)?
-                .reshape((b, t, h, hd))?
-                .transpose(1, 2)?;
-            let kk = k
-                .rope_rows(&lin(Proj::K, &hn)?, &cos, &sin, hd, 1.0)?
-                .reshape((b, t, kvh, hd))?
-                .transpose(1, 2)?;
+            // RoPE (and q's 1/sqrt(d)) on (b, t, h*d) -> heads (b, h, t, d); v: (b, t, h, d) -> (b, h, t, d)
+            let q = k.rope_rows(&lin(Proj::Q, &hn)?, &cos, &sin, hd, scale)?;
+            let kk = k.rope_rows(&lin(Proj::K, &hn)?, &cos, &sin, hd, 1.0)?;
             let v = lin(Proj::V, &hn)?
                 .reshape((b, t, kvh, hd))?
                 .transpose(1, 2)?;

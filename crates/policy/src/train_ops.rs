@@ -449,8 +449,8 @@ impl CustomOp2 for TokenLogProb {
 // ---------------------------------------------------------------- RoPE
 
 /// Rotary embedding in the rotate-half layout on rows `(b, t, heads * head_dim)` (position = the
-/// `t` index), times `scale`; `cos`/`sin` are the `(t, head_dim / 2)` tables. Gradient for `x`
-/// (the inverse rotation, times `scale`).
+/// `t` index), times `scale`, written out as heads `(b, heads, t, head_dim)`; `cos`/`sin` are the
+/// `(t, head_dim / 2)` tables. Gradient for `x` (the inverse rotation, times `scale`).
 pub(crate) struct RopeRows {
     pub(crate) cos: Vec<f32>,
     pub(crate) sin: Vec<f32>,
@@ -459,39 +459,31 @@ pub(crate) struct RopeRows {
 }
 
 impl RopeRows {
-    /// Rotates every row of `x` `(b, t, n)` into `out`; `sign` -1 applies the inverse rotation.
-    fn apply(&self, x: &[f32], shape: &Shape, sign: f32) -> candle_core::Result<Vec<f32>> {
-        let (_, t, n) = shape.dims3()?;
+    /// `(heads, head_dim)` of input rows `(b, t, heads * head_dim)`, checked.
+    fn dims(&self, t: usize, n: usize) -> candle_core::Result<(usize, usize)> {
         let (d, half) = (self.head_dim, self.head_dim / 2);
-        if d == 0 || d % 2 != 0 || n % d != 0 || self.cos.len() < t * half {
+        if d == 0 || !d.is_multiple_of(2) || !n.is_multiple_of(d) || self.cos.len() < t * half {
             candle_core::bail!(
-                "rope: shape {shape:?} with head_dim {d}, {} table entries",
+                "rope: rows of {n} at {t} positions with head_dim {d}, {} table entries",
                 self.cos.len()
             );
         }
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(BLOCK * n)
-            .zip(x.par_chunks(BLOCK * n))
-            .enumerate()
-            .for_each(|(blk, (o, x))| {
-                fast(|| {
-                    for (r, (o, x)) in o.chunks_exact_mut(n).zip(x.chunks_exact(n)).enumerate() {
-                        let pos = (blk * BLOCK + r) % t;
-                        let c = &self.cos[pos * half..(pos + 1) * half];
-                        let s = &self.sin[pos * half..(pos + 1) * half];
-                        for (o, x) in o.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
-                            let (x1, x2) = x.split_at(half);
-                            let (o1, o2) = o.split_at_mut(half);
-                            for i in 0..half {
-                                let (ci, si) = (c[i] * self.scale, sign * s[i] * self.scale);
-                                o1[i] = x1[i] * ci - x2[i] * si;
-                                o2[i] = x2[i] * ci + x1[i] * si;
-                            }
-                        }
-                    }
-                })
-            });
-        Ok(out)
+        Ok((n / d, d))
+    }
+
+    /// One head-row: `o = rotate(x)` (`sign` -1: the inverse rotation), times `scale`.
+    #[inline(always)]
+    fn rotate(&self, pos: usize, x: &[f32], o: &mut [f32], sign: f32) {
+        let half = self.head_dim / 2;
+        let c = &self.cos[pos * half..(pos + 1) * half];
+        let s = &self.sin[pos * half..(pos + 1) * half];
+        let (x1, x2) = x.split_at(half);
+        let (o1, o2) = o.split_at_mut(half);
+        for i in 0..half {
+            let (ci, si) = (c[i] * self.scale, sign * s[i] * self.scale);
+            o1[i] = x1[i] * ci - x2[i] * si;
+            o2[i] = x2[i] * ci + x1[i] * si;
+        }
     }
 }
 
@@ -500,16 +492,46 @@ impl CustomOp1 for RopeRows {
         "rope_rows"
     }
 
+    /// `(b, t, heads * d)` -> `(b, heads, t, d)`: rotated and already transposed to heads.
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = f32s(s, l, "rope")?;
-        Ok((
-            CpuStorage::F32(self.apply(x, l.shape(), 1.0)?),
-            l.shape().clone(),
-        ))
+        let (b, t, n) = l.shape().dims3()?;
+        let (heads, d) = self.dims(t, n)?;
+        let mut out = vec![0f32; x.len()];
+        // One block = one (batch, head): t rows of d, read with stride n from the input.
+        out.par_chunks_mut((t * d).max(1))
+            .enumerate()
+            .for_each(|(bh, o)| {
+                fast(|| {
+                    let (bi, hh) = (bh / heads, bh % heads);
+                    for (pos, o) in o.chunks_exact_mut(d).enumerate() {
+                        let at = (bi * t + pos) * n + hh * d;
+                        self.rotate(pos, &x[at..at + d], o, 1.0);
+                    }
+                })
+            });
+        Ok((CpuStorage::F32(out), Shape::from((b, heads, t, d))))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let dx = with_f32(grad, "rope", |g| self.apply(g, x.shape(), -1.0))?;
+        let (b, t, n) = x.dims3()?;
+        let (heads, d) = self.dims(t, n)?;
+        let dx = with_f32(grad, "rope", |g| {
+            let mut dx = vec![0f32; b * t * n];
+            // One block = one input row (batch, position): its heads read from (b, heads, t, d).
+            dx.par_chunks_mut(n.max(1))
+                .enumerate()
+                .for_each(|(bt, dx)| {
+                    fast(|| {
+                        let (bi, pos) = (bt / t, bt % t);
+                        for (hh, dx) in dx.chunks_exact_mut(d).enumerate() {
+                            let at = ((bi * heads + hh) * t + pos) * d;
+                            self.rotate(pos, &g[at..at + d], dx, -1.0);
+                        }
+                    })
+                });
+            Ok(dx)
+        })?;
         Ok(Some(tensor(dx, x.shape(), x)?))
     }
 }
