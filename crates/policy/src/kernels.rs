@@ -12,10 +12,19 @@ use crate::error::Result;
 /// Which implementation of the fusable ops to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kernels {
-    /// Composite candle ops with autograd (training, log-probs, oracle).
+    /// Composite candle ops with autograd (the test oracle; the fallback of `Trained`).
+    #[cfg_attr(not(test), allow(dead_code))]
     Composite,
     /// candle's fused kernels without backward (sampling only).
     Fused,
+    /// Our fused CPU kernels with their own backward (`train_ops.rs`): the training path.
+    /// Falls back to `Composite` off the CPU or outside f32.
+    Trained,
+}
+
+/// Whether `t` can go through the fused training kernels (f32 on the CPU).
+fn trainable_fused(t: &Tensor) -> bool {
+    t.device().is_cpu() && t.dtype() == candle_core::DType::F32
 }
 
 impl Kernels {
@@ -23,7 +32,11 @@ impl Kernels {
     pub(crate) fn rms_norm(self, x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
         Ok(match self {
             Kernels::Fused => candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?,
-            Kernels::Composite => {
+            Kernels::Trained if trainable_fused(x) => x.contiguous()?.apply_op2(
+                &w.contiguous()?,
+                crate::train_ops::RmsNorm { eps: eps as f32 },
+            )?,
+            Kernels::Composite | Kernels::Trained => {
                 let inv = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
                 x.broadcast_mul(&inv)?.broadcast_mul(w)?
             }
@@ -35,7 +48,7 @@ impl Kernels {
     pub(crate) fn rope(self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Kernels::Fused => candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?,
-            Kernels::Composite => {
+            Kernels::Composite | Kernels::Trained => {
                 // (t, d/2) -> (1, 1, t, d) or (b, t, d/2) -> (b, 1, t, d)
                 let full = |c: &Tensor| -> Result<Tensor> {
                     let c = Tensor::cat(&[c, c], D::Minus1)?;
@@ -54,11 +67,92 @@ impl Kernels {
         })
     }
 
+    /// `scale * rope(x)` on rows `x (b, t, heads * head_dim)` (position = the `t` index) with
+    /// half-width tables `cos`, `sin` `(t, head_dim / 2)`, returned as heads
+    /// `(b, heads, t, head_dim)`: the fused op reads the projection's output and writes the
+    /// attention's layout, so that no transpose is copied.
+    pub(crate) fn rope_rows(
+        self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        head_dim: usize,
+        scale: f64,
+    ) -> Result<Tensor> {
+        let (b, t, n) = x.dims3()?;
+        Ok(match self {
+            Kernels::Trained if trainable_fused(x) => {
+                let op = crate::train_ops::RopeRows {
+                    cos: cos.flatten_all()?.to_vec1::<f32>()?,
+                    sin: sin.flatten_all()?.to_vec1::<f32>()?,
+                    head_dim,
+                    scale: scale as f32,
+                };
+                x.contiguous()?.apply_op1(op)?
+            }
+            _ => {
+                let heads = n / head_dim.max(1);
+                let xh = x.reshape((b, t, heads, head_dim))?.transpose(1, 2)?;
+                (self.rope(&xh, cos, sin)? * scale)?
+            }
+        })
+    }
+
     /// Softmax over the last axis.
     pub(crate) fn softmax(self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Kernels::Fused => candle_nn::ops::softmax_last_dim(&x.contiguous()?)?,
-            Kernels::Composite => candle_nn::ops::softmax(x, D::Minus1)?,
+            Kernels::Composite | Kernels::Trained => candle_nn::ops::softmax(x, D::Minus1)?,
+        })
+    }
+
+    /// `silu(g) * u`, elementwise.
+    pub(crate) fn silu_mul(self, g: &Tensor, u: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Kernels::Trained if trainable_fused(g) => g
+                .contiguous()?
+                .apply_op2(&u.contiguous()?, crate::train_ops::SiluMul)?,
+            _ => (g.silu()? * u)?,
+        })
+    }
+
+    /// Softmax over the last axis of scores `(..., t, s)` with query `i` seeing keys
+    /// `0..=i + s - t` (causal, queries at the end of the keys); masked entries are 0.
+    pub(crate) fn causal_softmax(self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims();
+        let (t, s) = match dims {
+            [.., t, s] if s >= t => (*t, *s),
+            _ => {
+                return Err(crate::Error::Invalid(format!(
+                    "causal softmax on shape {dims:?}"
+                )))
+            }
+        };
+        Ok(match self {
+            Kernels::Trained if trainable_fused(x) => {
+                x.contiguous()?.apply_op1(crate::train_ops::CausalSoftmax)?
+            }
+            _ => {
+                let mask = offset_causal_mask(t, s, x.device())?;
+                self.softmax(&x.broadcast_add(&mask)?)?
+            }
+        })
+    }
+
+    /// `[log softmax(z)[target], entropy(softmax(z))]` per row of logits `z (n, V)` with u32
+    /// `targets (n)`: `(n, 2)`.
+    pub(crate) fn token_logprob(self, z: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Kernels::Trained if trainable_fused(z) => z
+                .contiguous()?
+                .apply_op2(&targets.contiguous()?, crate::train_ops::TokenLogProb)?,
+            _ => {
+                let logp_all = candle_nn::ops::log_softmax(z, D::Minus1)?;
+                let n = targets.elem_count();
+                let lp = logp_all.gather(&targets.reshape((n, 1))?, 1)?;
+                let ent = (logp_all.exp()? * &logp_all)?.sum_keepdim(1)?.neg()?;
+                Tensor::cat(&[&lp, &ent], 1)?
+            }
         })
     }
 }
@@ -76,17 +170,43 @@ pub(crate) fn attention(
     v: &Tensor,
     mask: Option<&Tensor>,
 ) -> Result<Tensor> {
+    attention_with(q, k, v, |scores| {
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores.clone(),
+        };
+        kernels.softmax(&scores)
+    })
+}
+
+/// [`attention`] with the causal mask folded into the softmax (`q`'s `t` positions are the last
+/// `t` of `k`'s `s`).
+pub(crate) fn causal_attention(
+    kernels: Kernels,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+) -> Result<Tensor> {
+    // k may come as a (b, t, kvh, d) -> (b, kvh, t, d) view: the matmul needs it contiguous.
+    attention_with(q, &k.contiguous()?, v, |scores| {
+        kernels.causal_softmax(scores)
+    })
+}
+
+/// Grouped-query attention with `probs` turning scores `(b, kvh, rep, t, s)` into weights.
+fn attention_with(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    probs: impl FnOnce(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
     let (b, h, t, d) = q.dims4()?;
     let (_, kvh, s, _) = k.dims4()?;
     let rep = h / kvh;
     // (b, h, t, d) -> (b, kvh, rep*t, d): the `rep` heads sharing one K/V head become rows.
     let q = q.contiguous()?.reshape((b, kvh, rep * t, d))?;
     let scores = q.matmul(&k.t()?)?; // (b, kvh, rep*t, s)
-    let scores = match mask {
-        Some(m) => scores.reshape((b, kvh, rep, t, s))?.broadcast_add(m)?,
-        None => scores.reshape((b, kvh, rep, t, s))?,
-    };
-    let probs = kernels.softmax(&scores)?.reshape((b, kvh, rep * t, s))?;
+    let probs = probs(&scores.reshape((b, kvh, rep, t, s))?)?.reshape((b, kvh, rep * t, s))?;
     let out = probs.matmul(&v.contiguous()?)?; // (b, kvh, rep*t, d)
                                                // (b, h, t, d) -> (b, t, h, d) -> (b, t, h*d)
     Ok(out
@@ -95,7 +215,24 @@ pub(crate) fn attention(
         .reshape((b, t, h * d))?)
 }
 
+/// Additive mask `(t, s)`: row `i` sees columns `0..=i + s - t`, -inf elsewhere.
+fn offset_causal_mask(t: usize, s: usize, device: &candle_core::Device) -> Result<Tensor> {
+    let data: Vec<f32> = (0..t)
+        .flat_map(|i| {
+            (0..s).map(move |j| {
+                if j <= i + s - t {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
+        .collect();
+    Ok(Tensor::from_vec(data, (t, s), device)?)
+}
+
 /// Additive causal mask `(1, 1, 1, t, t)`: 0 on and below the diagonal, -inf above.
+#[cfg(test)]
 pub(crate) fn causal_mask(t: usize, device: &candle_core::Device) -> Result<Tensor> {
     let data: Vec<f32> = (0..t)
         .flat_map(|i| (0..t).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))

@@ -43,6 +43,7 @@ mod policy;
 mod sampler;
 mod swiglu;
 mod tokenizer;
+mod train_ops;
 
 pub use candle_core::{DType, Device, Tensor, Var};
 pub use config::ModelConfig;

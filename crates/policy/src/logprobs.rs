@@ -8,6 +8,7 @@
 use candle_core::{DType, Tensor, D};
 
 use crate::error::{Error, Result};
+use crate::kernels::Kernels;
 use crate::policy::AdapterMode;
 use crate::Policy;
 
@@ -124,13 +125,10 @@ impl Policy {
             .reshape((n * t_max, dm))?
             .index_select(&rows_idx, 0)?; // (n*L, D)
         let logits = self.model.logits(&h, base_grad)?; // (n*L, V)
-        let logp_all = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-        let targets = Tensor::from_vec(targets, (n * l_max, 1), dev)?;
-        let logp = logp_all.gather(&targets, 1)?.reshape((n, l_max))?;
-        let entropy = (logp_all.exp()? * &logp_all)?
-            .sum(1)?
-            .neg()?
-            .reshape((n, l_max))?;
+        let targets = Tensor::from_vec(targets, n * l_max, dev)?;
+        let both = Kernels::Trained.token_logprob(&logits, &targets)?; // (n*L, 2)
+        let logp = both.narrow(1, 0, 1)?.reshape((n, l_max))?;
+        let entropy = both.narrow(1, 1, 1)?.reshape((n, l_max))?;
         let mask = Tensor::from_vec(mask, (n, l_max), dev)?.to_dtype(DType::F32)?;
         Ok(TokenLogProbs {
             logp,

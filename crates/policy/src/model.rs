@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::config::ModelConfig;
 use crate::error::Result;
-use crate::kernels::{attention, causal_mask, Kernels};
+use crate::kernels::{causal_attention, Kernels};
 use crate::lora::Adapter;
 
 /// The seven projections of a layer, in Hugging Face/PEFT naming.
@@ -281,17 +281,27 @@ impl Model {
         self.lm_head.as_ref().unwrap_or(&self.embed_tokens)
     }
 
-    /// Differentiable forward over whole sequences with composite ops: `ids (b, t)` -> final-normed
-    /// hidden states `(b, t, D)`. Positions are `0..t` in every row (right padding is harmless:
-    /// causal attention never looks ahead). Gradients flow to the base weights when `base_grad`,
-    /// and always to the adapter's A/B.
+    /// Differentiable forward over whole sequences with the fused training kernels: `ids (b, t)`
+    /// -> final-normed hidden states `(b, t, D)`. Positions are `0..t` in every row (right padding
+    /// is harmless: causal attention never looks ahead). Gradients flow to the base weights when
+    /// `base_grad`, and always to the adapter's A/B.
     pub(crate) fn hidden(
         &self,
         ids: &Tensor,
         adapter: Option<&Adapter>,
         base_grad: bool,
     ) -> Result<Tensor> {
-        let k = Kernels::Composite;
+        self.hidden_with(Kernels::Trained, ids, adapter, base_grad)
+    }
+
+    /// [`Model::hidden`] with the chosen kernels (`Composite`: the test oracle).
+    pub(crate) fn hidden_with(
+        &self,
+        k: Kernels,
+        ids: &Tensor,
+        adapter: Option<&Adapter>,
+        base_grad: bool,
+    ) -> Result<Tensor> {
         let c = &self.config;
         let w = |v: &Var| -> Tensor {
             if base_grad {
@@ -301,13 +311,12 @@ impl Model {
             }
         };
         let (b, t) = ids.dims2()?;
-        let (h, kvh, hd) = (c.num_attention_heads, c.num_kv_heads(), c.head_dim());
+        let (kvh, hd) = (c.num_kv_heads(), c.head_dim());
         let mut x = w(&self.embed_tokens)
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, c.hidden_size))?;
         let cos = self.rope.cos.narrow(0, 0, t)?;
         let sin = self.rope.sin.narrow(0, 0, t)?;
-        let mask = causal_mask(t, &self.device)?;
         let scale = 1.0 / (hd as f64).sqrt();
         for (li, layer) in self.layers.iter().enumerate() {
             let lin = |p: Proj, x: &Tensor| -> Result<Tensor> {
@@ -321,22 +330,18 @@ impl Model {
                 )
             };
             let hn = k.rms_norm(&x, &w(&layer.input_layernorm), c.rms_norm_eps)?;
-            // (b, t, h*d) -> (b, t, h, d) -> (b, h, t, d)
-            let q = lin(Proj::Q, &hn)?.reshape((b, t, h, hd))?.transpose(1, 2)?;
-            let kk = lin(Proj::K, &hn)?
-                .reshape((b, t, kvh, hd))?
-                .transpose(1, 2)?;
+            // RoPE (and q's 1/sqrt(d)) on (b, t, h*d) -> heads (b, h, t, d); v: (b, t, h, d) -> (b, h, t, d)
+            let q = k.rope_rows(&lin(Proj::Q, &hn)?, &cos, &sin, hd, scale)?;
+            let kk = k.rope_rows(&lin(Proj::K, &hn)?, &cos, &sin, hd, 1.0)?;
             let v = lin(Proj::V, &hn)?
                 .reshape((b, t, kvh, hd))?
                 .transpose(1, 2)?;
-            let q = (k.rope(&q, &cos, &sin)? * scale)?;
-            let kk = k.rope(&kk, &cos, &sin)?;
-            let a = attention(k, &q, &kk, &v, Some(&mask))?; // (b, t, h*d)
+            let a = causal_attention(k, &q, &kk, &v)?; // (b, t, h*d)
             x = (x + lin(Proj::O, &a)?)?;
             let hn = k.rms_norm(&x, &w(&layer.post_attention_layernorm), c.rms_norm_eps)?;
-            let g = lin(Proj::Gate, &hn)?.silu()?;
+            let g = lin(Proj::Gate, &hn)?;
             let u = lin(Proj::Up, &hn)?;
-            x = (x + lin(Proj::Down, &(g * u)?)?)?;
+            x = (x + lin(Proj::Down, &k.silu_mul(&g, &u)?)?)?;
         }
         k.rms_norm(&x, &w(&self.norm), c.rms_norm_eps)
     }

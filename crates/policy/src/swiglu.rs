@@ -18,7 +18,7 @@ struct SwiGlu;
 /// `|r| <= ln 2 / 2`, degree-6 Taylor polynomial (truncation error `r^7/7! < 1e-7` relative).
 /// Branch-free integer bit tricks only, so that LLVM vectorises loops calling it.
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(crate) fn exp(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer in the mantissa
     let x = x.clamp(-87.0, 88.0);
     let t = x.mul_add(std::f32::consts::LOG2_E, MAGIC);
