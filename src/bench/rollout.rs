@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use policy::{ModelConfig, Policy, SampleParams, Tokenizer};
+use policy::SampleParams;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -17,36 +17,8 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
     policy::set_num_threads(args.threads);
     let wl: RolloutWorkload = workloads.get(&args.workload)?;
     let shape = workloads.model(&wl.model)?;
-    anyhow::ensure!(
-        shape.vocab_size > 3,
-        "model {} needs more than 3 token ids",
-        wl.model
-    );
-    // A character tokenizer of exactly vocab_size ids (3 specials + printable characters).
-    let alphabet: String = (b'!'..=b'~')
-        .map(char::from)
-        .take(shape.vocab_size - 3)
-        .collect();
-    let tokenizer = Tokenizer::char_level(&alphabet);
-    anyhow::ensure!(
-        tokenizer.vocab_size() == shape.vocab_size,
-        "vocab_size {} is too large",
-        shape.vocab_size
-    );
-    let config = ModelConfig {
-        vocab_size: shape.vocab_size,
-        hidden_size: shape.d_model,
-        intermediate_size: shape.ffn_hidden,
-        num_hidden_layers: shape.n_layers,
-        num_attention_heads: shape.n_heads,
-        num_key_value_heads: Some(shape.n_kv_heads),
-        rope_theta: shape.rope_theta,
-        rms_norm_eps: shape.norm_eps,
-        max_position_embeddings: shape.max_seq_len,
-        tie_word_embeddings: shape.tie_embeddings,
-        ..ModelConfig::default()
-    };
-    let model = Policy::init(&config, tokenizer, wl.seed, &policy::Device::Cpu)
+    let model = shape
+        .policy(wl.seed)
         .with_context(|| format!("model {}", wl.model))?;
     let mut rng = StdRng::seed_from_u64(wl.seed);
     let prompts: Vec<Vec<u32>> = (0..wl.tasks)
