@@ -11,7 +11,7 @@
 //! - Completions longer than a bound (see [`max_len`]) are rejected as `too_long` before any
 //!   parsing, so a verifier's work is bounded by the task, not by the completion.
 
-use crate::task::{PromptStyle, Reason, Verdict};
+use crate::task::{NumberFormat, PromptStyle, Reason, Task, Verdict};
 
 const OPEN: &str = "<answer>";
 const CLOSE: &str = "</answer>";
@@ -106,6 +106,16 @@ pub fn verify_int(style: PromptStyle, completion: &str, gold: &str) -> Verdict {
             Reason::Unparseable,
             "not a plain integer",
         ),
+    }
+}
+
+/// Verdict for an integer answer in the task's number format: any spelling of the same integer
+/// in natural notation, the exact padded digit string in fixed-width LSB-first notation.
+pub fn verify_formatted_int(task: &Task, completion: &str) -> Verdict {
+    let gold = gold(task.style, &task.answer);
+    match task.format {
+        NumberFormat::Natural => verify_int(task.style, completion, gold),
+        NumberFormat::FixedWidthLsbFirst => verify_exact(task.style, completion, gold),
     }
 }
 

@@ -155,11 +155,7 @@ impl Family for Addition {
     }
 
     fn verify(&self, task: &Task, completion: &str) -> Verdict {
-        let gold = answer::gold(task.style, &task.answer);
-        match task.format {
-            NumberFormat::Natural => answer::verify_int(task.style, completion, gold),
-            NumberFormat::FixedWidthLsbFirst => answer::verify_exact(task.style, completion, gold),
-        }
+        answer::verify_formatted_int(task, completion)
     }
 }
 
