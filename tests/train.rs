@@ -210,3 +210,49 @@ fn reward_rises_during_a_short_training_run() {
         "reward did not rise: first 10 steps {first:.3}, last 20 {last:.3}"
     );
 }
+
+#[test]
+fn preflight_stops_a_run_that_cannot_learn_and_says_why() {
+    // A random model on 8-digit sums: no completion is right, so no group can give GRPO signal.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hopeless.toml");
+    std::fs::write(
+        &config,
+        r#"
+seed = 0
+threads = 1
+[model]
+hidden_size = 32
+intermediate_size = 64
+num_hidden_layers = 1
+num_attention_heads = 2
+num_key_value_heads = 2
+max_position_embeddings = 64
+[[tasks.families]]
+name = "addition"
+levels = [8, 8]
+start_level = 8
+[tasks.curriculum]
+type = "fixed"
+[sampling]
+group_size = 4
+tasks_per_step = 4
+max_new_tokens = 12
+"#,
+    )
+    .unwrap();
+    let out = rlvr()
+        .args(["train", config.to_str().unwrap(), "--out"])
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a hopeless run must not start");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("preflight:"), "{err}");
+    assert!(err.contains("warm"), "the message should say how to fix it: {err}");
+    assert!(
+        !dir.path().join("run/metrics.jsonl").exists()
+            || read_jsonl(&dir.path().join("run/metrics.jsonl")).is_empty(),
+        "no RL step should have run"
+    );
+}

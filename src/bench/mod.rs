@@ -1,6 +1,7 @@
 //! `rlvr bench WORKLOAD`: the standard workloads of `benches/workloads.toml`, printed as one JSON
 //! line `{"workload", "impl": "rlvr", "value", "unit", "runs"}` like the reference peers.
 
+mod limit;
 mod rollout;
 mod step;
 mod taskgen;
@@ -63,6 +64,36 @@ impl BenchResult {
             runs,
             extra,
         }
+    }
+}
+
+/// A model workload's distance to the physical limit.
+#[derive(Debug, serde::Serialize)]
+pub struct Limit {
+    /// Matmul FLOPs of one repetition (projections, attention, head; backward = 2× forward).
+    pub flops: f64,
+    /// Best rate of a 1024³ f32 matmul at the same thread count.
+    pub gemm_peak_gflops: f64,
+    /// `flops` at that rate: no implementation on this gemm finishes faster.
+    pub limit_s: f64,
+    /// The measured time of one repetition.
+    pub measured_s: f64,
+    /// `limit_s / measured_s`: the fraction of the peak the workload reached.
+    pub of_peak: f64,
+}
+
+impl Limit {
+    /// Measures the gemm peak and sets `flops` against `measured_s`.
+    fn measure(flops: f64, measured_s: f64) -> anyhow::Result<Self> {
+        let gemm_peak_gflops = limit::gemm_peak_gflops()?;
+        let limit_s = flops / (gemm_peak_gflops * 1e9);
+        Ok(Self {
+            flops,
+            gemm_peak_gflops,
+            limit_s,
+            measured_s,
+            of_peak: limit_s / measured_s,
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `rollout_*` workloads: `tasks` random prompts x `group_size` completions of exactly
 //! `new_tokens` tokens, batched with a KV cache (each prompt prefilled once). Figure: generated
-//! tokens per second; `extra` has the median seconds per phase (prefill, decode, sampling).
+//! tokens per second; `extra` has the median seconds per phase (prefill, decode, sampling) and
+//! the physical limit (matmul FLOPs over the measured gemm peak).
 
 use std::time::Instant;
 
@@ -53,7 +54,10 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
+    let flops = shape.rollout_flops(wl.tasks, wl.group_size, wl.prompt_tokens, wl.new_tokens);
+    let limit = super::Limit::measure(flops, n_tokens / super::median(&runs))?;
     let extra = serde_json::json!({
+        "limit": limit,
         "threads": policy::num_threads(),
         "params": model.num_parameters(),
         "prefill": "per-prompt",

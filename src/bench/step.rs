@@ -1,7 +1,8 @@
 //! The `step_*` workloads: one GRPO update on `sequences` random sequences of `prompt_tokens` +
 //! `completion_tokens` (groups of 16, random 0/1 rewards): reference forward without gradients,
 //! policy forward, clipped surrogate + k3 KL, token mean, backward, global-norm clip, one AdamW
-//! step. Figure: seconds per update (median); `extra` has the median seconds per phase.
+//! step. Figure: seconds per update (median); `extra` has the median seconds per phase and the
+//! physical limit (matmul FLOPs over the measured gemm peak).
 
 use std::time::Instant;
 
@@ -96,7 +97,16 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         phases.push(step()?);
     }
     let col = |i: usize| phases.iter().map(|p| p[i]).collect::<Vec<f64>>();
+    // Policy forward + its backward (dX and dW: twice the forward) + the reference forward.
+    let forward = shape.forward_flops(
+        wl.sequences,
+        wl.prompt_tokens + wl.completion_tokens,
+        wl.completion_tokens,
+    );
+    let flops = 4.0 * forward;
+    let limit = super::Limit::measure(flops, median(&col(0)))?;
     let extra = serde_json::json!({
+        "limit": limit,
         "threads": policy::num_threads(),
         "params": model.num_parameters(),
         "reference_forward_s": median(&col(1)),

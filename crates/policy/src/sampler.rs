@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use candle_core::{DType, Tensor};
 use rand::rngs::StdRng;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -194,10 +195,13 @@ pub(crate) fn choose(
 
 impl Policy {
     /// Samples `group_size` completions of every prompt (token ids, BOS already added by the
-    /// caller) in one batch with the active adapter. Each prompt is prefilled once and its KV
-    /// cache is copied to its G rows; rows stop at EOS (if `stop_at_eos`) or after
-    /// `max_new_tokens`. PAD and BOS are never sampled. The same `rng` state gives the same
-    /// rollouts.
+    /// caller) with the active adapter. Each prompt is prefilled once and its KV cache shared by
+    /// its G rows; rows stop at EOS (if `stop_at_eos`) or after `max_new_tokens`. PAD and BOS
+    /// are never sampled. The same `rng` state gives the same rollouts.
+    ///
+    /// The prompts are split into one shard per CPU thread, decoded side by side (one batch
+    /// each, so that a second core shortens even a tiny model's decode); every prompt draws its
+    /// tokens from its own RNG, seeded from `rng`, so the shards do not change what is sampled.
     pub fn sample(
         &self,
         prompts: &[Vec<u32>],
@@ -205,30 +209,70 @@ impl Policy {
         params: &SampleParams,
         rng: &mut StdRng,
     ) -> Result<Rollouts> {
-        crate::device::run_in_thread_pool(|| self.sample_in_pool(prompts, group_size, params, rng))
+        self.sample_sharded(prompts, group_size, params, rng, crate::num_threads())
     }
 
-    fn sample_in_pool(
+    /// [`Policy::sample`] with the prompts split into `shards` batches decoded in parallel.
+    #[doc(hidden)]
+    pub fn sample_sharded(
         &self,
         prompts: &[Vec<u32>],
         group_size: usize,
         params: &SampleParams,
         rng: &mut StdRng,
+        shards: usize,
     ) -> Result<Rollouts> {
-        let mut timings = SampleTimings::default();
-        let n_rows = prompts.len() * group_size;
-        if n_rows == 0 || params.max_new_tokens == 0 {
-            let stop = vec![StopReason::Length; n_rows];
+        self.validate_prompts(prompts, params)?;
+        let mut rngs: Vec<StdRng> = (0..prompts.len())
+            .map(|_| StdRng::seed_from_u64(rng.random()))
+            .collect();
+        if prompts.is_empty() || group_size == 0 || params.max_new_tokens == 0 {
+            let n_rows = prompts.len() * group_size;
             return Ok(Rollouts {
                 tokens: vec![vec![]; n_rows],
                 logprobs: vec![vec![]; n_rows],
-                stop,
-                timings,
+                stop: vec![StopReason::Length; n_rows],
+                timings: SampleTimings::default(),
             });
         }
+        crate::device::run_in_thread_pool(|| {
+            let t0 = Instant::now();
+            let model = InferenceModel::new(&self.model, self.resolve(&AdapterMode::Active)?)?;
+            let merge_s = t0.elapsed().as_secs_f64();
+            let per_shard = prompts.len().div_ceil(shards.clamp(1, prompts.len()));
+            let parts: Vec<Result<Rollouts>> = prompts
+                .par_chunks(per_shard)
+                .zip(rngs.par_chunks_mut(per_shard))
+                .map(|(p, r)| self.decode_shard(&model, p, r, group_size, params))
+                .collect();
+            let mut out = Rollouts {
+                tokens: Vec::with_capacity(prompts.len() * group_size),
+                logprobs: Vec::with_capacity(prompts.len() * group_size),
+                stop: Vec::with_capacity(prompts.len() * group_size),
+                timings: SampleTimings {
+                    prefill_s: merge_s,
+                    ..SampleTimings::default()
+                },
+            };
+            for part in parts {
+                let part = part?;
+                out.tokens.extend(part.tokens);
+                out.logprobs.extend(part.logprobs);
+                out.stop.extend(part.stop);
+                // Shards run side by side: a phase took as long as its slowest shard.
+                let (t, p) = (&mut out.timings, part.timings);
+                t.decode_s = t.decode_s.max(p.decode_s);
+                t.sampling_s = t.sampling_s.max(p.sampling_s);
+                t.prefill_s = t.prefill_s.max(merge_s + p.prefill_s);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Checks token ids and lengths against the model.
+    fn validate_prompts(&self, prompts: &[Vec<u32>], params: &SampleParams) -> Result<()> {
         let c = self.config();
         let vocab = c.vocab_size as u32;
-        let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
         for (i, p) in prompts.iter().enumerate() {
             if p.is_empty() {
                 return Err(Error::Invalid(format!("prompt {i} is empty (add BOS)")));
@@ -247,6 +291,22 @@ impl Policy {
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// Prefills `prompts` (one batch) and decodes their G rows each; row `r` draws from
+    /// `rngs[r / group_size]`.
+    fn decode_shard(
+        &self,
+        model: &InferenceModel,
+        prompts: &[Vec<u32>],
+        rngs: &mut [StdRng],
+        group_size: usize,
+        params: &SampleParams,
+    ) -> Result<Rollouts> {
+        let mut timings = SampleTimings::default();
+        let n_rows = prompts.len() * group_size;
+        let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
         let eos = self.tokenizer.eos_id();
         let banned: Vec<u32> = [self.tokenizer.pad_id(), self.tokenizer.bos_id()]
             .into_iter()
@@ -257,7 +317,6 @@ impl Policy {
         // Prefill: all prompts once, in one batch, left-padded so that every prompt ends at
         // slot P - 1; its G rows then share that cache.
         let t0 = Instant::now();
-        let model = InferenceModel::new(&self.model, self.resolve(&AdapterMode::Active)?)?;
         let n_layers = model.num_layers();
         let dtype = self.model.dtype();
         let n = prompts.len();
@@ -310,7 +369,7 @@ impl Policy {
                 if stop[row].is_some() {
                     continue;
                 }
-                let tok = choose(row_logits, &banned, params, rng);
+                let tok = choose(row_logits, &banned, params, &mut rngs[row / group_size]);
                 tokens[row].push(tok);
                 logprobs[row].push(logprob(row_logits, tok as usize));
                 if params.stop_at_eos && tok == eos {
@@ -364,7 +423,6 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     #[test]
     fn choose_respects_greedy_ban_top_k_and_top_p() {

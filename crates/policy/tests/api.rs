@@ -78,6 +78,31 @@ fn same_seed_same_rollouts_and_different_seed_differs() {
 }
 
 #[test]
+fn shards_do_not_change_what_is_sampled() {
+    // `sample` splits the prompts into one shard per thread; every prompt has its own RNG, so 1,
+    // 2 or 3 shards draw the same tokens. Log-probs agree to float rounding only: a shard pads
+    // its prompts to its own longest one, which regroups the attention sums.
+    let p = tiny_policy(4);
+    let params = SampleParams {
+        max_new_tokens: 12,
+        ..SampleParams::default()
+    };
+    let all = prompts(&p);
+    let run = |shards| {
+        p.sample_sharded(&all, 4, &params, &mut StdRng::seed_from_u64(9), shards)
+            .unwrap()
+    };
+    let one = run(1);
+    for shards in [2, 3, 8] {
+        let many = run(shards);
+        assert_eq!((&one.tokens, &one.stop), (&many.tokens, &many.stop), "{shards} shards");
+        for (a, b) in one.logprobs.iter().flatten().zip(many.logprobs.iter().flatten()) {
+            assert!((a - b).abs() < 1e-5, "{shards} shards: {a} vs {b}");
+        }
+    }
+}
+
+#[test]
 fn batched_rows_of_different_prompt_lengths_equal_their_unpadded_runs() {
     let p = tiny_policy(2);
     let params = SampleParams {

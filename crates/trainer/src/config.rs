@@ -312,6 +312,10 @@ pub struct WarmStartConfig {
     pub levels: [u32; 2],
     /// Linear warm-up steps of the learning rate.
     pub warmup_steps: u64,
+    /// Learning-rate shape after the warm-up: `constant`, or `cosine` down to `min_lr` at `steps`.
+    pub lr_schedule: ScheduleKind,
+    /// Floor of the cosine schedule.
+    pub min_lr: f64,
 }
 
 impl Default for WarmStartConfig {
@@ -322,6 +326,27 @@ impl Default for WarmStartConfig {
             batch_size: 64,
             levels: [1, 2],
             warmup_steps: 20,
+            lr_schedule: ScheduleKind::Constant,
+            min_lr: 0.0,
+        }
+    }
+}
+
+impl WarmStartConfig {
+    /// The learning-rate schedule these keys describe.
+    pub fn schedule(&self) -> LrSchedule {
+        let warmup_steps = self.warmup_steps.max(1);
+        match self.lr_schedule {
+            ScheduleKind::Constant => LrSchedule::WarmupConstant {
+                lr: self.lr,
+                warmup_steps,
+            },
+            ScheduleKind::Cosine => LrSchedule::WarmupCosine {
+                lr: self.lr,
+                warmup_steps,
+                total_steps: self.steps,
+                min_lr: self.min_lr,
+            },
         }
     }
 }
@@ -409,9 +434,36 @@ impl RunConfig {
         self.train.loss.validate()?;
         self.train.adamw().validate()?;
         self.train.schedule().validate()?;
+        self.warm_start.schedule().validate()?;
         self.tasks
             .validate()
             .map_err(|e| Error::Config(format!("[tasks]: {e}")))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warm_start_schedule_ramps_then_holds_or_decays() {
+        let mut ws = WarmStartConfig {
+            steps: 100,
+            lr: 1e-3,
+            warmup_steps: 20,
+            ..WarmStartConfig::default()
+        };
+        // Update 1 (index 0) already learns at lr/20; the peak is reached at update 20.
+        let s = ws.schedule();
+        assert!((s.lr_at(0) - 5e-5).abs() < 1e-12);
+        assert!((s.lr_at(19) - 1e-3).abs() < 1e-12);
+        assert!((s.lr_at(99) - 1e-3).abs() < 1e-12);
+        ws.lr_schedule = ScheduleKind::Cosine;
+        ws.min_lr = 1e-4;
+        let s = ws.schedule();
+        assert!((s.lr_at(19) - 1e-3).abs() < 1e-12);
+        assert!((s.lr_at(60) - 5.5e-4).abs() < 1e-12, "midway: {}", s.lr_at(60));
+        assert!((s.lr_at(100) - 1e-4).abs() < 1e-12);
     }
 }

@@ -6,18 +6,34 @@ use crate::error::{Error, Result};
 use crate::rng::{stream_rng, Stream};
 use crate::rollout::sample_groups;
 
-/// Groups sampled per family.
+/// Groups sampled per family and round.
 const GROUPS_PER_FAMILY: usize = 8;
+/// Rounds at most: a curriculum spread over many cells (`uniform` over 8 levels, most of them
+/// still out of reach) can draw 8 uninformative groups by chance; it fails only if 64 are.
+const MAX_ROUNDS: usize = 8;
 
-/// Samples groups from a clone of the curriculum (the run's own is not advanced), logs pass rate,
-/// informative fraction, truncation rate and mean length, and fails when no group is informative
-/// or most completions are truncated.
+/// Samples groups from a clone of the curriculum (the run's own is not advanced), round after
+/// round until one is informative (at most `MAX_ROUNDS`), logs pass rate, informative fraction,
+/// truncation rate and mean length, and fails when no group is informative or most completions
+/// are truncated.
 pub fn run(policy: &policy::Policy, cfg: &RunConfig, curriculum: &tasks::Curriculum) -> Result<()> {
     let mut probe = curriculum.clone();
     let n = GROUPS_PER_FAMILY * cfg.tasks.families.len().max(1);
-    let tasks = probe.next_tasks(n);
     let mut rng = stream_rng(cfg.seed, Stream::Preflight, 0);
-    let groups = sample_groups(policy, tasks, &cfg.sampling, cfg.train.overlong, &mut rng)?;
+    let mut groups = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        let tasks = probe.next_tasks(n);
+        groups.extend(sample_groups(
+            policy,
+            tasks,
+            &cfg.sampling,
+            cfg.train.overlong,
+            &mut rng,
+        )?);
+        if groups.iter().any(|g| g.is_informative()) {
+            break;
+        }
+    }
     let rows: Vec<_> = groups.iter().flat_map(|g| g.rows.iter()).collect();
     let total = rows.len().max(1) as f64;
     let pass = rows.iter().filter(|r| r.verdict.correct).count() as f64 / total;

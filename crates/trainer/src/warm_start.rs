@@ -29,6 +29,8 @@ pub fn run(
         ..Default::default()
     };
     let mut opt = AdamW::new(vars.clone(), adamw, ws.lr)?;
+    let schedule = ws.schedule();
+    schedule.validate()?;
     let registry = tasks::Registry::shared();
     let cells: Vec<(usize, u32)> = cfg
         .tasks
@@ -88,8 +90,7 @@ pub fn run(
         }
         let mut grads = loss.backward()?;
         let grad_norm = clip_grad_norm(&mut grads, &vars, 1.0)?;
-        let warm = ws.warmup_steps.max(1) as f64;
-        let lr = ws.lr * ((step as f64) / warm).min(1.0);
+        let lr = schedule.lr_at(step - 1);
         opt.set_learning_rate(lr);
         opt.step(&grads)?;
         log.write(&json!({
