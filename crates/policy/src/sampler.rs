@@ -1,12 +1,13 @@
 //! Batched sampling of G completions per prompt with a shared per-prompt prefill and a KV cache;
 //! token choice (temperature, top-k, top-p, greedy) happens on the host with a seeded RNG.
 //!
-//! Cache layout: the prompts are prefilled once each, in one batch, left-padded so that every
-//! prompt ends at slot `P - 1` (`P = max p_i`); their keys/values stay there, once per prompt,
-//! and the G rows of prompt `i` read them (slots before `P - p_i` are never attended to) plus
-//! their own generated tokens ([`DecodeCache`]). Every row then writes its `s`-th
-//! new token at slot `P + s` but is rotated at its true position `p_i + s`, so each row computes
-//! exactly what an unpadded run of its prompt would.
+//! The prompts are split into shards (one per CPU thread) decoded side by side. Cache layout of a
+//! shard: its prompts are prefilled once each, in one batch, left-padded so that every prompt
+//! ends at slot `P - 1` (`P = max p_i`); their keys/values stay there, once per prompt, and the G
+//! rows of prompt `i` read them (slots before `P - p_i` are never attended to) plus their own
+//! generated tokens ([`DecodeCache`]). Every row then writes its `s`-th new token at slot `P + s`
+//! but is rotated at its true position `p_i + s`, so each row computes what an unpadded run of
+//! its prompt would.
 
 use std::time::Instant;
 
@@ -197,11 +198,13 @@ impl Policy {
     /// Samples `group_size` completions of every prompt (token ids, BOS already added by the
     /// caller) with the active adapter. Each prompt is prefilled once and its KV cache shared by
     /// its G rows; rows stop at EOS (if `stop_at_eos`) or after `max_new_tokens`. PAD and BOS
-    /// are never sampled. The same `rng` state gives the same rollouts.
+    /// are never sampled.
     ///
-    /// The prompts are split into one shard per CPU thread, decoded side by side (one batch
-    /// each, so that a second core shortens even a tiny model's decode); every prompt draws its
-    /// tokens from its own RNG, seeded from `rng`, so the shards do not change what is sampled.
+    /// On the CPU the prompts are split into one shard per thread, decoded side by side (one
+    /// batch each, so that a second core shortens even a tiny model's decode). Every prompt draws
+    /// its tokens from its own RNG, seeded from `rng`: the same `rng` state gives the same
+    /// rollouts, bit for bit at the same thread count, and at another thread count the same up
+    /// to float rounding (a shard pads its prompts to its own longest one).
     pub fn sample(
         &self,
         prompts: &[Vec<u32>],
@@ -209,7 +212,12 @@ impl Policy {
         params: &SampleParams,
         rng: &mut StdRng,
     ) -> Result<Rollouts> {
-        self.sample_sharded(prompts, group_size, params, rng, crate::num_threads())
+        let shards = if self.device.is_cpu() {
+            crate::num_threads()
+        } else {
+            1 // one device queue: shards would only take turns
+        };
+        self.sample_sharded(prompts, group_size, params, rng, shards)
     }
 
     /// [`Policy::sample`] with the prompts split into `shards` batches decoded in parallel.
