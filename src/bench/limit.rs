@@ -12,17 +12,19 @@ use super::workloads::ModelShape;
 /// Side of the square f32 matmul whose rate is taken as the peak.
 const PEAK_SIDE: usize = 1024;
 
-/// Best GFLOP/s of a `PEAK_SIDE`³ f32 matmul over a few repetitions (after one warm-up), at the
-/// thread count already set.
-pub fn gemm_peak_gflops() -> anyhow::Result<f64> {
+/// Best GFLOP/s of a `PEAK_SIDE`³ f32 matmul on `device` over a few repetitions (after one
+/// warm-up), at the thread count already set.
+pub fn gemm_peak_gflops(device: &Device) -> anyhow::Result<f64> {
     let n = PEAK_SIDE;
-    let a = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
-    let b = Tensor::randn(0f32, 1.0, (n, n), &Device::Cpu)?;
+    let a = Tensor::randn(0f32, 1.0, (n, n), device)?;
+    let b = Tensor::randn(0f32, 1.0, (n, n), device)?;
     let flops = 2.0 * (n * n * n) as f64;
     let mut best = 0f64;
     for rep in 0..6 {
+        device.synchronize()?;
         let t0 = Instant::now();
         let c = policy::run_in_thread_pool(|| a.matmul(&b))?;
+        device.synchronize()?; // a GPU matmul only queues work
         let s = t0.elapsed().as_secs_f64();
         debug_assert_eq!(c.dtype(), DType::F32);
         if rep > 0 {
@@ -111,7 +113,10 @@ mod tests {
         // d 4, 1 layer, ff 8, vocab 10, one row of 2 tokens, head on both.
         // projections: 2·(4·(8 + 8) + 3·4·8) = 2·160 = 320 per token -> 640;
         // attention: 4·4·(1 + 2) = 48; head: 2·4·10 = 80 per position -> 160.
-        assert_eq!(shape(4, 1, 8, 10).forward_flops(1, 2, 2), 640.0 + 48.0 + 160.0);
+        assert_eq!(
+            shape(4, 1, 8, 10).forward_flops(1, 2, 2),
+            640.0 + 48.0 + 160.0
+        );
     }
 
     #[test]

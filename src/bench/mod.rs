@@ -24,6 +24,9 @@ pub struct BenchArgs {
     /// CPU threads for the model workloads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Device of the model workloads: cpu, cuda or cuda:N (a `--features cuda` build).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// Timed repetitions after one untimed warm-up.
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
@@ -72,7 +75,7 @@ impl BenchResult {
 pub struct Limit {
     /// Matmul FLOPs of one repetition (projections, attention, head; backward = 2× forward).
     pub flops: f64,
-    /// Best rate of a 1024³ f32 matmul at the same thread count.
+    /// Best rate of a 1024³ f32 matmul on the same device (same thread count on the CPU).
     pub gemm_peak_gflops: f64,
     /// `flops` at that rate: no implementation on this gemm finishes faster.
     pub limit_s: f64,
@@ -83,9 +86,9 @@ pub struct Limit {
 }
 
 impl Limit {
-    /// Measures the gemm peak and sets `flops` against `measured_s`.
-    fn measure(flops: f64, measured_s: f64) -> anyhow::Result<Self> {
-        let gemm_peak_gflops = limit::gemm_peak_gflops()?;
+    /// Measures the gemm peak on `device` and sets `flops` against `measured_s`.
+    fn measure(device: &policy::Device, flops: f64, measured_s: f64) -> anyhow::Result<Self> {
+        let gemm_peak_gflops = limit::gemm_peak_gflops(device)?;
         let limit_s = flops / (gemm_peak_gflops * 1e9);
         Ok(Self {
             flops,

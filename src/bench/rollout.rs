@@ -16,10 +16,11 @@ use super::{BenchArgs, BenchResult, Workloads};
 /// Runs a `rollout_*` workload.
 pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResult> {
     policy::set_num_threads(args.threads);
+    let device = policy::parse_device(&args.device)?;
     let wl: RolloutWorkload = workloads.get(&args.workload)?;
     let shape = workloads.model(&wl.model)?;
     let model = shape
-        .policy(wl.seed)
+        .policy(wl.seed, &device)
         .with_context(|| format!("model {}", wl.model))?;
     let mut rng = StdRng::seed_from_u64(wl.seed);
     let prompts: Vec<Vec<u32>> = (0..wl.tasks)
@@ -55,7 +56,7 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
     let flops = shape.rollout_flops(wl.tasks, wl.group_size, wl.prompt_tokens, wl.new_tokens);
-    let limit = super::Limit::measure(flops, n_tokens / super::median(&runs))?;
+    let limit = super::Limit::measure(&device, flops, n_tokens / super::median(&runs))?;
     let extra = serde_json::json!({
         "limit": limit,
         "threads": policy::num_threads(),

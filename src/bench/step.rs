@@ -18,9 +18,10 @@ const GROUP: usize = 16;
 /// Runs a `step_*` workload.
 pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResult> {
     policy::set_num_threads(args.threads);
+    let device = policy::parse_device(&args.device)?;
     let wl: StepWorkload = workloads.get(&args.workload)?;
     let shape = workloads.model(&wl.model)?;
-    let model = shape.policy(wl.seed)?;
+    let model = shape.policy(wl.seed, &device)?;
     let reference = model.snapshot_reference()?;
     let mut rng = StdRng::seed_from_u64(wl.seed);
     let vocab = shape.vocab_size as u32;
@@ -61,16 +62,20 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         ..Default::default()
     };
     let mut opt = trainer::AdamW::new(vars.clone(), adamw, wl.lr)?;
-    let device = model.device().clone();
     let adv = candle_core::Tensor::from_vec(adv, wl.sequences, &device)?;
 
+    // A GPU queues work and returns: wait for it at every phase boundary (a no-op on the CPU).
+    let now = || -> anyhow::Result<Instant> {
+        device.synchronize()?;
+        Ok(Instant::now())
+    };
     let mut step = || -> anyhow::Result<[f64; 5]> {
-        let t0 = Instant::now();
+        let t0 = now()?;
         let ref_lp = reference
             .completion_logprobs(&p, &c, policy::AdapterMode::Active)?
             .logp
             .detach();
-        let t1 = Instant::now();
+        let t1 = now()?;
         let lp = model.completion_logprobs(&p, &c, policy::AdapterMode::Active)?;
         let old = lp.logp.detach();
         let parts = trainer::policy_loss(
@@ -82,12 +87,12 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
             &loss_cfg,
             &norm,
         )?;
-        let t2 = Instant::now();
+        let t2 = now()?;
         let mut grads = parts.loss.backward()?;
-        let t3 = Instant::now();
+        let t3 = now()?;
         trainer::clip_grad_norm(&mut grads, &vars, wl.max_grad_norm)?;
         opt.step(&grads)?;
-        let t4 = Instant::now();
+        let t4 = now()?;
         let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
         Ok([s(t0, t4), s(t0, t1), s(t1, t2), s(t2, t3), s(t3, t4)])
     };
@@ -104,7 +109,7 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         wl.completion_tokens,
     );
     let flops = 4.0 * forward;
-    let limit = super::Limit::measure(flops, median(&col(0)))?;
+    let limit = super::Limit::measure(&device, flops, median(&col(0)))?;
     let extra = serde_json::json!({
         "limit": limit,
         "threads": policy::num_threads(),

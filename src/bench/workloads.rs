@@ -74,9 +74,9 @@ pub struct TaskgenWorkload {
 }
 
 impl ModelShape {
-    /// A randomly initialised policy of this shape over a character tokenizer of exactly
-    /// `vocab_size` ids (3 specials + printable characters), as the peers build theirs.
-    pub fn policy(&self, seed: u64) -> anyhow::Result<policy::Policy> {
+    /// A randomly initialised policy of this shape on `device` over a character tokenizer of
+    /// exactly `vocab_size` ids (3 specials + printable characters), as the peers build theirs.
+    pub fn policy(&self, seed: u64, device: &policy::Device) -> anyhow::Result<policy::Policy> {
         anyhow::ensure!(self.vocab_size > 3, "a model needs more than 3 token ids");
         let alphabet: String = (b'!'..=b'~')
             .map(char::from)
@@ -101,12 +101,7 @@ impl ModelShape {
             tie_word_embeddings: self.tie_embeddings,
             ..policy::ModelConfig::default()
         };
-        Ok(policy::Policy::init(
-            &config,
-            tokenizer,
-            seed,
-            &policy::Device::Cpu,
-        )?)
+        Ok(policy::Policy::init(&config, tokenizer, seed, device)?)
     }
 }
 

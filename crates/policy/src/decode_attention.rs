@@ -1,5 +1,6 @@
 //! One-query attention over a [`DecodeCache`](crate::kv_cache::DecodeCache) as a single fused
-//! CPU op (no backward: sampling only).
+//! CPU op (no backward: sampling only); off the CPU, or outside f32, the same attention from
+//! candle ops (gather, concatenate, masked softmax), which any device runs.
 //!
 //! Row `b` of prompt `i = row_prompt[b]`, query head `h` (KV head `h / (heads / kvh)`) attends to its
 //! prompt's prefix slots `starts[i] .. P` and to its own generated slots `0 .. len`:
@@ -23,6 +24,22 @@ struct DecodeAttention<'a> {
 /// all contiguous; row `r` belongs to prompt `row_prompt[r]`; `len` generated slots are valid.
 /// Returns `(rows, h * d)`.
 pub(crate) fn decode_attention(
+    q: &Tensor,
+    prefix: &Tensor,
+    generated: &Tensor,
+    starts: &[usize],
+    row_prompt: &[usize],
+    len: usize,
+) -> Result<Tensor> {
+    if q.device().is_cpu() && q.dtype() == candle_core::DType::F32 {
+        fused(q, prefix, generated, starts, row_prompt, len)
+    } else {
+        composite(q, prefix, generated, starts, row_prompt, len)
+    }
+}
+
+/// The fused CPU op.
+fn fused(
     q: &Tensor,
     prefix: &Tensor,
     generated: &Tensor,
@@ -270,6 +287,35 @@ impl CustomOp3 for DecodeAttention<'_> {
     }
 }
 
+/// The same attention from candle ops: each row's keys/values are its prompt's prefix slots
+/// followed by its generated slots, slots before the prompt's start masked out.
+fn composite(
+    q: &Tensor,
+    prefix: &Tensor,
+    generated: &Tensor,
+    starts: &[usize],
+    row_prompt: &[usize],
+    len: usize,
+) -> Result<Tensor> {
+    use crate::kernels::{attention, Kernels};
+    let (b, h, _, d) = q.dims4()?;
+    let p = prefix.dim(3)?;
+    let dev = q.device();
+    let rows: Vec<u32> = row_prompt.iter().map(|&i| i as u32).collect();
+    let rows = Tensor::from_vec(rows, b, dev)?;
+    let pre = prefix.index_select(&rows, 0)?; // (b, 2, kvh, p, d)
+    let all = Tensor::cat(&[&pre, &generated.narrow(3, 0, len)?], 3)?; // (b, 2, kvh, p + len, d)
+    let k = all.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
+    let v = all.narrow(1, 1, 1)?.squeeze(1)?.contiguous()?;
+    let mut mask = Vec::with_capacity(b * (p + len));
+    for &prompt in row_prompt {
+        let start = starts.get(prompt).copied().unwrap_or(0);
+        mask.extend((0..p + len).map(|j| if j < start { f32::NEG_INFINITY } else { 0.0 }));
+    }
+    let mask = Tensor::from_vec(mask, (b, 1, 1, 1, p + len), dev)?.to_dtype(q.dtype())?;
+    Ok(attention(Kernels::Fused, q, &k, &v, Some(&mask))?.reshape((b, h * d))?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,25 +340,26 @@ mod tests {
             Tensor::from_vec(vals(b * 2 * kvh * cap * d, 3), (b, 2, kvh, cap, d), &dev).unwrap();
         let starts = [0usize, 3];
         let got = decode_attention(&q, &prefix, &generated, &starts, &[0, 0, 1, 1], len).unwrap();
-        // Oracle: per row, full keys = prefix rows of its prompt ++ its generated slots, masked.
+        // The composite path (what other devices run) is the oracle.
+        let want = composite(&q, &prefix, &generated, &starts, &[0, 0, 1, 1], len).unwrap();
+        // ... and it is the masked matmul attention of the training path.
         let rows = Tensor::new(&[0u32, 0, 1, 1], &dev).unwrap();
-        let pre = prefix.index_select(&rows, 0).unwrap(); // (b, 2, kvh, p, d)
-        let gen = generated.narrow(3, 0, len).unwrap();
-        let all = Tensor::cat(&[&pre, &gen], 3).unwrap(); // (b, 2, kvh, p + len, d)
-        let k = all
-            .narrow(1, 0, 1)
-            .unwrap()
-            .squeeze(1)
-            .unwrap()
-            .contiguous()
-            .unwrap();
-        let v = all
-            .narrow(1, 1, 1)
-            .unwrap()
-            .squeeze(1)
-            .unwrap()
-            .contiguous()
-            .unwrap();
+        let all = Tensor::cat(
+            &[
+                &prefix.index_select(&rows, 0).unwrap(),
+                &generated.narrow(3, 0, len).unwrap(),
+            ],
+            3,
+        )
+        .unwrap();
+        let kv = |i| {
+            all.narrow(1, i, 1)
+                .unwrap()
+                .squeeze(1)
+                .unwrap()
+                .contiguous()
+                .unwrap()
+        };
         let mask: Vec<f32> = (0..b)
             .flat_map(|r| {
                 (0..p + len).map(move |j| {
@@ -325,20 +372,24 @@ mod tests {
             })
             .collect();
         let mask = Tensor::from_vec(mask, (b, 1, 1, 1, p + len), &dev).unwrap();
-        let want = attention(Kernels::Composite, &q, &k, &v, Some(&mask))
+        let reference = attention(Kernels::Composite, &q, &kv(0), &kv(1), Some(&mask))
             .unwrap()
             .reshape((b, h * d))
             .unwrap();
-        let diff: f32 = (got - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let close = |x: &Tensor, y: &Tensor| -> f32 {
+            (x - y)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar()
+                .unwrap()
+        };
+        assert!(close(&want, &reference) < 1e-6);
+        let diff = close(&got, &want);
         assert!(diff < 1e-5, "{diff}");
     }
 }

@@ -38,11 +38,11 @@ pub fn parse_device(spec: &str) -> Result<Device> {
 /// each matmul and by rayon when its global pool is first built). Call it at start-up, before
 /// any tensor work.
 ///
-/// Default: 1. candle's pool does not spin like OpenMP, so a second thread costs little when the
-/// machine is busy, but it did not help either on the 2-core box shared with other builds
-/// (`rlvr bench rollout_*`, load average ~8, 2026-11-23): tiny 18.6-23.2k tokens/s at 1 thread
-/// vs 17.4-21.4k at 2; small 1275-1502 vs 796-905. PyTorch at 2 threads collapsed under the same
-/// load (tiny 1.0-3.0k, small 126-146 tokens/s). Try 2 on an idle machine.
+/// Run configs default to 2 (`threads`). On the idle 2-core box (`rlvr bench`, 2026-11-23) a
+/// second thread took rollout_tiny from 44-46k to 72-89k tokens/s (sampling decodes one shard of
+/// prompts per thread) and rollout_small from 2.7k to 3.9k. candle's pool does not spin like
+/// OpenMP, so a busy machine costs a second thread little, where PyTorch at 2 threads collapsed
+/// 10-25x under the same load.
 pub fn set_num_threads(n: usize) {
     let n = n.max(1);
     // Edition 2021: `set_var` is safe; it is called at start-up before other threads read it.

@@ -95,8 +95,17 @@ fn shards_do_not_change_what_is_sampled() {
     let one = run(1);
     for shards in [2, 3, 8] {
         let many = run(shards);
-        assert_eq!((&one.tokens, &one.stop), (&many.tokens, &many.stop), "{shards} shards");
-        for (a, b) in one.logprobs.iter().flatten().zip(many.logprobs.iter().flatten()) {
+        assert_eq!(
+            (&one.tokens, &one.stop),
+            (&many.tokens, &many.stop),
+            "{shards} shards"
+        );
+        for (a, b) in one
+            .logprobs
+            .iter()
+            .flatten()
+            .zip(many.logprobs.iter().flatten())
+        {
             assert!((a - b).abs() < 1e-5, "{shards} shards: {a} vs {b}");
         }
     }

@@ -463,7 +463,11 @@ mod tests {
         ws.min_lr = 1e-4;
         let s = ws.schedule();
         assert!((s.lr_at(19) - 1e-3).abs() < 1e-12);
-        assert!((s.lr_at(60) - 5.5e-4).abs() < 1e-12, "midway: {}", s.lr_at(60));
+        assert!(
+            (s.lr_at(60) - 5.5e-4).abs() < 1e-12,
+            "midway: {}",
+            s.lr_at(60)
+        );
         assert!((s.lr_at(100) - 1e-4).abs() < 1e-12);
     }
 }
