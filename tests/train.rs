@@ -249,7 +249,10 @@ max_new_tokens = 12
     assert!(!out.status.success(), "a hopeless run must not start");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("preflight:"), "{err}");
-    assert!(err.contains("warm"), "the message should say how to fix it: {err}");
+    assert!(
+        err.contains("warm"),
+        "the message should say how to fix it: {err}"
+    );
     assert!(
         !dir.path().join("run/metrics.jsonl").exists()
             || read_jsonl(&dir.path().join("run/metrics.jsonl")).is_empty(),
