@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use super::workloads::ModelShape;
 
@@ -23,10 +23,9 @@ pub fn gemm_peak_gflops(device: &Device) -> anyhow::Result<f64> {
     for rep in 0..6 {
         device.synchronize()?;
         let t0 = Instant::now();
-        let c = policy::run_in_thread_pool(|| a.matmul(&b))?;
+        policy::run_in_thread_pool(|| a.matmul(&b))?;
         device.synchronize()?; // a GPU matmul only queues work
         let s = t0.elapsed().as_secs_f64();
-        debug_assert_eq!(c.dtype(), DType::F32);
         if rep > 0 {
             best = best.max(flops / s / 1e9);
         }

@@ -319,6 +319,7 @@ fn composite(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::tests::max_diff;
     use crate::kernels::{attention, Kernels};
     use candle_core::Device;
 
@@ -376,20 +377,8 @@ mod tests {
             .unwrap()
             .reshape((b, h * d))
             .unwrap();
-        let close = |x: &Tensor, y: &Tensor| -> f32 {
-            (x - y)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar()
-                .unwrap()
-        };
-        assert!(close(&want, &reference) < 1e-6);
-        let diff = close(&got, &want);
+        assert!(max_diff(&want, &reference) < 1e-6);
+        let diff = max_diff(&got, &want);
         assert!(diff < 1e-5, "{diff}");
     }
 }

@@ -146,16 +146,7 @@ mod tests {
             .unwrap()
             .to_dtype(candle_core::DType::F32)
             .unwrap();
-        let diff: f32 = (other - &want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let diff = crate::kernels::tests::max_diff(&other, &want);
         assert!(diff <= 1e-6 * scale, "fallback: {diff}");
     }
 }
