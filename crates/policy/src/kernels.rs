@@ -116,6 +116,28 @@ impl Kernels {
         })
     }
 
+    /// `silu(g) * u` on rows `[g | u]` stacked along the last axis: `(..., 2F)` -> `(..., F)`.
+    pub(crate) fn silu_mul_cat(self, gu: &Tensor) -> Result<Tensor> {
+        let n = gu.dim(D::Minus1)?;
+        if n == 0 || n % 2 != 0 {
+            return Err(crate::Error::Invalid(format!(
+                "silu_mul_cat: needs an even, non-zero last axis, got {:?}",
+                gu.dims()
+            )));
+        }
+        Ok(match self {
+            Kernels::Trained if trainable_fused(gu) => {
+                gu.contiguous()?.apply_op1(crate::train_ops::SiluMulCat)?
+            }
+            _ => {
+                let f = n / 2;
+                let g = gu.narrow(D::Minus1, 0, f)?;
+                let u = gu.narrow(D::Minus1, f, f)?;
+                (g.silu()? * u)?
+            }
+        })
+    }
+
     /// Softmax over the last axis of scores `(..., t, s)` with query `i` seeing keys
     /// `0..=i + s - t` (causal, queries at the end of the keys); masked entries are 0.
     pub(crate) fn causal_softmax(self, x: &Tensor) -> Result<Tensor> {

@@ -339,9 +339,19 @@ impl Model {
             let a = causal_attention(k, &q, &kk, &v)?; // (b, t, h*d)
             x = (x + lin(Proj::O, &a)?)?;
             let hn = k.rms_norm(&x, &w(&layer.post_attention_layernorm), c.rms_norm_eps)?;
-            let g = lin(Proj::Gate, &hn)?;
-            let u = lin(Proj::Up, &hn)?;
-            x = (x + lin(Proj::Down, &k.silu_mul(&g, &u)?)?)?;
+            let branch = |p: Proj| adapter.and_then(|a| a.branch(li, p));
+            let swiglu = if branch(Proj::Gate).is_none() && branch(Proj::Up).is_none() {
+                // One matmul for gate and up: their weights stacked, `[g | u]` rows out.
+                let (gate, up) = (
+                    &layer.proj[Proj::Gate.index()],
+                    &layer.proj[Proj::Up.index()],
+                );
+                let stacked = Tensor::cat(&[w(&gate.weight), w(&up.weight)], 0)?;
+                k.silu_mul_cat(&linear(&hn, &stacked, None, None)?)?
+            } else {
+                k.silu_mul(&lin(Proj::Gate, &hn)?, &lin(Proj::Up, &hn)?)?
+            };
+            x = (x + lin(Proj::Down, &swiglu)?)?;
         }
         k.rms_norm(&x, &w(&self.norm), c.rms_norm_eps)
     }

@@ -1,5 +1,5 @@
 //! Fused CPU training ops with their own backward (candle custom ops with `bwd`): RMSNorm,
-//! `silu(g) * u`, causal softmax (the mask folded in) and per-token log-prob + entropy over the
+//! `silu(g) * u` (also on stacked `[g | u]` rows), causal softmax (the mask folded in) and per-token log-prob + entropy over the
 //! vocabulary. Each replaces a chain of composite ops whose backward made the GRPO step slow
 //! (many small kernels, zero-filled gradient buffers, scalar libm `exp`). f32 on the CPU only;
 //! callers go through [`Kernels`](crate::kernels::Kernels), which keeps the composite ops as the
@@ -110,14 +110,17 @@ impl CustomOp2 for RmsNorm {
         out.par_chunks_mut(BLOCK * d)
             .zip(x.par_chunks(BLOCK * d))
             .for_each(|(o, x)| {
-                fast(|| {
-                    for (o, x) in o.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
-                        let r = self.inv_rms(x);
-                        for ((o, &x), &w) in o.iter_mut().zip(x).zip(w) {
-                            *o = x * r * w;
+                fast(
+                    #[inline(always)]
+                    || {
+                        for (o, x) in o.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
+                            let r = self.inv_rms(x);
+                            for ((o, &x), &w) in o.iter_mut().zip(x).zip(w) {
+                                *o = x * r * w;
+                            }
                         }
-                    }
-                })
+                    },
+                )
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -139,26 +142,29 @@ impl CustomOp2 for RmsNorm {
                         .zip(xs.par_chunks(BLOCK * d))
                         .zip(gs.par_chunks(BLOCK * d))
                         .map(|((dx, xs), gs)| {
-                            fast(|| {
-                                let mut dw = vec![0f32; d];
-                                for ((dx, x), g) in dx
-                                    .chunks_exact_mut(d)
-                                    .zip(xs.chunks_exact(d))
-                                    .zip(gs.chunks_exact(d))
-                                {
-                                    let r = self.inv_rms(x);
-                                    let mut dot = 0f32; // sum(g * w * x)
-                                    for i in 0..d {
-                                        dot += g[i] * ws[i] * x[i];
-                                        dw[i] += g[i] * x[i] * r;
+                            fast(
+                                #[inline(always)]
+                                || {
+                                    let mut dw = vec![0f32; d];
+                                    for ((dx, x), g) in dx
+                                        .chunks_exact_mut(d)
+                                        .zip(xs.chunks_exact(d))
+                                        .zip(gs.chunks_exact(d))
+                                    {
+                                        let r = self.inv_rms(x);
+                                        let mut dot = 0f32; // sum(g * w * x)
+                                        for i in 0..d {
+                                            dot += g[i] * ws[i] * x[i];
+                                            dw[i] += g[i] * x[i] * r;
+                                        }
+                                        let c = r * r * r * dot / d as f32;
+                                        for i in 0..d {
+                                            dx[i] = r * g[i] * ws[i] - x[i] * c;
+                                        }
                                     }
-                                    let c = r * r * r * dot / d as f32;
-                                    for i in 0..d {
-                                        dx[i] = r * g[i] * ws[i] - x[i] * c;
-                                    }
-                                }
-                                dw
-                            })
+                                    dw
+                                },
+                            )
                         })
                         .collect();
                     let mut dw = vec![0f32; d];
@@ -210,11 +216,14 @@ impl CustomOp2 for SiluMul {
         out.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK)))
             .for_each(|(o, (g, u))| {
-                fast(|| {
-                    for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
-                        *o = g * sigmoid(g) * u;
-                    }
-                })
+                fast(
+                    #[inline(always)]
+                    || {
+                        for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+                            *o = g * sigmoid(g) * u;
+                        }
+                    },
+                )
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -237,14 +246,17 @@ impl CustomOp2 for SiluMul {
                         .zip(gs.par_chunks(CHUNK).zip(us.par_chunks(CHUNK)))
                         .zip(go.par_chunks(CHUNK))
                         .for_each(|(((dg, du), (gs, us)), go)| {
-                            fast(|| {
-                                for i in 0..dg.len() {
-                                    let (g, u, o) = (gs[i], us[i], go[i]);
-                                    let s = sigmoid(g);
-                                    du[i] = o * g * s;
-                                    dg[i] = o * u * s * (1.0 + g * (1.0 - s));
-                                }
-                            })
+                            fast(
+                                #[inline(always)]
+                                || {
+                                    for i in 0..dg.len() {
+                                        let (g, u, o) = (gs[i], us[i], go[i]);
+                                        let s = sigmoid(g);
+                                        du[i] = o * g * s;
+                                        dg[i] = o * u * s * (1.0 + g * (1.0 - s));
+                                    }
+                                },
+                            )
                         });
                     Ok((dg, du))
                 })
@@ -254,6 +266,84 @@ impl CustomOp2 for SiluMul {
             Some(tensor(dg, g.shape(), g)?),
             Some(tensor(du, u.shape(), u)?),
         ))
+    }
+}
+
+/// `silu(g) * u` on rows `[g | u]`, the gate and up projections side by side (one matmul for
+/// both): `(..., 2F)` -> `(..., F)`; gradient for the stacked input.
+pub(crate) struct SiluMulCat;
+
+/// `(rows, F)` of a stacked `[g | u]` shape.
+fn stacked_dims(shape: &Shape) -> candle_core::Result<(usize, usize)> {
+    let (rows, cols) = rows_cols(shape);
+    if cols == 0 || cols % 2 != 0 {
+        candle_core::bail!("silu_mul_cat: needs an even, non-zero last axis, got {shape:?}");
+    }
+    Ok((rows, cols / 2))
+}
+
+impl CustomOp1 for SiluMulCat {
+    fn name(&self) -> &'static str {
+        "silu_mul_cat"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32s(s, l, "silu_mul_cat")?;
+        let (_, f) = stacked_dims(l.shape())?;
+        let mut out = vec![0f32; x.len() / 2];
+        out.par_chunks_mut(BLOCK * f)
+            .zip(x.par_chunks(BLOCK * 2 * f))
+            .for_each(|(o, x)| {
+                fast(
+                    #[inline(always)]
+                    || {
+                        for (o, x) in o.chunks_exact_mut(f).zip(x.chunks_exact(2 * f)) {
+                            let (g, u) = x.split_at(f);
+                            for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+                                *o = g * sigmoid(g) * u;
+                            }
+                        }
+                    },
+                )
+            });
+        let mut dims = l.dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = f;
+        }
+        Ok((CpuStorage::F32(out), Shape::from(dims)))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let (_, f) = stacked_dims(x.shape())?;
+        let dx = with_f32(x, "silu_mul_cat", |xs| {
+            with_f32(grad, "silu_mul_cat", |go| {
+                let mut dx = vec![0f32; xs.len()];
+                dx.par_chunks_mut(BLOCK * 2 * f)
+                    .zip(xs.par_chunks(BLOCK * 2 * f).zip(go.par_chunks(BLOCK * f)))
+                    .for_each(|(dx, (xs, go))| {
+                        fast(
+                            #[inline(always)]
+                            || {
+                                for ((dx, x), o) in dx
+                                    .chunks_exact_mut(2 * f)
+                                    .zip(xs.chunks_exact(2 * f))
+                                    .zip(go.chunks_exact(f))
+                                {
+                                    let (dg, du) = dx.split_at_mut(f);
+                                    let (g, u) = x.split_at(f);
+                                    for i in 0..f {
+                                        let s = sigmoid(g[i]);
+                                        du[i] = o[i] * g[i] * s;
+                                        dg[i] = o[i] * u[i] * s * (1.0 + g[i] * (1.0 - s));
+                                    }
+                                }
+                            },
+                        )
+                    });
+                Ok(dx)
+            })
+        })?;
+        Ok(Some(tensor(dx, x.shape(), x)?))
     }
 }
 
@@ -285,21 +375,25 @@ impl CustomOp1 for CausalSoftmax {
         out.par_chunks_mut(t * n)
             .zip(x.par_chunks(t * n))
             .for_each(|(o, x)| {
-                fast(|| {
-                    for (i, (o, x)) in o.chunks_exact_mut(n).zip(x.chunks_exact(n)).enumerate() {
-                        let k = i + n - t + 1;
-                        let m = x[..k].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                        let mut sum = 0f32;
-                        for (o, &x) in o[..k].iter_mut().zip(&x[..k]) {
-                            *o = exp(x - m);
-                            sum += *o;
+                fast(
+                    #[inline(always)]
+                    || {
+                        for (i, (o, x)) in o.chunks_exact_mut(n).zip(x.chunks_exact(n)).enumerate()
+                        {
+                            let k = i + n - t + 1;
+                            let m = x[..k].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                            let mut sum = 0f32;
+                            for (o, &x) in o[..k].iter_mut().zip(&x[..k]) {
+                                *o = exp(x - m);
+                                sum += *o;
+                            }
+                            let inv = 1.0 / sum;
+                            for o in &mut o[..k] {
+                                *o *= inv;
+                            }
                         }
-                        let inv = 1.0 / sum;
-                        for o in &mut o[..k] {
-                            *o *= inv;
-                        }
-                    }
-                })
+                    },
+                )
             });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -312,20 +406,24 @@ impl CustomOp1 for CausalSoftmax {
                 dx.par_chunks_mut(t * n)
                     .zip(ys.par_chunks(t * n).zip(gs.par_chunks(t * n)))
                     .for_each(|(dx, (ys, gs))| {
-                        fast(|| {
-                            for (i, ((dx, y), g)) in dx
-                                .chunks_exact_mut(n)
-                                .zip(ys.chunks_exact(n))
-                                .zip(gs.chunks_exact(n))
-                                .enumerate()
-                            {
-                                let k = i + n - t + 1;
-                                let dot: f32 = y[..k].iter().zip(&g[..k]).map(|(a, b)| a * b).sum();
-                                for j in 0..k {
-                                    dx[j] = y[j] * (g[j] - dot);
+                        fast(
+                            #[inline(always)]
+                            || {
+                                for (i, ((dx, y), g)) in dx
+                                    .chunks_exact_mut(n)
+                                    .zip(ys.chunks_exact(n))
+                                    .zip(gs.chunks_exact(n))
+                                    .enumerate()
+                                {
+                                    let k = i + n - t + 1;
+                                    let dot: f32 =
+                                        y[..k].iter().zip(&g[..k]).map(|(a, b)| a * b).sum();
+                                    for j in 0..k {
+                                        dx[j] = y[j] * (g[j] - dot);
+                                    }
                                 }
-                            }
-                        })
+                            },
+                        )
                     });
                 Ok(dx)
             })
@@ -388,13 +486,16 @@ impl CustomOp2 for TokenLogProb {
         out.par_chunks_mut(2 * BLOCK)
             .zip(z.par_chunks(BLOCK * v).zip(tg.par_chunks(BLOCK)))
             .for_each(|(o, (z, tg))| {
-                fast(|| {
-                    for ((o, z), &t) in o.chunks_exact_mut(2).zip(z.chunks_exact(v)).zip(tg) {
-                        let (lse, mean) = lse_and_mean(z);
-                        o[0] = z[t as usize] - lse;
-                        o[1] = lse - mean;
-                    }
-                })
+                fast(
+                    #[inline(always)]
+                    || {
+                        for ((o, z), &t) in o.chunks_exact_mut(2).zip(z.chunks_exact(v)).zip(tg) {
+                            let (lse, mean) = lse_and_mean(z);
+                            o[0] = z[t as usize] - lse;
+                            o[1] = lse - mean;
+                        }
+                    },
+                )
             });
         Ok((CpuStorage::F32(out), Shape::from((n, 2))))
     }
@@ -417,26 +518,29 @@ impl CustomOp2 for TokenLogProb {
                         .zip(rs.par_chunks(2 * BLOCK).zip(gs.par_chunks(2 * BLOCK)))
                         .zip(tg.par_chunks(BLOCK))
                         .for_each(|(((dz, zs), (rs, gs)), tg)| {
-                            fast(|| {
-                                for ((((dz, z), r), g), &t) in dz
-                                    .chunks_exact_mut(v)
-                                    .zip(zs.chunks_exact(v))
-                                    .zip(rs.chunks_exact(2))
-                                    .zip(gs.chunks_exact(2))
-                                    .zip(tg)
-                                {
-                                    let (lp_t, h) = (r[0], r[1]);
-                                    let lse = z[t as usize] - lp_t;
-                                    let (g_lp, g_h) = (g[0], g[1]);
-                                    // d lp_t / dz_i = 1[i=t] - p_i; dH / dz_i = -p_i (log p_i + H)
-                                    for (d, &zi) in dz.iter_mut().zip(z) {
-                                        let lp = zi - lse;
-                                        let p = exp(lp);
-                                        *d = -p * (g_lp + g_h * (lp + h));
+                            fast(
+                                #[inline(always)]
+                                || {
+                                    for ((((dz, z), r), g), &t) in dz
+                                        .chunks_exact_mut(v)
+                                        .zip(zs.chunks_exact(v))
+                                        .zip(rs.chunks_exact(2))
+                                        .zip(gs.chunks_exact(2))
+                                        .zip(tg)
+                                    {
+                                        let (lp_t, h) = (r[0], r[1]);
+                                        let lse = z[t as usize] - lp_t;
+                                        let (g_lp, g_h) = (g[0], g[1]);
+                                        // d lp_t / dz_i = 1[i=t] - p_i; dH / dz_i = -p_i (log p_i + H)
+                                        for (d, &zi) in dz.iter_mut().zip(z) {
+                                            let lp = zi - lse;
+                                            let p = exp(lp);
+                                            *d = -p * (g_lp + g_h * (lp + h));
+                                        }
+                                        dz[t as usize] += g_lp;
                                     }
-                                    dz[t as usize] += g_lp;
-                                }
-                            })
+                                },
+                            )
                         });
                     Ok(dz)
                 })
@@ -502,13 +606,16 @@ impl CustomOp1 for RopeRows {
         out.par_chunks_mut((t * d).max(1))
             .enumerate()
             .for_each(|(bh, o)| {
-                fast(|| {
-                    let (bi, hh) = (bh / heads, bh % heads);
-                    for (pos, o) in o.chunks_exact_mut(d).enumerate() {
-                        let at = (bi * t + pos) * n + hh * d;
-                        self.rotate(pos, &x[at..at + d], o, 1.0);
-                    }
-                })
+                fast(
+                    #[inline(always)]
+                    || {
+                        let (bi, hh) = (bh / heads, bh % heads);
+                        for (pos, o) in o.chunks_exact_mut(d).enumerate() {
+                            let at = (bi * t + pos) * n + hh * d;
+                            self.rotate(pos, &x[at..at + d], o, 1.0);
+                        }
+                    },
+                )
             });
         Ok((CpuStorage::F32(out), Shape::from((b, heads, t, d))))
     }
@@ -522,13 +629,16 @@ impl CustomOp1 for RopeRows {
             dx.par_chunks_mut(n.max(1))
                 .enumerate()
                 .for_each(|(bt, dx)| {
-                    fast(|| {
-                        let (bi, pos) = (bt / t, bt % t);
-                        for (hh, dx) in dx.chunks_exact_mut(d).enumerate() {
-                            let at = ((bi * heads + hh) * t + pos) * d;
-                            self.rotate(pos, &g[at..at + d], dx, -1.0);
-                        }
-                    })
+                    fast(
+                        #[inline(always)]
+                        || {
+                            let (bi, pos) = (bt / t, bt % t);
+                            for (hh, dx) in dx.chunks_exact_mut(d).enumerate() {
+                                let at = ((bi * heads + hh) * t + pos) * d;
+                                self.rotate(pos, &g[at..at + d], dx, -1.0);
+                            }
+                        },
+                    )
                 });
             Ok(dx)
         })?;
@@ -629,6 +739,19 @@ mod tests {
                 k.silu_mul(&t[0], &t[1]).unwrap()
             });
         }
+    }
+
+    #[test]
+    fn silu_mul_cat_matches_composite() {
+        for (i, shape) in [vec![5, 66], vec![1, 2], vec![2, 3, 8194], vec![130, 6]]
+            .into_iter()
+            .enumerate()
+        {
+            let gu = randn(&shape, i as u64, 2.0);
+            check("silu_mul_cat", &[gu], |k, t| k.silu_mul_cat(&t[0]).unwrap());
+        }
+        let odd = randn(&[2, 5], 9, 1.0);
+        assert!(Kernels::Trained.silu_mul_cat(&odd).is_err());
     }
 
     #[test]
