@@ -177,7 +177,8 @@ fn attend_row<const FMA: bool>(
     }
 }
 
-/// [`attend_row`] compiled for AVX2 + FMA (8-wide fused multiply-adds).
+/// [`attend_row`] compiled for AVX2 + FMA (8-wide fused multiply-adds); head sizes that are a
+/// multiple of 8 (up to 128) take [`simd::attend_row`].
 ///
 /// # Safety
 /// The CPU must support `avx2` and `fma`.
@@ -192,7 +193,156 @@ unsafe fn attend_row_avx2(
     out_row: &mut [f32],
     w: &mut [f32],
 ) {
-    attend_row::<true>(a, row, start, prompt, len, out_row, w)
+    // SAFETY (all arms): the caller guarantees avx2 + fma; `simd::attend_row` checks bounds.
+    match a.d {
+        8 => simd::attend_row::<1>(a, row, start, prompt, len, out_row, w),
+        16 => simd::attend_row::<2>(a, row, start, prompt, len, out_row, w),
+        32 => simd::attend_row::<4>(a, row, start, prompt, len, out_row, w),
+        64 => simd::attend_row::<8>(a, row, start, prompt, len, out_row, w),
+        128 => simd::attend_row::<16>(a, row, start, prompt, len, out_row, w),
+        _ => attend_row::<true>(a, row, start, prompt, len, out_row, w),
+    }
+}
+
+/// AVX2 kernels for a head size of `8 * C`: a query and an output row live in `C` registers.
+/// Scores go 8 slots at a time (8 accumulators, then one transpose-and-add), `exp` is the
+/// vectorisable polynomial, and the weighted sum keeps the output in registers.
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use std::arch::x86_64::*;
+
+    use super::Args;
+
+    /// `q . k_s` for the `(slots, 8C)` rows `k[slots]` into `w`; returns their max.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn scores<const C: usize>(
+        q: &[__m256; C],
+        k: &[f32],
+        slots: std::ops::Range<usize>,
+        w: &mut [f32],
+    ) -> f32 {
+        let d = 8 * C;
+        let n = slots.len();
+        assert!(k.len() >= slots.end * d && w.len() >= n);
+        let base = k.as_ptr().add(slots.start * d);
+        let mut vmax = _mm256_set1_ps(f32::NEG_INFINITY);
+        let mut i = 0;
+        while i + 8 <= n {
+            let mut acc = [_mm256_setzero_ps(); 8];
+            for (s, a) in acc.iter_mut().enumerate() {
+                let row = base.add((i + s) * d);
+                for (c, qc) in q.iter().enumerate() {
+                    *a = _mm256_fmadd_ps(*qc, _mm256_loadu_ps(row.add(8 * c)), *a);
+                }
+            }
+            // Eight horizontal sums at once: after two rounds of pairwise adds each 128-bit
+            // half holds four partial sums; adding the halves gives slot i + s in lane s.
+            let s01 = _mm256_hadd_ps(acc[0], acc[1]);
+            let s23 = _mm256_hadd_ps(acc[2], acc[3]);
+            let s45 = _mm256_hadd_ps(acc[4], acc[5]);
+            let s67 = _mm256_hadd_ps(acc[6], acc[7]);
+            let lo = _mm256_hadd_ps(s01, s23);
+            let hi = _mm256_hadd_ps(s45, s67);
+            let sums = _mm256_add_ps(
+                _mm256_permute2f128_ps(lo, hi, 0x20),
+                _mm256_permute2f128_ps(lo, hi, 0x31),
+            );
+            _mm256_storeu_ps(w.as_mut_ptr().add(i), sums);
+            vmax = _mm256_max_ps(vmax, sums);
+            i += 8;
+        }
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), vmax);
+        let mut max = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for (j, ws) in w.iter_mut().enumerate().take(n).skip(i) {
+            let row = base.add(j * d);
+            let mut acc = _mm256_setzero_ps();
+            for (c, qc) in q.iter().enumerate() {
+                acc = _mm256_fmadd_ps(*qc, _mm256_loadu_ps(row.add(8 * c)), acc);
+            }
+            _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+            *ws = lanes.iter().sum();
+            max = max.max(*ws);
+        }
+        max
+    }
+
+    /// `o += sum_s (w_s * inv) v_s` over the `(slots, 8C)` rows `v[slots]`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn accumulate<const C: usize>(
+        o: &mut [__m256; C],
+        v: &[f32],
+        slots: std::ops::Range<usize>,
+        w: &[f32],
+        inv: f32,
+    ) {
+        let d = 8 * C;
+        assert!(v.len() >= slots.end * d && w.len() >= slots.len());
+        let base = v.as_ptr().add(slots.start * d);
+        for (j, &ws) in w.iter().enumerate().take(slots.len()) {
+            let x = _mm256_set1_ps(ws * inv);
+            let row = base.add(j * d);
+            for (c, oc) in o.iter_mut().enumerate() {
+                *oc = _mm256_fmadd_ps(x, _mm256_loadu_ps(row.add(8 * c)), *oc);
+            }
+        }
+    }
+
+    /// `sum(w)` in eight lanes (a plain sequential sum would not vectorise).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn sum8(w: &[f32]) -> f32 {
+        let mut acc = [0f32; 8];
+        let chunks = w.chunks_exact(8);
+        let tail: f32 = chunks.remainder().iter().sum();
+        for c in chunks {
+            for (a, x) in acc.iter_mut().zip(c) {
+                *a += x;
+            }
+        }
+        acc.iter().sum::<f32>() + tail
+    }
+
+    /// [`super::attend_row`] for head size `8 * C`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn attend_row<const C: usize>(
+        a: &Args<'_>,
+        row: usize,
+        start: usize,
+        prompt: usize,
+        len: usize,
+        out_row: &mut [f32],
+        w: &mut [f32],
+    ) {
+        let (h, d, kvh) = (a.h, a.d, a.kvh);
+        assert!(d == 8 * C && out_row.len() == h * d && a.q.len() >= (row + 1) * h * d);
+        let rep = h / kvh;
+        let n_prefix = a.p - start;
+        for (i, out) in out_row.chunks_exact_mut(d).enumerate() {
+            let kv = i / rep;
+            let qv = a.q.as_ptr().add((row * h + i) * d);
+            let q: [__m256; C] = std::array::from_fn(|c| _mm256_loadu_ps(qv.add(8 * c)));
+            let pk = &a.prefix[(prompt * 2 * kvh + kv) * a.p * d..][..a.p * d];
+            let pv = &a.prefix[(prompt * 2 * kvh + kvh + kv) * a.p * d..][..a.p * d];
+            let gk = &a.generated[(row * 2 * kvh + kv) * a.cap * d..][..a.cap * d];
+            let gv = &a.generated[(row * 2 * kvh + kvh + kv) * a.cap * d..][..a.cap * d];
+            let (wp, wg) = w.split_at_mut(n_prefix);
+            let max = scores::<C>(&q, pk, start..a.p, wp).max(scores::<C>(&q, gk, 0..len, wg));
+            for ws in w.iter_mut() {
+                *ws = crate::swiglu::exp(*ws - max);
+            }
+            let inv = 1.0 / sum8(w);
+            let (wp, wg) = w.split_at(n_prefix);
+            let mut o = [_mm256_setzero_ps(); C];
+            accumulate::<C>(&mut o, pv, start..a.p, wp, inv);
+            accumulate::<C>(&mut o, gv, 0..len, wg, inv);
+            for (c, oc) in o.iter().enumerate() {
+                _mm256_storeu_ps(out.as_mut_ptr().add(8 * c), *oc);
+            }
+        }
+    }
 }
 
 fn has_avx2_fma() -> bool {
@@ -323,12 +473,24 @@ mod tests {
     use crate::kernels::{attention, Kernels};
     use candle_core::Device;
 
-    #[test]
-    fn matches_masked_matmul_attention() {
+    /// The fused op against the composite one and the training path's masked attention, for
+    /// `n` prompts x `g` rows, `h` query heads over `kvh` KV heads of size `d`, `p` prefix slots
+    /// (prompt `i` starting at `starts[i]`) and `len` of `cap` generated slots.
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        n: usize,
+        g: usize,
+        h: usize,
+        kvh: usize,
+        p: usize,
+        cap: usize,
+        d: usize,
+        len: usize,
+        starts: &[usize],
+    ) {
         let dev = Device::Cpu;
-        // 2 prompts x G = 2 rows, 4 query heads over 2 KV heads, prefix 5 slots, 3 generated.
-        let (n, g, h, kvh, p, cap, d, len) = (2, 2, 4, 2, 5, 4, 12, 3);
         let b = n * g;
+        let row_prompt: Vec<usize> = (0..b).map(|r| r / g).collect();
         let vals = |m: usize, seed: usize| -> Vec<f32> {
             (0..m)
                 .map(|i| (((i * 7919 + seed) % 201) as f32 - 100.0) / 60.0)
@@ -339,12 +501,12 @@ mod tests {
             Tensor::from_vec(vals(n * 2 * kvh * p * d, 2), (n, 2, kvh, p, d), &dev).unwrap();
         let generated =
             Tensor::from_vec(vals(b * 2 * kvh * cap * d, 3), (b, 2, kvh, cap, d), &dev).unwrap();
-        let starts = [0usize, 3];
-        let got = decode_attention(&q, &prefix, &generated, &starts, &[0, 0, 1, 1], len).unwrap();
+        let got = decode_attention(&q, &prefix, &generated, starts, &row_prompt, len).unwrap();
         // The composite path (what other devices run) is the oracle.
-        let want = composite(&q, &prefix, &generated, &starts, &[0, 0, 1, 1], len).unwrap();
+        let want = composite(&q, &prefix, &generated, starts, &row_prompt, len).unwrap();
         // ... and it is the masked matmul attention of the training path.
-        let rows = Tensor::new(&[0u32, 0, 1, 1], &dev).unwrap();
+        let rows: Vec<u32> = row_prompt.iter().map(|&i| i as u32).collect();
+        let rows = Tensor::new(rows.as_slice(), &dev).unwrap();
         let all = Tensor::cat(
             &[
                 &prefix.index_select(&rows, 0).unwrap(),
@@ -379,6 +541,26 @@ mod tests {
             .unwrap();
         assert!(max_diff(&want, &reference) < 1e-6);
         let diff = max_diff(&got, &want);
-        assert!(diff < 1e-5, "{diff}");
+        assert!(diff < 1e-5, "d {d}, p {p}, len {len}: {diff}");
+    }
+
+    #[test]
+    fn matches_masked_matmul_attention() {
+        // 2 prompts x G = 2 rows, 4 query heads over 2 KV heads, prefix 5 slots, 3 generated;
+        // a head size of 12 takes the generic kernel.
+        check(2, 2, 4, 2, 5, 4, 12, 3, &[0, 3]);
+    }
+
+    #[test]
+    fn simd_head_sizes_match_with_block_tails() {
+        // Head sizes 8..128 take the AVX2 kernels where the CPU has them: slot counts below,
+        // at and past a block of 8 (prefix 13 from slot 0 or 6, up to 19 generated).
+        for d in [8, 16, 32, 64, 128] {
+            for len in [0, 1, 8, 19] {
+                check(3, 2, 4, 2, 13, 20, d, len, &[0, 6, 12]);
+            }
+        }
+        // No grouping (one query head per KV head), one row per prompt.
+        check(2, 1, 3, 3, 9, 9, 16, 9, &[1, 0]);
     }
 }
