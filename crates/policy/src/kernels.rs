@@ -201,16 +201,28 @@ pub(crate) fn attention(
     })
 }
 
-/// [`attention`] with the causal mask folded into the softmax (`q`'s `t` positions are the last
-/// `t` of `k`'s `s`).
+/// Causal grouped-query self-attention of heads `q (b, h, t, d)` (already scaled by
+/// `1/sqrt(d)`) and `k (b, kvh, t, d)` over value rows `v (b, t, kvh * d)` (the projection's
+/// output as is): `(b, t, h * d)`. `Trained` runs the fused op of `causal_attention.rs` on the
+/// CPU in f32; otherwise batched matmuls around [`Kernels::causal_softmax`].
 pub(crate) fn causal_attention(
     kernels: Kernels,
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
 ) -> Result<Tensor> {
-    // k may come as a (b, t, kvh, d) -> (b, kvh, t, d) view: the matmul needs it contiguous.
-    attention_with(q, &k.contiguous()?, v, |scores| {
+    if kernels == Kernels::Trained && trainable_fused(q) {
+        return Ok(q.contiguous()?.apply_op3(
+            &k.contiguous()?,
+            &v.contiguous()?,
+            crate::causal_attention::CausalAttention::new(
+                q.track_op() || k.track_op() || v.track_op(),
+            ),
+        )?);
+    }
+    let (b, kvh, t, d) = k.dims4()?;
+    let v = v.reshape((b, t, kvh, d))?.transpose(1, 2)?;
+    attention_with(q, &k.contiguous()?, &v, |scores| {
         kernels.causal_softmax(scores)
     })
 }

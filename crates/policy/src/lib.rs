@@ -28,6 +28,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod causal_attention;
 mod config;
 mod decode_attention;
 mod device;

@@ -311,7 +311,7 @@ impl Model {
             }
         };
         let (b, t) = ids.dims2()?;
-        let (kvh, hd) = (c.num_kv_heads(), c.head_dim());
+        let hd = c.head_dim();
         let mut x = w(&self.embed_tokens)
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, c.hidden_size))?;
@@ -330,13 +330,10 @@ impl Model {
                 )
             };
             let hn = k.rms_norm(&x, &w(&layer.input_layernorm), c.rms_norm_eps)?;
-            // RoPE (and q's 1/sqrt(d)) on (b, t, h*d) -> heads (b, h, t, d); v: (b, t, h, d) -> (b, h, t, d)
+            // RoPE (and q's 1/sqrt(d)) on (b, t, h*d) -> heads (b, h, t, d); v stays rows (b, t, kvh*d)
             let q = k.rope_rows(&lin(Proj::Q, &hn)?, &cos, &sin, hd, scale)?;
             let kk = k.rope_rows(&lin(Proj::K, &hn)?, &cos, &sin, hd, 1.0)?;
-            let v = lin(Proj::V, &hn)?
-                .reshape((b, t, kvh, hd))?
-                .transpose(1, 2)?;
-            let a = causal_attention(k, &q, &kk, &v)?; // (b, t, h*d)
+            let a = causal_attention(k, &q, &kk, &lin(Proj::V, &hn)?)?; // (b, t, h*d)
             x = (x + lin(Proj::O, &a)?)?;
             let hn = k.rms_norm(&x, &w(&layer.post_attention_layernorm), c.rms_norm_eps)?;
             let branch = |p: Proj| adapter.and_then(|a| a.branch(li, p));

@@ -17,7 +17,7 @@ use crate::swiglu::exp;
 /// Runs `f` compiled for AVX2 + FMA when the CPU has them (vectorised loops, and a hardware
 /// `mul_add` in [`exp`] instead of libm's `fmaf`), plainly otherwise.
 #[inline(always)]
-fn fast<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn fast<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports avx2 and fma (checked above).
@@ -38,7 +38,7 @@ unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
 const BLOCK: usize = 64;
 
 /// The contiguous f32 slice of a CPU storage under `l`.
-fn f32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
+pub(crate) fn f32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
     let (a, b) = match l.contiguous_offsets() {
         Some(o) => o,
         None => candle_core::bail!("{op}: needs a contiguous input, got {:?}", l.shape()),
@@ -50,7 +50,7 @@ fn f32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a 
 }
 
 /// Runs `f` on the contiguous f32 data of CPU tensor `t` (made contiguous first if needed).
-fn with_f32<R>(
+pub(crate) fn with_f32<R>(
     t: &Tensor,
     op: &str,
     f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
@@ -70,7 +70,7 @@ fn rows_cols(shape: &Shape) -> (usize, usize) {
     (d.iter().rev().skip(1).product(), cols)
 }
 
-fn tensor(data: Vec<f32>, shape: &Shape, like: &Tensor) -> candle_core::Result<Tensor> {
+pub(crate) fn tensor(data: Vec<f32>, shape: &Shape, like: &Tensor) -> candle_core::Result<Tensor> {
     Tensor::from_vec(data, shape.clone(), like.device())
 }
 
@@ -788,6 +788,28 @@ mod tests {
     }
 
     #[test]
+    fn causal_attention_matches_composite() {
+        // (b, h, kvh, t, d): grouped and plain heads, odd sizes, one position, head sizes
+        // around the 8-lane blocks.
+        for (i, (b, h, kvh, t, d)) in [
+            (2, 4, 2, 7, 8),
+            (1, 3, 3, 1, 5),
+            (3, 2, 1, 13, 16),
+            (1, 8, 4, 20, 3),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let q = randn(&[b, h, t, d], i as u64, 1.0);
+            let k = randn(&[b, kvh, t, d], 50 + i as u64, 1.0);
+            let v = randn(&[b, t, kvh * d], 60 + i as u64, 1.0);
+            check("causal_attention", &[q, k, v], |kern, x| {
+                crate::kernels::causal_attention(kern, &x[0], &x[1], &x[2]).unwrap()
+            });
+        }
+    }
+
+    #[test]
     fn causal_softmax_zeroes_the_future_by_hand() {
         // Row 0 sees only column 0 (prob 1); row 1 sees two equal scores (1/2 each).
         let x = Tensor::new(&[[0.3f32, 5.0], [2.0, 2.0]], &Device::Cpu).unwrap();
@@ -849,7 +871,21 @@ mod tests {
                 let s = Kernels::Trained
                     .causal_softmax(&y.reshape((3, 100, 37)).unwrap().narrow(1, 0, 37).unwrap())
                     .unwrap();
-                let loss = (s.sqr().unwrap().sum_all().unwrap() + y.sum_all().unwrap()).unwrap();
+                // Attention on columns of y: q (3, 2, 50, 8), k (3, 1, 50, 8), v (3, 50, 8).
+                let cut = |from: usize, n: usize, shape: &[usize]| {
+                    y.narrow(1, from, n).unwrap().reshape(shape.to_vec()).unwrap()
+                };
+                let att = crate::kernels::causal_attention(
+                    Kernels::Trained,
+                    &cut(0, 8, &[3, 2, 50, 8]),
+                    &cut(8, 4, &[3, 1, 50, 8]),
+                    &cut(12, 4, &[3, 50, 8]),
+                )
+                .unwrap();
+                let loss = (s.sqr().unwrap().sum_all().unwrap()
+                    + y.sum_all().unwrap()
+                    + att.sqr().unwrap().sum_all().unwrap())
+                .unwrap();
                 let g = loss.backward().unwrap();
                 [g.get(&xv).unwrap(), g.get(&wv).unwrap(), &y]
                     .iter()
