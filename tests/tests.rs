@@ -1,5 +1,6 @@
 //! End-to-end tests of the `rlvr` binary (one integration binary; one module per command).
 
+mod bench;
 mod tasks_cli;
 mod train;
 mod util;

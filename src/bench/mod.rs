@@ -30,6 +30,10 @@ pub struct BenchArgs {
     /// Timed repetitions after one untimed warm-up.
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
+    /// step_* only: train rank-R LoRA adapters on all seven projections of a frozen base (the
+    /// reference forward is the base with the adapter off) instead of every weight.
+    #[arg(long, value_name = "R")]
+    pub lora_rank: Option<usize>,
 }
 
 /// One benchmark result, printed as a JSON line.
@@ -110,6 +114,15 @@ pub fn median(values: &[f64]) -> f64 {
 /// Runs one workload and prints its JSON line.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let workloads = Workloads::load(args.workloads.as_deref())?;
+    if args.lora_rank.is_some() && !args.workload.starts_with("step_") {
+        anyhow::bail!(
+            "--lora-rank applies to the step_* workloads only, not {:?}",
+            args.workload
+        );
+    }
+    if args.lora_rank == Some(0) {
+        anyhow::bail!("--lora-rank must be at least 1");
+    }
     let result = match args.workload.as_str() {
         "taskgen_add" | "taskgen_bool" => taskgen::run(&workloads, &args)?,
         "rollout_tiny" | "rollout_small" => rollout::run(&workloads, &args)?,

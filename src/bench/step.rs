@@ -2,7 +2,9 @@
 //! `completion_tokens` (groups of 16, random 0/1 rewards): reference forward without gradients,
 //! policy forward, clipped surrogate + k3 KL, token mean, backward, global-norm clip, one AdamW
 //! step. Figure: seconds per update (median); `extra` has the median seconds per phase and the
-//! physical limit (matmul FLOPs over the measured gemm peak).
+//! physical limit (matmul FLOPs over the measured gemm peak). With `--lora-rank R` the update
+//! trains rank-R adapters on every projection of a frozen base, and the reference forward is
+//! the base with the adapter off.
 
 use std::time::Instant;
 
@@ -21,8 +23,35 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
     let device = policy::parse_device(&args.device)?;
     let wl: StepWorkload = workloads.get(&args.workload)?;
     let shape = workloads.model(&wl.model)?;
-    let model = shape.policy(wl.seed, &device)?;
-    let reference = model.snapshot_reference()?;
+    let mut model = shape.policy(wl.seed, &device)?;
+    // The reference: a frozen copy of the policy, or under LoRA the base with the adapter off.
+    let (reference, ref_mode) = match args.lora_rank {
+        Some(r) => {
+            let lora = policy::LoraConfig {
+                r,
+                alpha: 2.0 * r as f64,
+                target_modules: [
+                    "q_proj",
+                    "k_proj",
+                    "v_proj",
+                    "o_proj",
+                    "gate_proj",
+                    "up_proj",
+                    "down_proj",
+                ]
+                .map(String::from)
+                .to_vec(),
+                ..policy::LoraConfig::default()
+            };
+            model.add_adapter("bench", &lora, wl.seed)?;
+            (None, policy::AdapterMode::Off)
+        }
+        None => (
+            Some(model.snapshot_reference()?),
+            policy::AdapterMode::Active,
+        ),
+    };
+    let reference = reference.as_ref().unwrap_or(&model);
     let mut rng = StdRng::seed_from_u64(wl.seed);
     let vocab = shape.vocab_size as u32;
     let random = |rng: &mut StdRng, n: usize| -> Vec<u32> {
@@ -72,7 +101,7 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
     let mut step = || -> anyhow::Result<[f64; 5]> {
         let t0 = now()?;
         let ref_lp = reference
-            .completion_logprobs(&p, &c, policy::AdapterMode::Active)?
+            .completion_logprobs(&p, &c, ref_mode.clone())?
             .logp
             .detach();
         let t1 = now()?;
@@ -102,18 +131,21 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         phases.push(step()?);
     }
     let col = |i: usize| phases.iter().map(|p| p[i]).collect::<Vec<f64>>();
-    // Policy forward + its backward (dX and dW: twice the forward) + the reference forward.
+    // Policy forward + its backward (dX and dW: twice the forward; dX only for a frozen base
+    // under LoRA, whose small adapter matmuls are not counted) + the reference forward.
     let forward = shape.forward_flops(
         wl.sequences,
         wl.prompt_tokens + wl.completion_tokens,
         wl.completion_tokens,
     );
-    let flops = 4.0 * forward;
+    let flops = if args.lora_rank.is_some() { 3.0 } else { 4.0 } * forward;
     let limit = super::Limit::measure(&device, flops, median(&col(0)))?;
     let extra = serde_json::json!({
         "limit": limit,
         "threads": policy::num_threads(),
         "params": model.num_parameters(),
+        "trainable": vars.iter().map(|(_, v)| v.elem_count()).sum::<usize>(),
+        "lora_rank": args.lora_rank,
         "reference_forward_s": median(&col(1)),
         "forward_s": median(&col(2)),
         "backward_s": median(&col(3)),

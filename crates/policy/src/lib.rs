@@ -6,9 +6,11 @@
 //! prompt with a shared-prefill KV cache ([`SampleParams`] -> [`Rollouts`]);
 //! [`Policy::completion_logprobs`] scores completions with gradients ([`TokenLogProbs`]).
 //!
-//! Two forwards share the weights: `model.rs` is the differentiable one (composite ops only,
-//! since candle's fused RMSNorm/RoPE/softmax drop gradients silently; `kernels.rs` holds the
-//! switch), used for log-probs and as the test oracle; `inference.rs` is the sampling-only one
+//! Two forwards share the weights: `model.rs` is the differentiable one, used for log-probs and
+//! training; on the CPU it runs our fused ops with their own backward (`train_ops.rs`,
+//! `causal_attention.rs`: candle's own fused RMSNorm/RoPE/softmax drop gradients silently), and
+//! the composite candle ops elsewhere and as the test oracle (`kernels.rs` holds the switch).
+//! `inference.rs` is the sampling-only one
 //! (weights merged once per call, fused kernels, `decode_attention.rs` and `swiglu.rs` custom
 //! ops, KV caches written in place). Hot loops run inside rayon's pool
 //! ([`run_in_thread_pool`]); the CPU thread count is [`set_num_threads`] (default 1).

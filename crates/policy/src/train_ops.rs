@@ -1,6 +1,7 @@
 //! Fused CPU training ops with their own backward (candle custom ops with `bwd`): RMSNorm,
-//! `silu(g) * u` (also on stacked `[g | u]` rows), causal softmax (the mask folded in) and per-token log-prob + entropy over the
-//! vocabulary. Each replaces a chain of composite ops whose backward made the GRPO step slow
+//! `silu(g) * u` (also on stacked `[g | u]` rows), causal softmax (the mask folded in), RoPE on
+//! projection rows and per-token log-prob + entropy over the vocabulary; causal attention has
+//! its own file, `causal_attention.rs`. Each replaces a chain of composite ops whose backward made the GRPO step slow
 //! (many small kernels, zero-filled gradient buffers, scalar libm `exp`). f32 on the CPU only;
 //! callers go through [`Kernels`](crate::kernels::Kernels), which keeps the composite ops as the
 //! test oracle and for other dtypes/devices.
@@ -873,7 +874,10 @@ mod tests {
                     .unwrap();
                 // Attention on columns of y: q (3, 2, 50, 8), k (3, 1, 50, 8), v (3, 50, 8).
                 let cut = |from: usize, n: usize, shape: &[usize]| {
-                    y.narrow(1, from, n).unwrap().reshape(shape.to_vec()).unwrap()
+                    y.narrow(1, from, n)
+                        .unwrap()
+                        .reshape(shape.to_vec())
+                        .unwrap()
                 };
                 let att = crate::kernels::causal_attention(
                     Kernels::Trained,

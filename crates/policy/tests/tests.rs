@@ -1,4 +1,5 @@
 //! Integration tests of the `policy` crate (one binary; one module per area).
 
 mod api;
+mod cuda;
 mod hf_fixtures;

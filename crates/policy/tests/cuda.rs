@@ -1,0 +1,109 @@
+//! CUDA against the CPU on one tiny model: logits, cached greedy decoding and log-prob gradients.
+//! They need a GPU and a `--features cuda` build: ignored by default, run by
+//! `scripts/cuda-run.sh` (every ignored test whose name contains `cuda`). f32 on both sides; the
+//! tolerances allow for cuBLAS summing in another order.
+
+use candle_core::{Device, Tensor};
+use policy::{AdapterMode, ModelConfig, Policy, SampleParams, Tokenizer};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+/// The same weights on the CPU and on CUDA device 0 (saved once, loaded on each).
+fn pair() -> (Policy, Policy) {
+    let config = ModelConfig {
+        hidden_size: 64,
+        intermediate_size: 128,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: Some(2),
+        max_position_embeddings: 64,
+        ..ModelConfig::default()
+    };
+    let cpu = Policy::init(&config, Tokenizer::builtin(), 3, &Device::Cpu).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    cpu.save(dir.path()).unwrap();
+    let gpu = Device::new_cuda(0).expect("a CUDA device (build with --features cuda)");
+    (cpu, Policy::load(dir.path(), &gpu).unwrap())
+}
+
+fn max_rel_diff(a: &Tensor, b: &Tensor) -> f32 {
+    let a = a.to_device(&Device::Cpu).unwrap().flatten_all().unwrap();
+    let b = b.to_device(&Device::Cpu).unwrap().flatten_all().unwrap();
+    let scale: f32 = b.abs().unwrap().max(0).unwrap().to_scalar().unwrap();
+    let diff: f32 = (a - &b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    diff / scale.max(1e-6)
+}
+
+fn prompts(p: &Policy) -> Vec<Vec<u32>> {
+    let t = p.tokenizer();
+    ["12+7=", "3*4=", "(a|b)&c ="]
+        .iter()
+        .map(|s| [vec![t.bos_id()], t.encode(s).unwrap()].concat())
+        .collect()
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn cuda_logits_match_cpu() {
+    let (cpu, gpu) = pair();
+    let ids = &prompts(&cpu)[2];
+    let diff = max_rel_diff(&gpu.logits(ids).unwrap(), &cpu.logits(ids).unwrap());
+    assert!(diff < 1e-4, "logits differ by {diff} (relative)");
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn cuda_cached_greedy_decoding_matches_cpu() {
+    let (cpu, gpu) = pair();
+    let params = SampleParams {
+        max_new_tokens: 16,
+        greedy: true,
+        stop_at_eos: false,
+        ..SampleParams::default()
+    };
+    let run = |p: &Policy| {
+        p.sample(&prompts(p), 2, &params, &mut StdRng::seed_from_u64(0))
+            .unwrap()
+    };
+    let (c, g) = (run(&cpu), run(&gpu));
+    assert_eq!(g.tokens, c.tokens);
+    for (gl, cl) in g.logprobs.iter().flatten().zip(c.logprobs.iter().flatten()) {
+        assert!((gl - cl).abs() < 1e-3, "sampling log-prob {gl} vs {cl}");
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn cuda_logprob_gradients_match_cpu() {
+    let (cpu, gpu) = pair();
+    let grads = |p: &Policy| {
+        let pr: Vec<&[u32]> = vec![&[1, 20, 30, 40], &[1, 50]];
+        let co: Vec<&[u32]> = vec![&[5, 6, 7], &[8, 9, 2]];
+        let lp = p
+            .completion_logprobs(&pr, &co, AdapterMode::Active)
+            .unwrap();
+        let w = Tensor::new(&[[0.3f32, -1.0, 0.7], [1.1, 0.4, -0.6]], p.device()).unwrap();
+        let loss = ((lp.logp + (lp.entropy * 0.1).unwrap()).unwrap() * lp.mask)
+            .unwrap()
+            .mul(&w)
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let g = loss.backward().unwrap();
+        p.trainable_vars()
+            .into_iter()
+            .map(|(name, v)| (name, g.get(v.as_tensor()).unwrap().clone()))
+            .collect::<Vec<_>>()
+    };
+    for ((name, g), (_, c)) in grads(&gpu).iter().zip(grads(&cpu).iter()) {
+        let diff = max_rel_diff(g, c);
+        assert!(diff < 1e-3, "{name}: gradient differs by {diff} (relative)");
+    }
+}
