@@ -102,6 +102,21 @@ struct Args<'a> {
     d: usize,
 }
 
+impl Args<'_> {
+    /// What KV head `kv` of batch row `row` (of prompt `prompt`) attends to: the prompt's prefix
+    /// keys and values `(P, d)`, then the row's generated keys and values `(cap, d)`.
+    #[inline(always)]
+    fn kv_blocks(&self, row: usize, prompt: usize, kv: usize) -> [&[f32]; 4] {
+        let (kvh, d, p, cap) = (self.kvh, self.d, self.p, self.cap);
+        [
+            &self.prefix[(prompt * 2 * kvh + kv) * p * d..][..p * d],
+            &self.prefix[(prompt * 2 * kvh + kvh + kv) * p * d..][..p * d],
+            &self.generated[(row * 2 * kvh + kv) * cap * d..][..cap * d],
+            &self.generated[(row * 2 * kvh + kvh + kv) * cap * d..][..cap * d],
+        ]
+    }
+}
+
 /// Attends `o += sum_s w_s v_s` over `slots` of the `(slots, d)` blocks `k`, `v`, given the
 /// running softmax max; returns nothing, weights go to `w`.
 #[inline(always)]
@@ -157,10 +172,7 @@ fn attend_row<const FMA: bool>(
     for (i, o) in out_row.chunks_exact_mut(d).enumerate() {
         let kv = i / rep;
         let qv = &a.q[(row * h + i) * d..][..d];
-        let pk = &a.prefix[(prompt * 2 * kvh + kv) * a.p * d..][..a.p * d];
-        let pv = &a.prefix[(prompt * 2 * kvh + kvh + kv) * a.p * d..][..a.p * d];
-        let gk = &a.generated[(row * 2 * kvh + kv) * a.cap * d..][..a.cap * d];
-        let gv = &a.generated[(row * 2 * kvh + kvh + kv) * a.cap * d..][..a.cap * d];
+        let [pk, pv, gk, gv] = a.kv_blocks(row, prompt, kv);
         let (wp, wg) = w.split_at_mut(n_prefix);
         let mut max = f32::NEG_INFINITY;
         scores::<FMA>(qv, pk, start..a.p, d, wp, &mut max);
@@ -324,10 +336,7 @@ mod simd {
             let kv = i / rep;
             let qv = a.q.as_ptr().add((row * h + i) * d);
             let q: [__m256; C] = std::array::from_fn(|c| _mm256_loadu_ps(qv.add(8 * c)));
-            let pk = &a.prefix[(prompt * 2 * kvh + kv) * a.p * d..][..a.p * d];
-            let pv = &a.prefix[(prompt * 2 * kvh + kvh + kv) * a.p * d..][..a.p * d];
-            let gk = &a.generated[(row * 2 * kvh + kv) * a.cap * d..][..a.cap * d];
-            let gv = &a.generated[(row * 2 * kvh + kvh + kv) * a.cap * d..][..a.cap * d];
+            let [pk, pv, gk, gv] = a.kv_blocks(row, prompt, kv);
             let (wp, wg) = w.split_at_mut(n_prefix);
             let max = scores::<C>(&q, pk, start..a.p, wp).max(scores::<C>(&q, gk, 0..len, wg));
             for ws in w.iter_mut() {
