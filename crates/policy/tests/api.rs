@@ -41,7 +41,8 @@ fn randomize(v: &Var, std: f32, rng: &mut StdRng) {
         .unwrap();
 }
 
-fn prompts(p: &Policy) -> Vec<Vec<u32>> {
+/// Three prompts of different lengths (BOS first).
+pub(crate) fn prompts(p: &Policy) -> Vec<Vec<u32>> {
     let t = p.tokenizer();
     ["12+7=", "3*4=", "(a|b)&c ="]
         .iter()

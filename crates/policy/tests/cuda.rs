@@ -8,6 +8,8 @@ use policy::{AdapterMode, ModelConfig, Policy, SampleParams, Tokenizer};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+use crate::api::prompts;
+
 /// The same weights on the CPU and on CUDA device 0 (saved once, loaded on each).
 fn pair() -> (Policy, Policy) {
     let config = ModelConfig {
@@ -39,14 +41,6 @@ fn max_rel_diff(a: &Tensor, b: &Tensor) -> f32 {
         .to_scalar()
         .unwrap();
     diff / scale.max(1e-6)
-}
-
-fn prompts(p: &Policy) -> Vec<Vec<u32>> {
-    let t = p.tokenizer();
-    ["12+7=", "3*4=", "(a|b)&c ="]
-        .iter()
-        .map(|s| [vec![t.bos_id()], t.encode(s).unwrap()].concat())
-        .collect()
 }
 
 #[test]
