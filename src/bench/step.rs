@@ -30,17 +30,7 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
             let lora = policy::LoraConfig {
                 r,
                 alpha: 2.0 * r as f64,
-                target_modules: [
-                    "q_proj",
-                    "k_proj",
-                    "v_proj",
-                    "o_proj",
-                    "gate_proj",
-                    "up_proj",
-                    "down_proj",
-                ]
-                .map(String::from)
-                .to_vec(),
+                target_modules: policy::LoraConfig::all_modules(),
                 ..policy::LoraConfig::default()
             };
             model.add_adapter("bench", &lora, wl.seed)?;

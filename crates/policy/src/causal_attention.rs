@@ -191,6 +191,11 @@ fn weighted_sum<'a, S: Simd>(s: S, w: &[f32], x: impl Fn(usize) -> &'a [f32], ou
     }
 }
 
+/// Kept softmax weights per batch row: `(h, t, blocks * 8)`.
+fn kept_per_row(h: usize, t: usize) -> usize {
+    h * t * t.div_ceil(8) * 8
+}
+
 /// `(b, h, kvh, t, d)` from the three input shapes.
 fn dims(
     q: &Shape,
@@ -490,7 +495,7 @@ impl CustomOp3 for CausalAttention {
         let op = "causal_attention";
         let (q, k, v) = (f32s(qs, ql, op)?, f32s(ks, kl, op)?, f32s(vs, vl, op)?);
         let mut out = vec![0f32; b * t * h * d];
-        let per_row = h * t * t.div_ceil(8) * 8;
+        let per_row = kept_per_row(h, t);
         let mut probs = vec![0f32; if self.keep { b * per_row } else { 0 }];
         // A chunk per batch row: empty ones when nothing is kept.
         let keep_chunks: Vec<&mut [f32]> = if self.keep {
@@ -532,7 +537,7 @@ impl CustomOp3 for CausalAttention {
             vec![0f32; b * t * kvh * d],
         );
         let kept = self.probs.lock().unwrap_or_else(|e| e.into_inner());
-        let per_row = h * t * t.div_ceil(8) * 8;
+        let per_row = kept_per_row(h, t);
         if !kept.is_empty() && kept.len() != b * per_row {
             candle_core::bail!("causal_attention: kept weights do not match the shapes");
         }

@@ -45,6 +45,11 @@ impl Default for LoraConfig {
 }
 
 impl LoraConfig {
+    /// Every projection LoRA can adapt, in layer order: `q_proj` ... `down_proj`.
+    pub fn all_modules() -> Vec<String> {
+        Proj::ALL.iter().map(|p| p.name().to_string()).collect()
+    }
+
     fn targets(&self) -> Result<Vec<Proj>> {
         if self.r == 0 {
             return Err(Error::Invalid("LoRA rank r must be positive".into()));

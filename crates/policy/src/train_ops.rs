@@ -1,10 +1,10 @@
 //! Fused CPU training ops with their own backward (candle custom ops with `bwd`): RMSNorm,
 //! `silu(g) * u` (also on stacked `[g | u]` rows), causal softmax (the mask folded in), RoPE on
 //! projection rows and per-token log-prob + entropy over the vocabulary; causal attention has
-//! its own file, `causal_attention.rs`. Each replaces a chain of composite ops whose backward made the GRPO step slow
-//! (many small kernels, zero-filled gradient buffers, scalar libm `exp`). f32 on the CPU only;
-//! callers go through [`Kernels`](crate::kernels::Kernels), which keeps the composite ops as the
-//! test oracle and for other dtypes/devices.
+//! its own file, `causal_attention.rs`. Each replaces a chain of composite ops whose backward
+//! made the GRPO step slow (many small kernels, zero-filled gradient buffers, scalar libm `exp`).
+//! f32 on the CPU only; callers go through [`Kernels`](crate::kernels::Kernels), which keeps the
+//! composite ops as the test oracle and for other dtypes/devices.
 //!
 //! Work is split in fixed-size row blocks (independent of the thread count), and reductions over
 //! rows (the RMSNorm weight gradient) add block partials in block order: results are identical

@@ -303,19 +303,10 @@ fn every_trainable_var_gets_a_gradient_and_frozen_base_none() {
     // Under LoRA only A/B are trainable and the base gets no gradient.
     let mut q = p.clone();
     let base: Vec<Var> = vars.iter().map(|(_, v)| v.clone()).collect();
-    let all = [
-        "q_proj",
-        "k_proj",
-        "v_proj",
-        "o_proj",
-        "gate_proj",
-        "up_proj",
-        "down_proj",
-    ];
     let cfg = LoraConfig {
         r: 2,
         alpha: 4.0,
-        target_modules: all.map(String::from).to_vec(),
+        target_modules: LoraConfig::all_modules(),
         ..LoraConfig::default()
     };
     q.add_adapter("a", &cfg, 0).unwrap();
