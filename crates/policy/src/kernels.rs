@@ -23,7 +23,7 @@ pub(crate) enum Kernels {
 }
 
 /// Whether `t` can go through the fused training kernels (f32 on the CPU).
-fn trainable_fused(t: &Tensor) -> bool {
+pub(crate) fn trainable_fused(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == candle_core::DType::F32
 }
 

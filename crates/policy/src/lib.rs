@@ -41,6 +41,7 @@ mod kernels;
 mod kv_cache;
 mod logprobs;
 mod lora;
+mod lora_linear;
 mod model;
 mod policy;
 mod sampler;

@@ -95,6 +95,16 @@ pub(crate) struct LoraBranch<'a> {
 }
 
 impl LoraBranch<'_> {
+    /// Whether this forward drops inputs of the branch (dropout configured and switched on).
+    pub(crate) fn dropout_on(&self) -> bool {
+        self.adapter.config.dropout > 0.0
+            && self
+                .adapter
+                .dropout_rng
+                .lock()
+                .map_or(true, |rng| rng.is_some())
+    }
+
     /// `x` with inverted dropout applied when it is on: `x * mask / (1 - p)`.
     pub(crate) fn dropout(&self, x: &Tensor) -> Result<Tensor> {
         let p = self.adapter.config.dropout;
@@ -156,6 +166,18 @@ impl Adapter {
             scale: config.alpha / config.r as f64,
             pairs,
             dropout_rng: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// An adapter with every pair random (B too, so that A gets a gradient), for tests.
+    #[cfg(test)]
+    pub(crate) fn random(model: &Model, config: &LoraConfig, seed: u64) -> Result<Self> {
+        let mut k = seed;
+        Self::build(model, config, |_, (r, c)| {
+            k += 1;
+            let mut rng = StdRng::seed_from_u64(k);
+            let data: Vec<f32> = (0..r * c).map(|_| rng.random_range(-0.5..0.5)).collect();
+            Ok(Tensor::from_vec(data, (r, c), &candle_core::Device::Cpu)?)
         })
     }
 

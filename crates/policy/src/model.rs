@@ -14,8 +14,9 @@ use rand::{Rng, SeedableRng};
 
 use crate::config::ModelConfig;
 use crate::error::Result;
-use crate::kernels::{causal_attention, Kernels};
+use crate::kernels::{causal_attention, trainable_fused, Kernels};
 use crate::lora::Adapter;
+use crate::lora_linear::lora_linear;
 
 /// The seven projections of a layer, in Hugging Face/PEFT naming.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -322,12 +323,19 @@ impl Model {
             let lin = |p: Proj, x: &Tensor| -> Result<Tensor> {
                 let l = &layer.proj[p.index()];
                 let lora = adapter.and_then(|a| a.branch(li, p));
-                linear(
-                    x,
-                    &w(&l.weight),
-                    l.bias.as_ref().map(&w).as_ref(),
-                    lora.as_ref(),
-                )
+                let bias = l.bias.as_ref().map(&w);
+                match lora {
+                    // The fused LoRA projection (no dropout: its mask would need the composite).
+                    Some(br) if k == Kernels::Trained && trainable_fused(x) && !br.dropout_on() => {
+                        let (a, b) = (br.pair.a.as_tensor(), br.pair.b.as_tensor());
+                        let y = lora_linear(x, &w(&l.weight), a, b, br.scale)?;
+                        Ok(match &bias {
+                            Some(bias) => y.broadcast_add(bias)?,
+                            None => y,
+                        })
+                    }
+                    _ => linear(x, &w(&l.weight), bias.as_ref(), lora.as_ref()),
+                }
             };
             let hn = k.rms_norm(&x, &w(&layer.input_layernorm), c.rms_norm_eps)?;
             // RoPE (and q's 1/sqrt(d)) on (b, t, h*d) -> heads (b, h, t, d); v stays rows (b, t, kvh*d)

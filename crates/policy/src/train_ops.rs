@@ -655,6 +655,7 @@ mod tests {
 
     use crate::config::ModelConfig;
     use crate::kernels::Kernels;
+    use crate::lora::Adapter;
     use crate::model::{normal, Model};
 
     /// Tolerance: max |fused - composite| <= TOL * max |composite| (f32 rounding, vectorised exp).
@@ -886,15 +887,26 @@ mod tests {
                     &cut(12, 4, &[3, 50, 8]),
                 )
                 .unwrap();
+                // A LoRA projection of y's rows (37 -> 5, rank 3) on a frozen base.
+                let av = Var::from_tensor(&randn(&[3, 37], 3, 1.0)).unwrap();
+                let (base, b) = (randn(&[5, 37], 4, 1.0), randn(&[5, 3], 5, 1.0));
+                let ll =
+                    crate::lora_linear::lora_linear(&y, &base, av.as_tensor(), &b, 0.5).unwrap();
                 let loss = (s.sqr().unwrap().sum_all().unwrap()
                     + y.sum_all().unwrap()
-                    + att.sqr().unwrap().sum_all().unwrap())
+                    + att.sqr().unwrap().sum_all().unwrap()
+                    + ll.sqr().unwrap().sum_all().unwrap())
                 .unwrap();
                 let g = loss.backward().unwrap();
-                [g.get(&xv).unwrap(), g.get(&wv).unwrap(), &y]
-                    .iter()
-                    .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
-                    .collect()
+                [
+                    g.get(&xv).unwrap(),
+                    g.get(&wv).unwrap(),
+                    g.get(&av).unwrap(),
+                    &y,
+                ]
+                .iter()
+                .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+                .collect()
             })
         };
         let (one, two) = (run(1), run(2));
@@ -911,6 +923,17 @@ mod tests {
     /// composite oracle's gradient through the fused path, and the losses agree.
     #[test]
     fn whole_model_gradients_match_the_composite_oracle() {
+        whole_model_case(false);
+    }
+
+    #[test]
+    fn whole_model_lora_gradients_match_the_composite_oracle() {
+        whole_model_case(true);
+    }
+
+    /// Every trainable tensor gets the composite oracle's gradient: all weights, or (`lora`)
+    /// the adapter's A/B on every projection with the base frozen (and then no base gradient).
+    fn whole_model_case(lora: bool) {
         let config = ModelConfig {
             model_type: "qwen2".into(),
             hidden_size: 32,
@@ -924,6 +947,16 @@ mod tests {
             ..ModelConfig::default()
         };
         let model = Model::init(&config, 3, &Device::Cpu).unwrap();
+        let lora_config = crate::LoraConfig {
+            r: 3,
+            target_modules: crate::LoraConfig::all_modules(),
+            ..crate::LoraConfig::default()
+        };
+        let adapter = lora.then(|| Adapter::random(&model, &lora_config, 9).unwrap());
+        let trained: Vec<(String, &Var)> = match &adapter {
+            Some(a) => a.named_vars(),
+            None => model.named_vars(),
+        };
         let ids = Tensor::new(
             &[[1u32, 7, 9, 30, 2, 11, 45], [3, 4, 5, 6, 7, 8, 9]],
             &Device::Cpu,
@@ -935,21 +968,26 @@ mod tests {
         )
         .unwrap();
         let run = |k: Kernels| {
-            let h = model.hidden_with(k, &ids, None, true).unwrap();
-            let logits = model.logits(&h, true).unwrap().reshape((14, 50)).unwrap();
+            let h = model.hidden_with(k, &ids, adapter.as_ref(), !lora).unwrap();
+            let logits = model.logits(&h, !lora).unwrap().reshape((14, 50)).unwrap();
             let both = k.token_logprob(&logits, &tg).unwrap();
             let w = randn(&[14, 2], 5, 1.0);
             let loss = (both * w).unwrap().sum_all().unwrap();
             let grads = loss.backward().unwrap();
-            let g: Vec<(String, Tensor)> = model
-                .named_vars()
-                .into_iter()
+            for (n, v) in model.named_vars() {
+                assert!(
+                    !lora || grads.get(v).is_none(),
+                    "{n}: frozen, yet has a gradient"
+                );
+            }
+            let g: Vec<(String, Tensor)> = trained
+                .iter()
                 .map(|(n, v)| {
                     let g = grads
                         .get(v)
                         .unwrap_or_else(|| panic!("{n}: no gradient"))
                         .clone();
-                    (n, g)
+                    (n.clone(), g)
                 })
                 .collect();
             (loss.to_scalar::<f32>().unwrap(), g)
