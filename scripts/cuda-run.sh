@@ -107,11 +107,15 @@ else
 fi
 
 # --- 3. benchmarks ---------------------------------------------------------------------------
-bench_line() { # impl workload workloads_file -> one JSON line appended to bench.jsonl
+bench_line() { # impl (torch, rlvr, rlvr-bf16) workload workloads_file -> a line of bench.jsonl
     local impl="$1" wl="$2" file="$3" line
     if [[ "$impl" == torch ]]; then
         line="$(timeout 300 "$py" scripts/peers/torch_peer.py "$wl" --workloads "$file" \
             --device cuda --threads 4 --repeat "$repeat" | tail -n 1)"
+    elif [[ "$impl" == rlvr-bf16 ]]; then
+        # bf16 forwards, f32 master weights (the peer has no bf16 mode: compare with care)
+        line="$(timeout 300 "$bin" bench "$wl" --workloads "$file" --device cuda --dtype bf16 \
+            --repeat "$repeat" | tail -n 1 | sed 's/"impl":"rlvr"/"impl":"rlvr-bf16"/')"
     else
         line="$(timeout 300 "$bin" bench "$wl" --workloads "$file" --device cuda \
             --repeat "$repeat" | tail -n 1)"
@@ -138,6 +142,8 @@ if [[ "${SKIP_BENCH:-0}" != 1 ]]; then
         if ((rlvr_has_device)); then
             log "bench $wl (rlvr, cuda)"
             bench_line rlvr "$wl" "$file"
+            log "bench $wl (rlvr, cuda, bf16)"
+            bench_line rlvr-bf16 "$wl" "$file"
         fi
     done
     # Decode floor for each rollout workload, with the rates just measured.
@@ -155,6 +161,9 @@ EOF
 )
         (cd scripts/peers && "$py" decode_floor.py "$wl" --workloads "../../$file" \
             --measure-bandwidth "${measured[@]}") | tee -a "$out/floor.jsonl" || fail "floor $wl"
+        # the bf16 floor: half the bytes per weight and per cached key/value
+        (cd scripts/peers && "$py" decode_floor.py "$wl" --workloads "../../$file" --dtype-bytes 2 \
+            --measure-bandwidth "${measured[@]}") | tee -a "$out/floor.jsonl" || fail "floor $wl bf16"
     done
 fi
 
@@ -183,17 +192,18 @@ print("```\n" + "\n".join(l for l in env if "torch" in l or "H100" in l or "H200
 rows = {}
 for r in lines("bench.jsonl"):
     rows.setdefault(r["workload"], {})[r["impl"]] = r
-print("| workload | unit | rlvr | torch | rlvr / torch (higher is better) |\n|---|---|---|---|---|")
+print("| workload | unit | rlvr | torch | rlvr / torch (higher is better) | rlvr bf16 | bf16 / torch |\n|---|---|---|---|---|---|---|")
 for wl, by in rows.items():
     unit = next(iter(by.values()))["unit"]
     rv, tv = by.get("rlvr", {}).get("value"), by.get("torch", {}).get("value")
-    ratio = "" if rv is None or tv is None else f"{(rv / tv if unit == 'tokens/s' else tv / rv):.2f}x"
+    bv = by.get("rlvr-bf16", {}).get("value")
+    gain = lambda v: "" if v is None or tv is None else f"{(v / tv if unit == 'tokens/s' else tv / v):.2f}x"
     fmt = lambda v: "-" if v is None else f"{v:.4g}"
-    print(f"| {wl} | {unit} | {fmt(rv)} | {fmt(tv)} | {ratio} |")
+    print(f"| {wl} | {unit} | {fmt(rv)} | {fmt(tv)} | {gain(rv)} | {fmt(bv)} | {gain(bv)} |")
 print()
 for f in lines("floor.jsonl"):
     fr = ", ".join(f"{k.split('/')[1]} {v:.2f}" for k, v in f.items() if k.startswith("fraction_of_floor/"))
-    print(f"- {f['workload']}: copy bandwidth {f['bandwidth_bytes_per_s'] / 1e12:.2f} TB/s, decode floor "
+    print(f"- {f['workload']} ({f['dtype_bytes']}-byte weights): copy bandwidth {f['bandwidth_bytes_per_s'] / 1e12:.2f} TB/s, decode floor "
           f"{f['floor_tokens_per_s']:.4g} tokens/s; fraction of the floor reached: {fr or '-'}")
 ev = lines("train_eval.jsonl")
 if ev:

@@ -19,9 +19,10 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
     let device = policy::parse_device(&args.device)?;
     let wl: RolloutWorkload = workloads.get(&args.workload)?;
     let shape = workloads.model(&wl.model)?;
-    let model = shape
+    let mut model = shape
         .policy(wl.seed, &device)
         .with_context(|| format!("model {}", wl.model))?;
+    model.set_dtype(policy::parse_dtype(&args.dtype)?)?;
     let mut rng = StdRng::seed_from_u64(wl.seed);
     let prompts: Vec<Vec<u32>> = (0..wl.tasks)
         .map(|_| {
@@ -60,6 +61,7 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
     let extra = serde_json::json!({
         "limit": limit,
         "threads": policy::num_threads(),
+        "dtype": args.dtype,
         "params": model.num_parameters(),
         "prefill": "per-prompt",
         "prefill_s": median(|t| t.prefill_s),

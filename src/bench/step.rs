@@ -24,6 +24,7 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
     let wl: StepWorkload = workloads.get(&args.workload)?;
     let shape = workloads.model(&wl.model)?;
     let mut model = shape.policy(wl.seed, &device)?;
+    model.set_dtype(policy::parse_dtype(&args.dtype)?)?;
     // The reference: a frozen copy of the policy, or under LoRA the base with the adapter off.
     let (reference, ref_mode) = match args.lora_rank {
         Some(r) => {
@@ -133,6 +134,7 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
     let extra = serde_json::json!({
         "limit": limit,
         "threads": policy::num_threads(),
+        "dtype": args.dtype,
         "params": model.num_parameters(),
         "trainable": vars.iter().map(|(_, v)| v.elem_count()).sum::<usize>(),
         "lora_rank": args.lora_rank,

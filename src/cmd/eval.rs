@@ -29,6 +29,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let device = policy::parse_device(&cfg.device)?;
     let mut model = policy::Policy::load(&args.model, &device)
         .with_context(|| format!("loading {}", args.model.display()))?;
+    model.set_dtype(policy::parse_dtype(&cfg.dtype)?)?;
     if let Some(adapter) = &args.adapter {
         model
             .load_adapter(adapter, "default")

@@ -49,6 +49,9 @@ pub struct GenerateArgs {
     /// Device: cpu, cuda, cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// dtype of the forward: f32, or bf16 (CUDA only).
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
 }
 
 /// Runs `rlvr generate`.
@@ -57,6 +60,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let device = policy::parse_device(&args.device)?;
     let mut model = Policy::load(&args.model, &device)
         .with_context(|| format!("loading model {}", args.model.display()))?;
+    model.set_dtype(policy::parse_dtype(&args.dtype)?)?;
     if let Some(dir) = &args.adapter {
         model
             .load_adapter(dir, "adapter")

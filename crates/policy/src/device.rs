@@ -1,6 +1,6 @@
-//! Devices (`cpu`, `cuda`, `cuda:N`) and the CPU thread count.
+//! Devices (`cpu`, `cuda`, `cuda:N`), forward dtypes (`f32`, `bf16`) and the CPU thread count.
 
-use candle_core::Device;
+use candle_core::{DType, Device};
 
 use crate::error::{Error, Result};
 
@@ -31,6 +31,18 @@ pub fn parse_device(spec: &str) -> Result<Device> {
             "this build has no CUDA support (rebuild with `--features cuda`: scripts/cuda-build.sh)"
                 .into(),
         ))
+    }
+}
+
+/// Parses a forward dtype: `"f32"` or `"bf16"` (see [`Policy::set_dtype`](crate::Policy::set_dtype)
+/// for where each runs).
+pub fn parse_dtype(spec: &str) -> Result<DType> {
+    match spec.trim() {
+        "f32" | "float32" => Ok(DType::F32),
+        "bf16" | "bfloat16" => Ok(DType::BF16),
+        other => Err(Error::Invalid(format!(
+            "dtype {other:?}: expected f32, or bf16 (CUDA only)"
+        ))),
     }
 }
 

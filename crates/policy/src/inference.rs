@@ -50,9 +50,12 @@ pub(crate) struct InferenceModel {
 }
 
 impl InferenceModel {
-    /// Detached copies of `model`'s weights with `adapter` merged in.
+    /// Detached copies of `model`'s weights with `adapter` merged in (in f32), in the model's
+    /// forward dtype.
     pub(crate) fn new(model: &Model, adapter: Option<&Adapter>) -> Result<Self> {
         let c = &model.config;
+        let dt = model.dtype();
+        let cast = |t: Tensor| -> Result<Tensor> { Ok(t.to_dtype(dt)?) };
         let mut layers = Vec::with_capacity(model.layers.len());
         for (li, l) in model.layers.iter().enumerate() {
             let w = |p: Proj| -> Result<Tensor> {
@@ -74,31 +77,31 @@ impl InferenceModel {
             };
             let wqkv = Tensor::cat(&[w(Proj::Q)?, w(Proj::K)?, w(Proj::V)?], 0)?;
             let bqkv = match (bias(Proj::Q), bias(Proj::K), bias(Proj::V)) {
-                (Some(q), Some(k), Some(v)) => Some(Tensor::cat(&[q, k, v], 0)?),
+                (Some(q), Some(k), Some(v)) => Some(cast(Tensor::cat(&[q, k, v], 0)?)?),
                 _ => None,
             };
             layers.push(InferLayer {
-                ln1: l.input_layernorm.as_tensor().detach(),
-                ln2: l.post_attention_layernorm.as_tensor().detach(),
-                wqkv,
+                ln1: cast(l.input_layernorm.as_tensor().detach())?,
+                ln2: cast(l.post_attention_layernorm.as_tensor().detach())?,
+                wqkv: cast(wqkv)?,
                 bqkv,
-                wo: w(Proj::O)?,
-                bo: bias(Proj::O),
-                wgu: Tensor::cat(&[w(Proj::Gate)?, w(Proj::Up)?], 0)?,
-                wdown: w(Proj::Down)?,
+                wo: cast(w(Proj::O)?)?,
+                bo: bias(Proj::O).map(cast).transpose()?,
+                wgu: cast(Tensor::cat(&[w(Proj::Gate)?, w(Proj::Up)?], 0)?)?,
+                wdown: cast(w(Proj::Down)?)?,
             });
         }
         Ok(Self {
-            embed: model.embed_tokens.as_tensor().detach(),
+            embed: cast(model.embed_tokens.as_tensor().detach())?,
             layers,
-            norm: model.norm.as_tensor().detach(),
-            head: model.head().as_tensor().detach(),
+            norm: cast(model.norm.as_tensor().detach())?,
+            head: cast(model.head().as_tensor().detach())?,
             eps: c.rms_norm_eps,
             heads: c.num_attention_heads,
             kv_heads: c.num_kv_heads(),
             head_dim: c.head_dim(),
-            cos: model.rope.cos.clone(),
-            sin: model.rope.sin.clone(),
+            cos: cast(model.rope.cos.clone())?,
+            sin: cast(model.rope.sin.clone())?,
         })
     }
 

@@ -5,7 +5,7 @@
 //! Shapes: RMSNorm over the last axis; RoPE in Hugging Face's rotate-half layout on
 //! `(b, heads, t, head_dim)` with `cos`/`sin` of shape `(t, head_dim/2)` or `(b, t, head_dim/2)`.
 
-use candle_core::{Tensor, D};
+use candle_core::{DType, Tensor, D};
 
 use crate::error::Result;
 
@@ -37,8 +37,15 @@ impl Kernels {
                 crate::train_ops::RmsNorm { eps: eps as f32 },
             )?,
             Kernels::Composite | Kernels::Trained => {
-                let inv = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
-                x.broadcast_mul(&inv)?.broadcast_mul(w)?
+                // In f32 for a bf16 x, as transformers' LlamaRMSNorm: a bf16 mean of squares
+                // loses the statistic. (A no-op cast for f32.)
+                let xf = x.to_dtype(DType::F32)?;
+                let inv = (xf.sqr()?.mean_keepdim(D::Minus1)? + eps)?
+                    .sqrt()?
+                    .recip()?;
+                xf.broadcast_mul(&inv)?
+                    .to_dtype(x.dtype())?
+                    .broadcast_mul(w)?
             }
         })
     }
@@ -46,6 +53,8 @@ impl Kernels {
     /// Rotary embedding, rotate-half layout: `x * cos + rotate_half(x) * sin` with the half-width
     /// tables repeated twice, as `transformers`' `apply_rotary_pos_emb`.
     pub(crate) fn rope(self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+        // The tables are f32; a bf16 x reads them cast, as transformers does.
+        let (cos, sin) = (&cos.to_dtype(x.dtype())?, &sin.to_dtype(x.dtype())?);
         Ok(match self {
             Kernels::Fused => candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?,
             Kernels::Composite | Kernels::Trained => {
@@ -98,11 +107,13 @@ impl Kernels {
         })
     }
 
-    /// Softmax over the last axis.
+    /// Softmax over the last axis (in f32 for a bf16 `x`, returned in `x`'s dtype).
     pub(crate) fn softmax(self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Kernels::Fused => candle_nn::ops::softmax_last_dim(&x.contiguous()?)?,
-            Kernels::Composite | Kernels::Trained => candle_nn::ops::softmax(x, D::Minus1)?,
+            Kernels::Composite | Kernels::Trained => {
+                candle_nn::ops::softmax(&x.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(x.dtype())?
+            }
         })
     }
 
@@ -156,7 +167,8 @@ impl Kernels {
             }
             _ => {
                 let mask = offset_causal_mask(t, s, x.device())?;
-                self.softmax(&x.broadcast_add(&mask)?)?
+                self.softmax(&x.to_dtype(DType::F32)?.broadcast_add(&mask)?)?
+                    .to_dtype(x.dtype())?
             }
         })
     }
@@ -194,7 +206,7 @@ pub(crate) fn attention(
 ) -> Result<Tensor> {
     attention_with(q, k, v, |scores| {
         let scores = match mask {
-            Some(m) => scores.broadcast_add(m)?,
+            Some(m) => scores.broadcast_add(&m.to_dtype(scores.dtype())?)?,
             None => scores.clone(),
         };
         kernels.softmax(&scores)

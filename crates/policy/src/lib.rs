@@ -35,6 +35,8 @@ mod config;
 mod decode_attention;
 mod device;
 mod error;
+#[cfg(test)]
+mod half_precision_tests;
 mod hf;
 mod inference;
 mod kernels;
@@ -51,7 +53,7 @@ mod train_ops;
 
 pub use candle_core::{DType, Device, Tensor, Var};
 pub use config::ModelConfig;
-pub use device::{num_threads, parse_device, run_in_thread_pool, set_num_threads};
+pub use device::{num_threads, parse_device, parse_dtype, run_in_thread_pool, set_num_threads};
 pub use error::{Error, Result};
 pub use hf::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 pub use logprobs::TokenLogProbs;

@@ -123,7 +123,7 @@ impl LoraBranch<'_> {
         let mask: Vec<f32> = (0..x.elem_count())
             .map(|_| if rng.random::<f64>() < p { 0.0 } else { keep })
             .collect();
-        let mask = Tensor::from_vec(mask, x.shape(), x.device())?;
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
         Ok(x.mul(&mask)?)
     }
 }

@@ -134,6 +134,8 @@ pub(crate) struct Model {
     pub(crate) lm_head: Option<Var>,
     pub(crate) rope: Rope,
     pub(crate) device: Device,
+    /// dtype of the forwards' weights and activations; the `Var`s (master weights) stay f32.
+    pub(crate) compute: DType,
 }
 
 /// Shapes `(out, in)` of each projection.
@@ -228,6 +230,7 @@ impl Model {
             lm_head,
             rope: Rope::new(config, device)?,
             device: device.clone(),
+            compute: DType::F32,
         })
     }
 
@@ -304,16 +307,18 @@ impl Model {
         base_grad: bool,
     ) -> Result<Tensor> {
         let c = &self.config;
-        let w = |v: &Var| -> Tensor {
-            if base_grad {
-                v.as_tensor().clone()
-            } else {
-                v.as_tensor().detach()
-            }
+        // Master weights are f32; a bf16 forward reads casts of them (the cast's backward
+        // hands f32 gradients back to the master weights).
+        let w = |v: &Var| -> Result<Tensor> {
+            let t = match base_grad {
+                true => v.as_tensor().clone(),
+                false => v.as_tensor().detach(),
+            };
+            Ok(t.to_dtype(self.compute)?)
         };
         let (b, t) = ids.dims2()?;
         let hd = c.head_dim();
-        let mut x = w(&self.embed_tokens)
+        let mut x = w(&self.embed_tokens)?
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, c.hidden_size))?;
         let cos = self.rope.cos.narrow(0, 0, t)?;
@@ -323,27 +328,27 @@ impl Model {
             let lin = |p: Proj, x: &Tensor| -> Result<Tensor> {
                 let l = &layer.proj[p.index()];
                 let lora = adapter.and_then(|a| a.branch(li, p));
-                let bias = l.bias.as_ref().map(&w);
+                let bias = l.bias.as_ref().map(&w).transpose()?;
                 match lora {
                     // The fused LoRA projection (no dropout: its mask would need the composite).
                     Some(br) if k == Kernels::Trained && trainable_fused(x) && !br.dropout_on() => {
                         let (a, b) = (br.pair.a.as_tensor(), br.pair.b.as_tensor());
-                        let y = lora_linear(x, &w(&l.weight), a, b, br.scale)?;
+                        let y = lora_linear(x, &w(&l.weight)?, a, b, br.scale)?;
                         Ok(match &bias {
                             Some(bias) => y.broadcast_add(bias)?,
                             None => y,
                         })
                     }
-                    _ => linear(x, &w(&l.weight), bias.as_ref(), lora.as_ref()),
+                    _ => linear(x, &w(&l.weight)?, bias.as_ref(), lora.as_ref()),
                 }
             };
-            let hn = k.rms_norm(&x, &w(&layer.input_layernorm), c.rms_norm_eps)?;
+            let hn = k.rms_norm(&x, &w(&layer.input_layernorm)?, c.rms_norm_eps)?;
             // RoPE (and q's 1/sqrt(d)) on (b, t, h*d) -> heads (b, h, t, d); v stays rows (b, t, kvh*d)
             let q = k.rope_rows(&lin(Proj::Q, &hn)?, &cos, &sin, hd, scale)?;
             let kk = k.rope_rows(&lin(Proj::K, &hn)?, &cos, &sin, hd, 1.0)?;
             let a = causal_attention(k, &q, &kk, &lin(Proj::V, &hn)?)?; // (b, t, h*d)
             x = (x + lin(Proj::O, &a)?)?;
-            let hn = k.rms_norm(&x, &w(&layer.post_attention_layernorm), c.rms_norm_eps)?;
+            let hn = k.rms_norm(&x, &w(&layer.post_attention_layernorm)?, c.rms_norm_eps)?;
             let branch = |p: Proj| adapter.and_then(|a| a.branch(li, p));
             let swiglu = if branch(Proj::Gate).is_none() && branch(Proj::Up).is_none() {
                 // One matmul for gate and up: their weights stacked, `[g | u]` rows out.
@@ -351,24 +356,25 @@ impl Model {
                     &layer.proj[Proj::Gate.index()],
                     &layer.proj[Proj::Up.index()],
                 );
-                let stacked = Tensor::cat(&[w(&gate.weight), w(&up.weight)], 0)?;
+                let stacked = Tensor::cat(&[w(&gate.weight)?, w(&up.weight)?], 0)?;
                 k.silu_mul_cat(&linear(&hn, &stacked, None, None)?)?
             } else {
                 k.silu_mul(&lin(Proj::Gate, &hn)?, &lin(Proj::Up, &hn)?)?
             };
             x = (x + lin(Proj::Down, &swiglu)?)?;
         }
-        k.rms_norm(&x, &w(&self.norm), c.rms_norm_eps)
+        k.rms_norm(&x, &w(&self.norm)?, c.rms_norm_eps)
     }
 
-    /// `hidden (..., D)` -> logits `(..., V)` through the (possibly tied) head.
+    /// `hidden (..., D)` -> f32 logits `(..., V)` through the (possibly tied) head.
     pub(crate) fn logits(&self, hidden: &Tensor, base_grad: bool) -> Result<Tensor> {
         let head = if base_grad {
             self.head().as_tensor().clone()
         } else {
             self.head().as_tensor().detach()
         };
-        linear(hidden, &head, None, None)
+        // log-softmax over the vocabulary wants f32 whatever the forward's dtype
+        Ok(linear(hidden, &head.to_dtype(hidden.dtype())?, None, None)?.to_dtype(DType::F32)?)
     }
 
     /// Logits of every position of `ids (b, t)`: `(b, t, V)`, differentiable (the test oracle).
@@ -418,12 +424,13 @@ impl Model {
             lm_head: self.lm_head.as_ref().map(cp).transpose()?,
             rope: self.rope.clone(),
             device: self.device.clone(),
+            compute: self.compute,
         })
     }
 
-    /// dtype of the weights.
+    /// dtype of the forwards (weights as they are read, activations, KV cache).
     pub(crate) fn dtype(&self) -> DType {
-        self.embed_tokens.dtype()
+        self.compute
     }
 }
 
@@ -447,9 +454,11 @@ pub(crate) fn linear(
     }
     if let Some(branch) = lora {
         let xd = branch.dropout(&x2)?;
-        let low = xd
-            .matmul(&branch.pair.a.t()?)?
-            .matmul(&branch.pair.b.t()?)?;
+        let (a, b) = (
+            branch.pair.a.as_tensor().to_dtype(x.dtype())?,
+            branch.pair.b.as_tensor().to_dtype(x.dtype())?,
+        );
+        let low = xd.matmul(&a.t()?)?.matmul(&b.t()?)?;
         y = (y + (low * branch.scale)?)?;
     }
     let mut out = lead;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use candle_core::{Device, Var};
+use candle_core::{DType, Device, Var};
 
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
@@ -103,6 +103,36 @@ impl Policy {
     /// The device the weights live on.
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// The dtype of the forwards: weights as they are read, activations, KV cache. The weights
+    /// themselves (master weights, what the optimizer updates and checkpoints hold) stay f32.
+    pub fn dtype(&self) -> DType {
+        self.model.compute
+    }
+
+    /// Runs the forwards in `dtype`: f32 anywhere, bf16 on CUDA (candle's CPU matmul has no
+    /// bf16). Log-probs and logits come back in f32 either way; RMSNorm and softmax statistics
+    /// are computed in f32.
+    pub fn set_dtype(&mut self, dtype: DType) -> Result<()> {
+        match dtype {
+            DType::F32 => {}
+            DType::BF16 if self.device.is_cuda() => {}
+            DType::BF16 => {
+                return Err(Error::Invalid(
+                    "dtype bf16 needs a CUDA device (candle's CPU backend has no bf16 matmul); \
+                     use f32 on the CPU"
+                        .into(),
+                ))
+            }
+            other => {
+                return Err(Error::Invalid(format!(
+                    "dtype {other:?}: supported are f32, and bf16 on CUDA"
+                )))
+            }
+        }
+        self.model.compute = dtype;
+        Ok(())
     }
 
     /// Number of base-model parameters (tied head counted once; adapters excluded).

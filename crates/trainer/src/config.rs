@@ -22,6 +22,9 @@ pub struct RunConfig {
     pub threads: usize,
     /// `cpu`, `cuda` or `cuda:N`.
     pub device: String,
+    /// dtype of the forwards (weights as read, activations, KV cache): `f32`, or `bf16` on CUDA.
+    /// Master weights, gradients and optimizer state are f32 either way.
+    pub dtype: String,
     /// The policy model.
     pub model: ModelSection,
     /// Task families, prompt style and curriculum.
@@ -44,6 +47,7 @@ impl Default for RunConfig {
             seed: 0,
             threads: 2,
             device: "cpu".into(),
+            dtype: "f32".into(),
             model: ModelSection::default(),
             tasks: tasks::TasksConfig::default(),
             sampling: SamplingConfig::default(),
@@ -385,6 +389,17 @@ impl RunConfig {
         if self.threads == 0 {
             return bad("threads", "0".into(), "must be at least 1");
         }
+        match policy::parse_dtype(&self.dtype) {
+            Err(_) => return bad("dtype", format!("{:?}", self.dtype), "expected f32 or bf16"),
+            Ok(policy::DType::BF16) if !self.device.trim().starts_with("cuda") => {
+                return bad(
+                    "dtype",
+                    "\"bf16\"".into(),
+                    "bf16 runs on CUDA only (device = \"cuda\"); the CPU path is f32",
+                )
+            }
+            Ok(_) => {}
+        }
         if self.sampling.group_size < 2 {
             return bad(
                 "sampling.group_size",
@@ -469,5 +484,22 @@ mod tests {
             s.lr_at(60)
         );
         assert!((s.lr_at(100) - 1e-4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn dtype_is_checked_against_the_device() {
+        let err = |cfg: &RunConfig| cfg.validate().unwrap_err().to_string();
+        let mut cfg = RunConfig::default();
+        cfg.validate().unwrap();
+        cfg.dtype = "bf16".into();
+        let e = err(&cfg);
+        assert!(e.contains("dtype") && e.contains("CUDA"), "{e}");
+        cfg.dtype = "fp8".into();
+        let e = err(&cfg);
+        assert!(e.contains("dtype = \"fp8\""), "{e}");
+        // on CUDA bf16 passes validation (opening the device is checked later)
+        cfg.device = "cuda:0".into();
+        cfg.dtype = "bf16".into();
+        cfg.validate().unwrap();
     }
 }

@@ -100,6 +100,7 @@ pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSum
             )?
         }
     };
+    policy.set_dtype(policy::parse_dtype(&cfg.dtype)?)?;
     if let Some(lora) = &cfg.lora {
         policy.add_adapter("default", lora, stream_seed(cfg.seed, Stream::Adapter, 0))?;
         policy.set_active_adapter("default")?;
@@ -171,13 +172,17 @@ pub fn resume(dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
     let eval_sets = EvalSets::load(&cfg)?;
     let state = checkpoint::load_state(dir)?;
     let ck = checkpoint::dir(dir);
+    let dtype = policy::parse_dtype(&cfg.dtype)?;
     let mut policy = policy::Policy::load(ck.join("model"), &device)?;
+    policy.set_dtype(dtype)?;
     if cfg.lora.is_some() {
         policy.load_adapter(ck.join("adapter"), "default")?;
         policy.set_active_adapter("default")?;
     }
     let reference = if cfg.train.loss.beta != 0.0 && cfg.lora.is_none() {
-        Some(policy::Policy::load(dir.join("reference"), &device)?)
+        let mut r = policy::Policy::load(dir.join("reference"), &device)?;
+        r.set_dtype(dtype)?;
+        Some(r)
     } else {
         None
     };
