@@ -55,6 +55,8 @@ trait Simd: Copy {
     fn store(self, v: Self::V, y: &mut [f32]);
     /// `acc + a * x`.
     fn fmadd(self, a: f32, x: Self::V, acc: Self::V) -> Self::V;
+    /// `a + b`.
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
 
     /// `y[..8] += a * x[..8]`.
     #[inline(always)]
@@ -94,6 +96,14 @@ impl Simd for Plain {
             *acc += a * x;
         }
         acc
+    }
+
+    #[inline(always)]
+    fn add(self, mut a: Lanes, b: Lanes) -> Lanes {
+        for (a, b) in a.iter_mut().zip(b) {
+            *a += b;
+        }
+        a
     }
 }
 
@@ -136,6 +146,11 @@ impl Simd for Avx2 {
     fn fmadd(self, a: f32, x: Self::V, acc: Self::V) -> Self::V {
         use std::arch::x86_64::*;
         unsafe { _mm256_fmadd_ps(_mm256_set1_ps(a), x, acc) }
+    }
+
+    #[inline(always)]
+    fn add(self, a: Self::V, b: Self::V) -> Self::V {
+        unsafe { std::arch::x86_64::_mm256_add_ps(a, b) }
     }
 }
 
@@ -288,19 +303,22 @@ impl Row<'_> {
         }
     }
 
-    /// `out[j] = sum_c x[c] * xt[c][j]` over the blocks that cover positions `0..n`: four
-    /// blocks at a time, summed over `c` in registers.
+    /// `out[j] = sum_c x[c] * xt[c][j]` over the blocks that cover positions `0..n`: four,
+    /// two or one block at a time, summed over `c` in registers.
     #[inline(always)]
     fn dots<S: Simd>(&self, s: S, x: &[f32], xt: &[f32], n: usize, out: &mut [f32]) {
         let (stride, used) = (self.blocks() * 8, n.div_ceil(8));
         let mut blk = 0;
         while blk + 4 <= used {
-            dot_blocks::<S, 4>(s, x, &xt[blk * 8..], stride, &mut out[blk * 8..]);
+            dot_blocks::<S, 4, 2>(s, x, &xt[blk * 8..], stride, &mut out[blk * 8..]);
             blk += 4;
         }
-        while blk < used {
-            dot_blocks::<S, 1>(s, x, &xt[blk * 8..], stride, &mut out[blk * 8..]);
-            blk += 1;
+        if blk + 2 <= used {
+            dot_blocks::<S, 2, 4>(s, x, &xt[blk * 8..], stride, &mut out[blk * 8..]);
+            blk += 2;
+        }
+        if blk < used {
+            dot_blocks::<S, 1, 8>(s, x, &xt[blk * 8..], stride, &mut out[blk * 8..]);
         }
     }
 
@@ -310,7 +328,16 @@ impl Row<'_> {
     fn probs<S: Simd>(&self, s: S, q: &[f32], kt: &[f32], n: usize, p: &mut [f32]) {
         self.dots(s, q, kt, n, p);
         let used = n.div_ceil(8) * 8;
-        let m = p[..n].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        // The max in eight lanes (a scalar fold is one long dependency chain); lanes past `n`
+        // are future keys and must not count.
+        p[n..used].fill(f32::NEG_INFINITY);
+        let mut lanes: Lanes = [f32::NEG_INFINITY; 8];
+        for blk in p[..used].chunks_exact(8) {
+            for (m, &x) in lanes.iter_mut().zip(blk) {
+                *m = m.max(x);
+            }
+        }
+        let m = lanes.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
         for x in &mut p[..used] {
             *x = exp(*x - m);
         }
@@ -329,23 +356,44 @@ impl Row<'_> {
     }
 }
 
-/// `M` blocks of [`Row::dots`]: `out[l] = sum_c x[c] * xt[c * stride + l]`, `l < 8M`.
+/// `M` blocks of [`Row::dots`]: `out[l] = sum_c x[c] * xt[c * stride + l]`, `l < 8M`, with
+/// `c` split over `K` interleaved sums per block so that `M * K` (8) multiply-adds are in flight:
+/// one chain over all of `c` waits on the FMA latency at every step.
 #[inline(always)]
-fn dot_blocks<S: Simd, const M: usize>(
+fn dot_blocks<S: Simd, const M: usize, const K: usize>(
     s: S,
     x: &[f32],
     xt: &[f32],
     stride: usize,
     out: &mut [f32],
 ) {
-    let mut acc = [s.zero(); M];
-    for (c, &xc) in x.iter().enumerate() {
-        let row = &xt[c * stride..];
-        for (m, a) in acc.iter_mut().enumerate() {
-            *a = s.fmadd(xc, s.load(&row[8 * m..]), *a);
+    let mut acc = [[s.zero(); M]; K];
+    let whole = x.len() / K * K;
+    for c0 in (0..whole).step_by(K) {
+        for (k, acc) in acc.iter_mut().enumerate() {
+            let (xc, row) = (x[c0 + k], &xt[(c0 + k) * stride..]);
+            for (m, a) in acc.iter_mut().enumerate() {
+                *a = s.fmadd(xc, s.load(&row[8 * m..]), *a);
+            }
         }
     }
-    for (m, a) in acc.iter().enumerate() {
+    for c in whole..x.len() {
+        let row = &xt[c * stride..];
+        for (m, a) in acc[0].iter_mut().enumerate() {
+            *a = s.fmadd(x[c], s.load(&row[8 * m..]), *a);
+        }
+    }
+    // Sum the K partials of each block in registers (a pairwise tree), then store.
+    let mut width = K;
+    while width > 1 {
+        width /= 2;
+        for k in 0..width {
+            for m in 0..M {
+                acc[k][m] = s.add(acc[k][m], acc[k + width][m]);
+            }
+        }
+    }
+    for (m, a) in acc[0].iter().enumerate() {
         s.store(*a, &mut out[8 * m..]);
     }
 }
