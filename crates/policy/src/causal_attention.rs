@@ -388,8 +388,9 @@ fn dot_blocks<S: Simd, const M: usize, const K: usize>(
     while width > 1 {
         width /= 2;
         for k in 0..width {
-            for m in 0..M {
-                acc[k][m] = s.add(acc[k][m], acc[k + width][m]);
+            let upper = acc[k + width];
+            for (a, b) in acc[k].iter_mut().zip(upper) {
+                *a = s.add(*a, b);
             }
         }
     }
