@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+use crate::kernels::tests::{max_abs, max_diff};
 use crate::{AdapterMode, LoraConfig, ModelConfig, Policy, SampleParams, Tokenizer};
 
 fn policy(lora: bool) -> Policy {
@@ -68,26 +69,7 @@ fn logprobs_and_grads(p: &Policy) -> (Tensor, Vec<(String, Tensor)>) {
 
 /// `max |a - b| / max |b|`.
 fn rel(a: &Tensor, b: &Tensor) -> f32 {
-    let diff: f32 = (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap();
-    let scale: f32 = b
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap();
-    diff / scale.max(1e-6)
+    max_diff(a, b) / max_abs(b).max(1e-6)
 }
 
 #[test]

@@ -654,6 +654,7 @@ mod tests {
     use rand::SeedableRng;
 
     use crate::config::ModelConfig;
+    use crate::kernels::tests::max_abs;
     use crate::kernels::Kernels;
     use crate::lora::Adapter;
     use crate::model::{normal, Model};
@@ -665,17 +666,6 @@ mod tests {
         let n = shape.iter().product();
         let mut rng = StdRng::seed_from_u64(seed);
         Tensor::from_vec(normal(&mut rng, n, std), shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_abs(t: &Tensor) -> f32 {
-        t.abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
     }
 
     fn assert_close(what: &str, got: &Tensor, want: &Tensor) {
