@@ -4,6 +4,7 @@
 # are compiled for sm_90 (H100/H200; override with CUDA_COMPUTE_CAP=80 etc.).
 #
 #   scripts/cuda-build.sh                 # the rlvr binary -> target/release/rlvr, .cuda/dist/rlvr.gz
+#   CARGO_TARGET_DIR=target/cuda scripts/cuda-build.sh   # the same, keeping a CPU build in target/
 #   scripts/cuda-build.sh -p policy       # only the policy crate (extra args go to cargo build)
 #   CUDA_TESTS=1 scripts/cuda-build.sh    # also the policy test binary -> .cuda/dist/tests/ (its
 #                                         # ignored `cuda` tests compare CUDA with CPU on the GPU)
@@ -40,7 +41,7 @@ cargo build --release --features cuda "${args[@]}" ||
 cuda_log "cargo build took $((SECONDS - start)) s"
 
 if ((whole_binary)); then
-    bin=target/release/rlvr
+    bin="${CARGO_TARGET_DIR:-target}/release/rlvr"
     [[ -x "$bin" ]] || cuda_die "cargo succeeded but $bin is missing"
     mkdir -p "$CUDA_VENV/dist"
     rm -f "$CUDA_VENV/dist/rlvr"
