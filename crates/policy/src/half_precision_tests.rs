@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::kernels::tests::{max_abs, max_diff};
+use crate::kernels::tests::{max_abs, max_diff, randn};
 use crate::{AdapterMode, LoraConfig, ModelConfig, Policy, SampleParams, Tokenizer};
 
 fn policy(lora: bool) -> Policy {
@@ -27,9 +27,9 @@ fn policy(lora: bool) -> Policy {
         };
         p.add_adapter("a", &c, 1).unwrap();
         // B starts at zero: give it values so that the branch (and A's gradient) matters.
-        for (name, v) in p.trainable_vars() {
+        for (i, (name, v)) in p.trainable_vars().into_iter().enumerate() {
             if name.contains("lora_B") {
-                let t = Tensor::randn(0f32, 0.05, v.shape(), &Device::Cpu).unwrap();
+                let t = randn(v.dims(), i as u64, 0.05);
                 v.set(&t).unwrap();
             }
         }

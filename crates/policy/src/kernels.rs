@@ -299,6 +299,15 @@ pub(crate) mod tests {
         Tensor::from_vec(data, shape, &Device::Cpu).unwrap()
     }
 
+    /// Seeded normal(0, `std`) values of `shape` (candle cannot seed its CPU `randn`).
+    pub(crate) fn randn(shape: &[usize], seed: u64, std: f64) -> Tensor {
+        use rand::SeedableRng;
+        let n = shape.iter().product();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let data = crate::model::normal(&mut rng, n, std);
+        Tensor::from_vec(data, shape, &Device::Cpu).unwrap()
+    }
+
     /// max |a − b| over all elements.
     pub(crate) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         max_abs(&(a - b).unwrap())

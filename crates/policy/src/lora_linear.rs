@@ -254,15 +254,10 @@ impl CustomOp3 for LoraLinear {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{DType, Device, Var};
+    use candle_core::{DType, Var};
 
     use super::*;
-    use crate::kernels::tests::max_diff;
-
-    fn randn(shape: &[usize], seed: u64) -> Tensor {
-        Device::Cpu.set_seed(seed).ok();
-        Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap()
-    }
+    use crate::kernels::tests::{max_diff, randn};
 
     /// The composite form: two matmuls, a scale and an add.
     fn composite(x: &Tensor, w: &Tensor, a: &Tensor, b: &Tensor, s: f64) -> Tensor {
@@ -295,24 +290,18 @@ mod tests {
             let seed = 10 * i as u64;
             let mut xs = lead.to_vec();
             xs.push(n_in);
-            let x = Var::from_tensor(&randn(&xs, seed)).unwrap();
-            let w = Var::from_tensor(&randn(&[out, n_in], seed + 1)).unwrap();
-            let a = Var::from_tensor(&randn(&[r, n_in], seed + 2)).unwrap();
-            let b = Var::from_tensor(&randn(&[out, r], seed + 3)).unwrap();
+            let x = Var::from_tensor(&randn(&xs, seed, 1.0)).unwrap();
+            let w = Var::from_tensor(&randn(&[out, n_in], seed + 1, 1.0)).unwrap();
+            let a = Var::from_tensor(&randn(&[r, n_in], seed + 2, 1.0)).unwrap();
+            let b = Var::from_tensor(&randn(&[out, r], seed + 3, 1.0)).unwrap();
             let wt = if base_grad {
                 w.as_tensor().clone()
             } else {
                 w.as_tensor().detach()
             };
             // a random upstream gradient, so that no two outputs weigh alike
-            let up = randn(
-                &{
-                    let mut s = lead.to_vec();
-                    s.push(out);
-                    s
-                },
-                seed + 4,
-            );
+            let up_shape = [lead, &[out]].concat();
+            let up = randn(&up_shape, seed + 4, 1.0);
             let run = |fused: bool| {
                 let y = if fused {
                     lora_linear(x.as_tensor(), &wt, a.as_tensor(), b.as_tensor(), 0.7).unwrap()
@@ -348,9 +337,9 @@ mod tests {
 
     #[test]
     fn shapes_that_do_not_fit_are_an_error() {
-        let x = randn(&[2, 4], 1);
-        let w = randn(&[3, 5], 2);
-        let (a, b) = (randn(&[2, 4], 3), randn(&[3, 2], 4));
+        let x = randn(&[2, 4], 1, 1.0);
+        let w = randn(&[3, 5], 2, 1.0);
+        let (a, b) = (randn(&[2, 4], 3, 1.0), randn(&[3, 2], 4, 1.0));
         assert!(lora_linear(&x, &w, &a, &b, 1.0).is_err());
     }
 }

@@ -650,23 +650,15 @@ impl CustomOp1 for RopeRows {
 #[cfg(test)]
 mod tests {
     use candle_core::{Device, Tensor, Var};
-    use rand::rngs::StdRng;
-    use rand::SeedableRng;
 
     use crate::config::ModelConfig;
-    use crate::kernels::tests::max_abs;
+    use crate::kernels::tests::{max_abs, randn};
     use crate::kernels::Kernels;
     use crate::lora::Adapter;
-    use crate::model::{normal, Model};
+    use crate::model::Model;
 
     /// Tolerance: max |fused - composite| <= TOL * max |composite| (f32 rounding, vectorised exp).
     const TOL: f32 = 2e-5;
-
-    fn randn(shape: &[usize], seed: u64, std: f64) -> Tensor {
-        let n = shape.iter().product();
-        let mut rng = StdRng::seed_from_u64(seed);
-        Tensor::from_vec(normal(&mut rng, n, std), shape, &Device::Cpu).unwrap()
-    }
 
     fn assert_close(what: &str, got: &Tensor, want: &Tensor) {
         assert_eq!(got.dims(), want.dims(), "{what}: shapes");
