@@ -1,629 +1,437 @@
-//! Causal grouped-query self-attention of the training forward as one fused CPU op with its own
-//! backward: scores, causal softmax and the weighted sum of values for one batch row at a time,
-//! skipping the masked half, reading queries and keys in the heads layout that RoPE writes and
-//! values straight from the projection's rows, and writing the rows that `o_proj` reads. The
-//! forward keeps the softmax weights for the backward when an input needs a gradient
-//! ([`CausalAttention::new`]), and nothing when none does (the reference forward).
+//! Causal grouped-query self-attention of the training forward, RoPE folded in, as one fused CPU
+//! op with its own backward. It reads the stacked `q | k | v` projection rows as they come out of
+//! their one matmul and writes the rows that `o_proj` reads; its backward writes the gradient of
+//! those stacked rows, so the projection's backward is one matmul too.
 //!
-//! Shapes: `q (b, h, t, d)` (already scaled by `1/sqrt(d)`), `k (b, kvh, t, d)`,
-//! `v (b, t, kvh * d)`; query head `i` uses key/value head `i / (h / kvh)`; out `(b, t, h * d)`.
-//! One parallel block = one batch row: results do not depend on the thread count.
+//! Per batch row, RoPE (and q's `1/sqrt(d)`) turns the row's queries and keys into per-head
+//! scratch; per query head the rest is small matrix products read in place (gemm on one thread,
+//! through strides; values are columns of the input rows) around a causal softmax:
+//! `S = Q K^T`, `P = softmax(S)` over keys `j <= i`, `O = P V`. Backward: `dP = dO V^T`,
+//! `dS = P (dP - rowsum(P dP))`, `dQ = dS K`, `dK += dS^T Q`, `dV += P^T dO` (summed over the
+//! query heads that share a KV head), then the inverse rotation into the rows. The products run
+//! over the whole `t x t` square (the masked half is zero in `P` and `dS`): at these sizes
+//! gemm's speed is worth more than the skipped half. The forward keeps `P` for the backward
+//! when the input needs a gradient, and nothing when it does not (the reference forward); the
+//! backward recomputes it when nothing was kept.
 //!
-//! Key positions go in blocks of eight lanes (keys and values transposed per KV head, zero past
-//! `t`), so that scores, `dp`, `dk` and `dv` are whole 8-wide multiply-adds; LLVM vectorises
-//! such loops across blocks and leaves the few blocks of a short row scalar, hence the explicit
-//! AVX2 lanes of [`Avx2`].
+//! Shapes: `qkv (b, t, (h + 2 kvh) d)`, query head `i` using key/value head `i / (h / kvh)`;
+//! RoPE tables `(>= t, d / 2)` in Hugging Face's rotate-half layout, position = the `t` index;
+//! out `(b, t, h d)`. One parallel block = one batch row: results do not depend on the thread
+//! count.
 
 use std::sync::Mutex;
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::strided_gemm::{gemm_serial as gemm, View};
 use crate::swiglu::exp;
-use crate::train_ops::{f32s, tensor, with_f32};
+use crate::train_ops::{f32s, fast, tensor, with_f32};
+
+/// Query heads, key/value heads and the head size of an attention layer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Heads {
+    pub(crate) h: usize,
+    pub(crate) kvh: usize,
+    pub(crate) d: usize,
+}
+
+impl Heads {
+    /// Width of a stacked `q | k | v` row.
+    pub(crate) fn qkv_width(&self) -> usize {
+        (self.h + 2 * self.kvh) * self.d
+    }
+}
 
 /// The fused op; see the module docs for shapes.
 pub(crate) struct CausalAttention {
+    heads: Heads,
+    /// RoPE tables `(positions, d / 2)`, flattened: the keys', and the queries' (times the
+    /// queries' scale, `1/sqrt(d)`).
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    q_cos: Vec<f32>,
+    q_sin: Vec<f32>,
     /// Keep the softmax weights for the backward.
     keep: bool,
-    /// `(b, h, t, blocks * 8)` softmax weights of the forward, when kept (0 past each causal
-    /// row); the backward recomputes them when empty.
+    /// `(b, h, t, t)` softmax weights of the forward, when kept (0 above the diagonal); the
+    /// backward recomputes them when empty.
     probs: Mutex<Vec<f32>>,
 }
 
 impl CausalAttention {
-    /// The op for one call; `keep`: whether a backward will follow.
-    pub(crate) fn new(keep: bool) -> Self {
+    /// The op for one call: RoPE tables `cos`, `sin` `(positions, d / 2)` flattened, the
+    /// queries' `scale`, and `keep`: whether a backward will follow.
+    pub(crate) fn new(heads: Heads, cos: Vec<f32>, sin: Vec<f32>, scale: f32, keep: bool) -> Self {
+        let scaled = |t: &[f32]| t.iter().map(|x| x * scale).collect();
         Self {
+            heads,
+            q_cos: scaled(&cos),
+            q_sin: scaled(&sin),
+            cos,
+            sin,
             keep,
             probs: Mutex::new(Vec::new()),
         }
     }
-}
 
-/// Eight positions (or eight of a head's `d` entries).
-type Lanes = [f32; 8];
-
-/// The vector ops the kernels need, on eight lanes.
-trait Simd: Copy {
-    /// Eight lanes in a register.
-    type V: Copy;
-    fn zero(self) -> Self::V;
-    /// `x[..8]`.
-    fn load(self, x: &[f32]) -> Self::V;
-    /// Into `y[..8]`.
-    fn store(self, v: Self::V, y: &mut [f32]);
-    /// `acc + a * x`.
-    fn fmadd(self, a: f32, x: Self::V, acc: Self::V) -> Self::V;
-    /// `a + b`.
-    fn add(self, a: Self::V, b: Self::V) -> Self::V;
-
-    /// `y[..8] += a * x[..8]`.
-    #[inline(always)]
-    fn fma8(self, y: &mut [f32], a: f32, x: &[f32]) {
-        let r = self.fmadd(a, self.load(x), self.load(y));
-        self.store(r, y);
-    }
-}
-
-/// Plain Rust (any CPU).
-#[derive(Clone, Copy)]
-struct Plain;
-
-impl Simd for Plain {
-    type V = Lanes;
-
-    #[inline(always)]
-    fn zero(self) -> Lanes {
-        [0.0; 8]
-    }
-
-    #[inline(always)]
-    fn load(self, x: &[f32]) -> Lanes {
-        let mut v = [0.0; 8];
-        v.copy_from_slice(&x[..8]);
-        v
-    }
-
-    #[inline(always)]
-    fn store(self, v: Lanes, y: &mut [f32]) {
-        y[..8].copy_from_slice(&v);
-    }
-
-    #[inline(always)]
-    fn fmadd(self, a: f32, x: Lanes, mut acc: Lanes) -> Lanes {
-        for (acc, x) in acc.iter_mut().zip(x) {
-            *acc += a * x;
+    /// `(b, t)` of an input shape, checked against the heads and the tables.
+    fn dims(&self, shape: &Shape) -> candle_core::Result<(usize, usize)> {
+        let (b, t, n) = shape.dims3()?;
+        let Heads { h, kvh, d } = self.heads;
+        let fits = n == self.heads.qkv_width()
+            && kvh > 0
+            && h.is_multiple_of(kvh)
+            && d.is_multiple_of(2)
+            && d > 0
+            && self.cos.len() >= t * d / 2
+            && self.sin.len() == self.cos.len();
+        if !fits {
+            candle_core::bail!(
+                "causal_attention: rows {shape:?} for {h} heads, {kvh} kv heads of {d}, {} RoPE entries",
+                self.cos.len()
+            );
         }
-        acc
+        Ok((b, t))
     }
 
+    /// Position `pos`'s rows `x` of `h` query heads then `kvh` key heads rotated into `o`
+    /// (`INVERSE`: the transposed rotations, for the gradients).
     #[inline(always)]
-    fn add(self, mut a: Lanes, b: Lanes) -> Lanes {
-        for (a, b) in a.iter_mut().zip(b) {
-            *a += b;
+    fn rotate<const INVERSE: bool>(&self, pos: usize, x: &[f32], o: &mut [f32]) {
+        let Heads { h, kvh, d } = self.heads;
+        let half = d / 2;
+        let at = pos * half..(pos + 1) * half;
+        let (x, o) = (&x[..(h + kvh) * d], &mut o[..(h + kvh) * d]);
+        let (xq, xk) = x.split_at(h * d);
+        let (oq, ok) = o.split_at_mut(h * d);
+        rotate_heads::<INVERSE>(&self.q_cos[at.clone()], &self.q_sin[at.clone()], xq, oq);
+        rotate_heads::<INVERSE>(&self.cos[at.clone()], &self.sin[at], xk, ok);
+    }
+
+    /// Kept softmax weights per batch row: `(h, t, t)`.
+    fn kept_per_row(&self, t: usize) -> usize {
+        self.heads.h * t * t
+    }
+
+    /// Batch row `x (t, qkv_width)` with its queries and keys rotated (rows `(t, (h + kvh) d)`).
+    #[inline(always)]
+    fn row<'a>(&self, x: &'a [f32], t: usize) -> Row<'a> {
+        let Heads { h, kvh, d } = self.heads;
+        let n = self.heads.qkv_width();
+        let mut qk = vec![0f32; t * (h + kvh) * d];
+        for (pos, (x, o)) in x
+            .chunks_exact(n)
+            .zip(qk.chunks_exact_mut((h + kvh) * d))
+            .enumerate()
+        {
+            self.rotate::<false>(pos, x, o);
         }
-        a
-    }
-}
-
-/// AVX2 + FMA; only made by [`Avx2::detect`].
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-struct Avx2(());
-
-#[cfg(target_arch = "x86_64")]
-impl Avx2 {
-    fn detect() -> Option<Self> {
-        (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")).then_some(Avx2(()))
-    }
-}
-
-// SAFETY (every block below): an `Avx2` exists only where the CPU has avx2 and fma, and the
-// slices are cut to 8 lanes first (a short slice panics before any pointer is read).
-#[cfg(target_arch = "x86_64")]
-impl Simd for Avx2 {
-    type V = std::arch::x86_64::__m256;
-
-    #[inline(always)]
-    fn zero(self) -> Self::V {
-        unsafe { std::arch::x86_64::_mm256_setzero_ps() }
-    }
-
-    #[inline(always)]
-    fn load(self, x: &[f32]) -> Self::V {
-        let x = &x[..8];
-        unsafe { std::arch::x86_64::_mm256_loadu_ps(x.as_ptr()) }
-    }
-
-    #[inline(always)]
-    fn store(self, v: Self::V, y: &mut [f32]) {
-        let y = &mut y[..8];
-        unsafe { std::arch::x86_64::_mm256_storeu_ps(y.as_mut_ptr(), v) }
-    }
-
-    #[inline(always)]
-    fn fmadd(self, a: f32, x: Self::V, acc: Self::V) -> Self::V {
-        use std::arch::x86_64::*;
-        unsafe { _mm256_fmadd_ps(_mm256_set1_ps(a), x, acc) }
-    }
-
-    #[inline(always)]
-    fn add(self, a: Self::V, b: Self::V) -> Self::V {
-        unsafe { std::arch::x86_64::_mm256_add_ps(a, b) }
-    }
-}
-
-/// `out[..8C] = sum_j w_j x_j[..8C]` with the sum in registers (two interleaved chains).
-#[inline(always)]
-fn weighted_sum_lanes<'a, S: Simd, const C: usize>(
-    s: S,
-    w: &[f32],
-    x: impl Fn(usize) -> &'a [f32],
-    out: &mut [f32],
-) {
-    let (mut even, mut odd) = ([s.zero(); C], [s.zero(); C]);
-    for j in 0..w.len() / 2 {
-        let (x0, x1) = (x(2 * j), x(2 * j + 1));
-        for c in 0..C {
-            even[c] = s.fmadd(w[2 * j], s.load(&x0[8 * c..]), even[c]);
-            odd[c] = s.fmadd(w[2 * j + 1], s.load(&x1[8 * c..]), odd[c]);
+        Row {
+            qk,
+            v: &x[(h + kvh) * d..],
+            heads: self.heads,
+            t,
         }
     }
-    if w.len() % 2 == 1 {
-        let (j, xl) = (w.len() - 1, x(w.len() - 1));
-        for c in 0..C {
-            even[c] = s.fmadd(w[j], s.load(&xl[8 * c..]), even[c]);
-        }
-    }
-    let mut lanes = [0f32; 8];
-    for c in 0..C {
-        s.store(even[c], &mut out[8 * c..]);
-        s.store(odd[c], &mut lanes);
-        for (o, l) in out[8 * c..][..8].iter_mut().zip(lanes) {
-            *o += l;
-        }
-    }
-}
 
-/// `out = sum_j w_j x_j` over a head's `d` entries (`out` is overwritten).
-#[inline(always)]
-fn weighted_sum<'a, S: Simd>(s: S, w: &[f32], x: impl Fn(usize) -> &'a [f32], out: &mut [f32]) {
-    match out.len() {
-        8 => weighted_sum_lanes::<S, 1>(s, w, x, out),
-        16 => weighted_sum_lanes::<S, 2>(s, w, x, out),
-        32 => weighted_sum_lanes::<S, 4>(s, w, x, out),
-        64 => weighted_sum_lanes::<S, 8>(s, w, x, out),
-        128 => weighted_sum_lanes::<S, 16>(s, w, x, out),
-        _ => {
-            out.fill(0.0);
-            for (j, &wj) in w.iter().enumerate() {
-                for (o, &xv) in out.iter_mut().zip(x(j)) {
-                    *o += wj * xv;
+    /// Attention output rows `(t, h * d)` of batch row `x`; `P` goes to `keep` (`(h, t, t)`)
+    /// when it is not empty.
+    #[inline(always)]
+    fn forward_row(&self, x: &[f32], out: &mut [f32], keep: &mut [f32]) -> candle_core::Result<()> {
+        let t = out.len() / (self.heads.h * self.heads.d);
+        let row = self.row(x, t);
+        let Heads { h, kvh, d } = self.heads;
+        let mut scratch = vec![0f32; if keep.is_empty() { t * t } else { 0 }];
+        for hh in 0..h {
+            let p = match keep.is_empty() {
+                true => &mut scratch[..],
+                false => &mut keep[hh * t * t..][..t * t],
+            };
+            row.probs(hh, p)?;
+            let values = row.values(hh / (h / kvh), false);
+            gemm(
+                &mut out[hh * d..],
+                h * d,
+                (t, d, t),
+                View::new(p, t, 1),
+                values,
+                1.0,
+                false,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Gradient `dx (t, qkv_width)` of batch row `x` from the output's `g (t, h * d)`; `kept`
+    /// is the forward's `P` or empty.
+    #[inline(always)]
+    fn backward_row(
+        &self,
+        x: &[f32],
+        kept: &[f32],
+        g: &[f32],
+        dx: &mut [f32],
+    ) -> candle_core::Result<()> {
+        let Heads { h, kvh, d } = self.heads;
+        let (n, rep) = (self.heads.qkv_width(), h / kvh);
+        let t = dx.len() / n;
+        let row = self.row(x, t);
+        let qk_width = (h + kvh) * d;
+        let mut dqk = vec![0f32; t * qk_width]; // dq | dk rows, before the inverse rotation
+        let mut recomputed = vec![0f32; if kept.is_empty() { t * t } else { 0 }];
+        let mut ds = vec![0f32; t * t];
+        for kv in 0..kvh {
+            for (r, hh) in (kv * rep..(kv + 1) * rep).enumerate() {
+                let p = match kept.is_empty() {
+                    true => {
+                        row.probs(hh, &mut recomputed)?;
+                        &recomputed[..]
+                    }
+                    false => &kept[hh * t * t..][..t * t],
+                };
+                let go = View::new(&g[hh * d..], h * d, 1); // dO of head hh: (t, d)
+                gemm(&mut ds, t, (t, t, d), go, row.values(kv, true), 1.0, false)?; // dP
+                for (i, (pr, dr)) in p.chunks_exact(t).zip(ds.chunks_exact_mut(t)).enumerate() {
+                    let (pr, (dr, future)) = (&pr[..=i], dr.split_at_mut(i + 1));
+                    let dot = lane_dot(pr, dr);
+                    for (x, &pj) in dr.iter_mut().zip(pr) {
+                        *x = pj * (*x - dot);
+                    }
+                    future.fill(0.0);
                 }
+                let (ds_v, ds_t) = (View::new(&ds, t, 1), View::new(&ds, 1, t));
+                let first = r == 0;
+                let dq_h = &mut dqk[hh * d..];
+                gemm(
+                    dq_h,
+                    qk_width,
+                    (t, d, t),
+                    ds_v,
+                    row.keys(kv, false),
+                    1.0,
+                    false,
+                )?;
+                let dk_g = &mut dqk[(h + kv) * d..];
+                gemm(
+                    dk_g,
+                    qk_width,
+                    (t, d, t),
+                    ds_t,
+                    row.queries(hh),
+                    1.0,
+                    !first,
+                )?;
+                let dv_g = &mut dx[(h + kvh + kv) * d..];
+                gemm(dv_g, n, (t, d, t), View::new(p, 1, t), go, 1.0, !first)?;
+            }
+        }
+        // q = scale R x, k = R x: their inputs' gradients are the transposed rotations.
+        for (pos, (dx, g)) in dx
+            .chunks_exact_mut(n)
+            .zip(dqk.chunks_exact(qk_width))
+            .enumerate()
+        {
+            self.rotate::<true>(pos, g, dx);
+        }
+        Ok(())
+    }
+}
+
+/// `o = R x` per head of `2 * c.len()` entries in `x` (`INVERSE`: `R^T x`), rotate-half layout:
+/// `(x1, x2) -> (x1 c - x2 s, x2 c + x1 s)`.
+#[inline(always)]
+fn rotate_heads<const INVERSE: bool>(c: &[f32], s: &[f32], x: &[f32], o: &mut [f32]) {
+    let half = c.len();
+    let s = &s[..half];
+    for (x, o) in x.chunks_exact(2 * half).zip(o.chunks_exact_mut(2 * half)) {
+        let (x1, x2) = x.split_at(half);
+        let (o1, o2) = o.split_at_mut(half);
+        for i in 0..half {
+            let (a, b) = (x1[i], x2[i]);
+            if INVERSE {
+                o1[i] = a * c[i] + b * s[i];
+                o2[i] = b * c[i] - a * s[i];
+            } else {
+                o1[i] = a * c[i] - b * s[i];
+                o2[i] = b * c[i] + a * s[i];
             }
         }
     }
 }
 
-/// Kept softmax weights per batch row: `(h, t, blocks * 8)`.
-fn kept_per_row(h: usize, t: usize) -> usize {
-    h * t * t.div_ceil(8) * 8
-}
-
-/// `(b, h, kvh, t, d)` from the three input shapes.
-fn dims(
-    q: &Shape,
-    k: &Shape,
-    v: &Shape,
-) -> candle_core::Result<(usize, usize, usize, usize, usize)> {
-    let (b, h, t, d) = q.dims4()?;
-    let (kb, kvh, kt, kd) = k.dims4()?;
-    let (vb, vt, vn) = v.dims3()?;
-    if kb != b
-        || kt != t
-        || kd != d
-        || vb != b
-        || vt != t
-        || vn != kvh * d
-        || kvh == 0
-        || h % kvh != 0
-    {
-        candle_core::bail!("causal_attention: shapes q {q:?}, k {k:?}, v {v:?}");
-    }
-    Ok((b, h, kvh, t, d))
-}
-
-/// One batch row's inputs and shapes.
+/// One batch row: its rotated queries and keys as rows `(t, (h + kvh) d)`, values read in place.
 struct Row<'a> {
-    q: &'a [f32],
-    k: &'a [f32],
+    qk: Vec<f32>,
+    /// The input rows from the first value column on (row stride `qkv_width`).
     v: &'a [f32],
-    h: usize,
-    kvh: usize,
+    heads: Heads,
     t: usize,
-    d: usize,
 }
 
 impl Row<'_> {
-    /// Batch row `bi` of the whole inputs.
-    fn new<'a>(
-        q: &'a [f32],
-        k: &'a [f32],
-        v: &'a [f32],
-        bi: usize,
-        dims: (usize, usize, usize, usize),
-    ) -> Row<'a> {
-        let (h, kvh, t, d) = dims;
-        Row {
-            q: &q[bi * h * t * d..][..h * t * d],
-            k: &k[bi * kvh * t * d..][..kvh * t * d],
-            v: &v[bi * t * kvh * d..][..t * kvh * d],
-            h,
-            kvh,
-            t,
-            d,
+    /// Row stride of `qk`.
+    fn qk_width(&self) -> usize {
+        (self.heads.h + self.heads.kvh) * self.heads.d
+    }
+
+    /// Queries of head `hh`: `(t, d)`.
+    fn queries(&self, hh: usize) -> View<'_> {
+        View::new(&self.qk[hh * self.heads.d..], self.qk_width(), 1)
+    }
+
+    /// Keys of KV head `g`: `(t, d)`, or transposed `(d, t)`.
+    fn keys(&self, g: usize, transposed: bool) -> View<'_> {
+        let k = &self.qk[(self.heads.h + g) * self.heads.d..];
+        match transposed {
+            false => View::new(k, self.qk_width(), 1),
+            true => View::new(k, 1, self.qk_width()),
         }
     }
 
-    /// Blocks of eight positions covering `t`.
-    fn blocks(&self) -> usize {
-        self.t.div_ceil(8)
-    }
-
-    /// Query `i` of head `hh`.
-    fn query(&self, hh: usize, i: usize) -> &[f32] {
-        &self.q[(hh * self.t + i) * self.d..][..self.d]
-    }
-
-    /// Key `j` of KV head `g`.
-    fn key(&self, g: usize, j: usize) -> &[f32] {
-        &self.k[(g * self.t + j) * self.d..][..self.d]
-    }
-
-    /// Value `j` of KV head `g`.
-    fn value(&self, g: usize, j: usize) -> &[f32] {
-        &self.v[(j * self.kvh + g) * self.d..][..self.d]
-    }
-
-    /// KV head `g`'s keys (or values) transposed to `d` rows of position blocks:
-    /// `out[(c * blocks + j / 8) * 8 + j % 8] = x_j[c]`, zero past `t`.
-    fn transposed(&self, g: usize, values: bool, out: &mut [f32]) {
-        let nb = self.blocks();
-        out.fill(0.0);
-        for j in 0..self.t {
-            let x = if values {
-                self.value(g, j)
-            } else {
-                self.key(g, j)
-            };
-            for (c, &x) in x.iter().enumerate() {
-                out[c * nb * 8 + j] = x;
-            }
+    /// Values of KV head `g`: `(t, d)`, or transposed `(d, t)`.
+    fn values(&self, g: usize, transposed: bool) -> View<'_> {
+        let (v, rs) = (&self.v[g * self.heads.d..], self.heads.qkv_width());
+        match transposed {
+            false => View::new(v, rs, 1),
+            true => View::new(v, 1, rs),
         }
     }
 
-    /// `out[j] = sum_c x[c] * xt[c][j]` over the blocks that cover positions `0..n`: four,
-    /// two or one block at a time, summed over `c` in registers.
+    /// Softmax weights `p (t, t)` of query head `hh`: row `i` over keys `0..=i`, 0 after.
     #[inline(always)]
-    fn dots<S: Simd>(&self, s: S, x: &[f32], xt: &[f32], n: usize, out: &mut [f32]) {
-        let (stride, used) = (self.blocks() * 8, n.div_ceil(8));
-        let mut blk = 0;
-        while blk + 4 <= used {
-            dot_blocks::<S, 4, 2>(s, x, &xt[blk * 8..], stride, &mut out[blk * 8..]);
-            blk += 4;
+    fn probs(&self, hh: usize, p: &mut [f32]) -> candle_core::Result<()> {
+        let (t, d, rep) = (self.t, self.heads.d, self.heads.h / self.heads.kvh);
+        let keys = self.keys(hh / rep, true);
+        gemm(p, t, (t, t, d), self.queries(hh), keys, 1.0, false)?;
+        for (i, row) in p.chunks_exact_mut(t).enumerate() {
+            causal_softmax_row(row, i + 1);
         }
-        if blk + 2 <= used {
-            dot_blocks::<S, 2, 4>(s, x, &xt[blk * 8..], stride, &mut out[blk * 8..]);
-            blk += 2;
-        }
-        if blk < used {
-            dot_blocks::<S, 1, 8>(s, x, &xt[blk * 8..], stride, &mut out[blk * 8..]);
-        }
-    }
-
-    /// Softmax weights of query `q` over keys `0..n` into `p` (exactly 0 from `n` to the end
-    /// of its block), from the transposed keys `kt`.
-    #[inline(always)]
-    fn probs<S: Simd>(&self, s: S, q: &[f32], kt: &[f32], n: usize, p: &mut [f32]) {
-        self.dots(s, q, kt, n, p);
-        let used = n.div_ceil(8) * 8;
-        // The max in eight lanes (a scalar fold is one long dependency chain); lanes past `n`
-        // are future keys and must not count.
-        p[n..used].fill(f32::NEG_INFINITY);
-        let mut lanes: Lanes = [f32::NEG_INFINITY; 8];
-        for blk in p[..used].chunks_exact(8) {
-            for (m, &x) in lanes.iter_mut().zip(blk) {
-                *m = m.max(x);
-            }
-        }
-        let m = lanes.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-        for x in &mut p[..used] {
-            *x = exp(*x - m);
-        }
-        // Lanes past `n` are future keys: out of the softmax.
-        p[n..used].fill(0.0);
-        let mut sum: Lanes = [0.0; 8];
-        for blk in p[..used].chunks_exact(8) {
-            for (acc, x) in sum.iter_mut().zip(blk) {
-                *acc += x;
-            }
-        }
-        let inv = 1.0 / sum.iter().sum::<f32>();
-        for x in &mut p[..used] {
-            *x *= inv;
-        }
+        Ok(())
     }
 }
 
-/// `M` blocks of [`Row::dots`]: `out[l] = sum_c x[c] * xt[c * stride + l]`, `l < 8M`, with
-/// `c` split over `K` interleaved sums per block so that `M * K` (8) multiply-adds are in flight:
-/// one chain over all of `c` waits on the FMA latency at every step.
+/// `row[..n] = softmax(row[..n])`, `row[n..] = 0` (future keys).
 #[inline(always)]
-fn dot_blocks<S: Simd, const M: usize, const K: usize>(
-    s: S,
-    x: &[f32],
-    xt: &[f32],
-    stride: usize,
-    out: &mut [f32],
-) {
-    let mut acc = [[s.zero(); M]; K];
-    let whole = x.len() / K * K;
-    for c0 in (0..whole).step_by(K) {
-        for (k, acc) in acc.iter_mut().enumerate() {
-            let (xc, row) = (x[c0 + k], &xt[(c0 + k) * stride..]);
-            for (m, a) in acc.iter_mut().enumerate() {
-                *a = s.fmadd(xc, s.load(&row[8 * m..]), *a);
-            }
+fn causal_softmax_row(row: &mut [f32], n: usize) {
+    let (live, future) = row.split_at_mut(n);
+    // Reductions in eight lanes: a scalar fold is one long dependency chain.
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut blocks = live.chunks_exact(8);
+    for blk in &mut blocks {
+        for (m, &x) in lanes.iter_mut().zip(blk) {
+            *m = m.max(x);
         }
     }
-    for c in whole..x.len() {
-        let row = &xt[c * stride..];
-        for (m, a) in acc[0].iter_mut().enumerate() {
-            *a = s.fmadd(x[c], s.load(&row[8 * m..]), *a);
-        }
+    let m = blocks
+        .remainder()
+        .iter()
+        .chain(&lanes)
+        .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    for x in live.iter_mut() {
+        *x = exp(*x - m);
     }
-    // Sum the K partials of each block in registers (a pairwise tree), then store.
-    let mut width = K;
-    while width > 1 {
-        width /= 2;
-        for k in 0..width {
-            let upper = acc[k + width];
-            for (a, b) in acc[k].iter_mut().zip(upper) {
-                *a = s.add(*a, b);
-            }
-        }
+    let inv = 1.0 / lane_sum(live);
+    for x in live.iter_mut() {
+        *x *= inv;
     }
-    for (m, a) in acc[0].iter().enumerate() {
-        s.store(*a, &mut out[8 * m..]);
-    }
+    future.fill(0.0);
 }
 
-/// Attention output rows `(t, h * d)` of one batch row; the softmax weights go to `keep`
-/// (`(h, t, blocks * 8)`) when it is not empty.
+/// `sum_j x_j` in eight interleaved lanes.
 #[inline(always)]
-fn forward_row<S: Simd>(s: S, row: &Row<'_>, out: &mut [f32], keep: &mut [f32]) {
-    let (h, kvh, t, d, nb) = (row.h, row.kvh, row.t, row.d, row.blocks());
-    let (rep, stride) = (h / kvh, nb * 8);
-    let (mut kt, mut scratch) = (vec![0f32; d * stride], vec![0f32; stride]);
-    for g in 0..kvh {
-        row.transposed(g, false, &mut kt);
-        for hh in g * rep..(g + 1) * rep {
-            for i in 0..t {
-                let p = if keep.is_empty() {
-                    &mut scratch[..]
-                } else {
-                    &mut keep[(hh * t + i) * stride..][..stride]
-                };
-                row.probs(s, row.query(hh, i), &kt, i + 1, p);
-                let o = &mut out[(i * h + hh) * d..][..d];
-                weighted_sum(s, &p[..=i], |j| row.value(g, j), o);
-            }
+fn lane_sum(x: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let mut blocks = x.chunks_exact(8);
+    for blk in &mut blocks {
+        for (acc, &x) in lanes.iter_mut().zip(blk) {
+            *acc += x;
         }
     }
+    lanes.iter().sum::<f32>() + blocks.remainder().iter().sum::<f32>()
 }
 
-/// Gradients of one batch row: `p` = softmax(scores), `dp_j = dO_i . v_j`,
-/// `ds_j = p_j (dp_j - sum_j p_j dp_j)`; `dq_i = sum_j ds_j k_j`, `dk_j += ds_j q_i`,
-/// `dv_j += p_j dO_i` (keys and values accumulated transposed, over the `rep` heads sharing them).
+/// `sum_j a_j b_j` in eight interleaved lanes.
 #[inline(always)]
-fn backward_row<S: Simd>(
-    s: S,
-    row: &Row<'_>,
-    kept: &[f32],
-    g: &[f32],
-    dq: &mut [f32],
-    dk: &mut [f32],
-    dv: &mut [f32],
-) {
-    let (h, kvh, t, d, nb) = (row.h, row.kvh, row.t, row.d, row.blocks());
-    let (rep, stride) = (h / kvh, nb * 8);
-    let kt_len = if kept.is_empty() { d * stride } else { 0 };
-    let (mut kt, mut vt) = (vec![0f32; kt_len], vec![0f32; d * stride]);
-    let (mut dkt, mut dvt) = (vec![0f32; d * stride], vec![0f32; d * stride]);
-    let (mut p, mut ds) = (vec![0f32; stride], vec![0f32; stride]);
-    for kv in 0..kvh {
-        if kept.is_empty() {
-            row.transposed(kv, false, &mut kt);
-        }
-        row.transposed(kv, true, &mut vt);
-        dkt.fill(0.0);
-        dvt.fill(0.0);
-        for hh in kv * rep..(kv + 1) * rep {
-            for i in 0..t {
-                let (n, used) = (i + 1, (i + 1).div_ceil(8) * 8);
-                let qi = row.query(hh, i);
-                let p = if kept.is_empty() {
-                    row.probs(s, qi, &kt, n, &mut p);
-                    &p[..]
-                } else {
-                    &kept[(hh * t + i) * stride..][..stride]
-                };
-                let doi = &g[(i * h + hh) * d..][..d];
-                row.dots(s, doi, &vt, n, &mut ds);
-                let (p, ds) = (&p[..used], &mut ds[..used]);
-                let mut dot: Lanes = [0.0; 8];
-                for (pb, db) in p.chunks_exact(8).zip(ds.chunks_exact(8)) {
-                    for l in 0..8 {
-                        dot[l] += pb[l] * db[l];
-                    }
-                }
-                let dot: f32 = dot.iter().sum();
-                // p is 0 past n, so ds is too.
-                for (x, &pj) in ds.iter_mut().zip(p) {
-                    *x = pj * (*x - dot);
-                }
-                let dqi = &mut dq[(hh * t + i) * d..][..d];
-                weighted_sum(s, &ds[..n], |j| row.key(kv, j), dqi);
-                for c in 0..d {
-                    let dkc = &mut dkt[c * stride..][..used];
-                    for (acc, x) in dkc.chunks_exact_mut(8).zip(ds.chunks_exact(8)) {
-                        s.fma8(acc, qi[c], x);
-                    }
-                    let dvc = &mut dvt[c * stride..][..used];
-                    for (acc, x) in dvc.chunks_exact_mut(8).zip(p.chunks_exact(8)) {
-                        s.fma8(acc, doi[c], x);
-                    }
-                }
-            }
-        }
-        for j in 0..t {
-            let dkj = &mut dk[(kv * t + j) * d..][..d];
-            let dvj = &mut dv[(j * kvh + kv) * d..][..d];
-            for c in 0..d {
-                dkj[c] = dkt[c * stride + j];
-                dvj[c] = dvt[c * stride + j];
-            }
+fn lane_dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (mut ab, mut bb) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut ab).zip(&mut bb) {
+        for l in 0..8 {
+            lanes[l] += x[l] * y[l];
         }
     }
+    let tail: f32 = ab
+        .remainder()
+        .iter()
+        .zip(bb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    lanes.iter().sum::<f32>() + tail
 }
 
-/// [`forward_row`] compiled for AVX2 + FMA.
-///
-/// # Safety
-/// The CPU must support `avx2` and `fma` (an [`Avx2`] is the proof).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn forward_row_avx2(s: Avx2, row: &Row<'_>, out: &mut [f32], keep: &mut [f32]) {
-    forward_row(s, row, out, keep)
-}
-
-/// [`backward_row`] compiled for AVX2 + FMA.
-///
-/// # Safety
-/// The CPU must support `avx2` and `fma` (an [`Avx2`] is the proof).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn backward_row_avx2(
-    s: Avx2,
-    row: &Row<'_>,
-    kept: &[f32],
-    g: &[f32],
-    dq: &mut [f32],
-    dk: &mut [f32],
-    dv: &mut [f32],
-) {
-    backward_row(s, row, kept, g, dq, dk, dv)
-}
-
-impl CustomOp3 for CausalAttention {
+impl CustomOp1 for CausalAttention {
     fn name(&self) -> &'static str {
         "causal_attention"
     }
 
-    fn cpu_fwd(
-        &self,
-        qs: &CpuStorage,
-        ql: &Layout,
-        ks: &CpuStorage,
-        kl: &Layout,
-        vs: &CpuStorage,
-        vl: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (b, h, kvh, t, d) = dims(ql.shape(), kl.shape(), vl.shape())?;
-        let op = "causal_attention";
-        let (q, k, v) = (f32s(qs, ql, op)?, f32s(ks, kl, op)?, f32s(vs, vl, op)?);
-        let mut out = vec![0f32; b * t * h * d];
-        let per_row = kept_per_row(h, t);
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (b, t) = self.dims(l.shape())?;
+        let x = f32s(s, l, "causal_attention")?;
+        let (n, width) = (self.heads.qkv_width(), self.heads.h * self.heads.d);
+        let mut out = vec![0f32; b * t * width];
+        let per_row = self.kept_per_row(t);
         let mut probs = vec![0f32; if self.keep { b * per_row } else { 0 }];
         // A chunk per batch row: empty ones when nothing is kept.
-        let keep_chunks: Vec<&mut [f32]> = if self.keep {
-            probs.chunks_mut(per_row.max(1)).collect()
-        } else {
-            (0..b).map(|_| <&mut [f32]>::default()).collect()
+        let keep_chunks: Vec<&mut [f32]> = match self.keep {
+            true => probs.chunks_mut(per_row.max(1)).collect(),
+            false => (0..b).map(|_| <&mut [f32]>::default()).collect(),
         };
-        out.par_chunks_mut((t * h * d).max(1))
+        out.par_chunks_mut((t * width).max(1))
             .zip(keep_chunks)
             .enumerate()
-            .for_each(|(bi, (out, keep))| {
-                let row = Row::new(q, k, v, bi, (h, kvh, t, d));
-                #[cfg(target_arch = "x86_64")]
-                if let Some(s) = Avx2::detect() {
-                    // SAFETY: `s` proves avx2 and fma.
-                    return unsafe { forward_row_avx2(s, &row, out, keep) };
-                }
-                forward_row(Plain, &row, out, keep)
-            });
+            .try_for_each(|(bi, (out, keep))| {
+                let x = &x[bi * t * n..][..t * n];
+                fast(
+                    #[inline(always)]
+                    || self.forward_row(x, out, keep),
+                )
+            })?;
         if self.keep {
             *self.probs.lock().unwrap_or_else(|e| e.into_inner()) = probs;
         }
-        Ok((CpuStorage::F32(out), Shape::from((b, t, h * d))))
+        Ok((CpuStorage::F32(out), Shape::from((b, t, width))))
     }
 
-    fn bwd(
-        &self,
-        q: &Tensor,
-        k: &Tensor,
-        v: &Tensor,
-        _out: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (b, h, kvh, t, d) = dims(q.shape(), k.shape(), v.shape())?;
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let (b, t) = self.dims(x.shape())?;
+        let (n, width) = (self.heads.qkv_width(), self.heads.h * self.heads.d);
         let op = "causal_attention";
-        let (mut dq, mut dk, mut dv) = (
-            vec![0f32; b * h * t * d],
-            vec![0f32; b * kvh * t * d],
-            vec![0f32; b * t * kvh * d],
-        );
+        let mut dx = vec![0f32; b * t * n];
         let kept = self.probs.lock().unwrap_or_else(|e| e.into_inner());
-        let per_row = kept_per_row(h, t);
+        let per_row = self.kept_per_row(t);
         if !kept.is_empty() && kept.len() != b * per_row {
             candle_core::bail!("causal_attention: kept weights do not match the shapes");
         }
-        with_f32(q, op, |q| {
-            with_f32(k, op, |k| {
-                with_f32(v, op, |v| {
-                    with_f32(grad, op, |g| {
-                        dq.par_chunks_mut((h * t * d).max(1))
-                            .zip(dk.par_chunks_mut((kvh * t * d).max(1)))
-                            .zip(dv.par_chunks_mut((t * kvh * d).max(1)))
-                            .enumerate()
-                            .for_each(|(bi, ((dq, dk), dv))| {
-                                let row = Row::new(q, k, v, bi, (h, kvh, t, d));
-                                let g = &g[bi * t * h * d..][..t * h * d];
-                                let kept = match kept.is_empty() {
-                                    true => &[][..],
-                                    false => &kept[bi * per_row..][..per_row],
-                                };
-                                #[cfg(target_arch = "x86_64")]
-                                if let Some(s) = Avx2::detect() {
-                                    // SAFETY: `s` proves avx2 and fma.
-                                    return unsafe {
-                                        backward_row_avx2(s, &row, kept, g, dq, dk, dv)
-                                    };
-                                }
-                                backward_row(Plain, &row, kept, g, dq, dk, dv)
-                            });
-                        Ok(())
+        with_f32(x, op, |xs| {
+            with_f32(grad, op, |g| {
+                dx.par_chunks_mut((t * n).max(1))
+                    .enumerate()
+                    .try_for_each(|(bi, dx)| {
+                        let x = &xs[bi * t * n..][..t * n];
+                        let g = &g[bi * t * width..][..t * width];
+                        let kept = match kept.is_empty() {
+                            true => &[][..],
+                            false => &kept[bi * per_row..][..per_row],
+                        };
+                        fast(
+                            #[inline(always)]
+                            || self.backward_row(x, kept, g, dx),
+                        )
                     })
-                })
             })
         })?;
-        Ok((
-            Some(tensor(dq, q.shape(), q)?),
-            Some(tensor(dk, k.shape(), k)?),
-            Some(tensor(dv, v.shape(), v)?),
-        ))
+        Ok(Some(tensor(dx, x.shape(), x)?))
     }
 }
 
@@ -631,40 +439,38 @@ impl CustomOp3 for CausalAttention {
 mod tests {
     use candle_core::{Device, Tensor, Var};
 
-    use super::CausalAttention;
+    use super::{CausalAttention, Heads};
 
     /// The backward that recomputes the softmax (nothing kept) gives the gradients of the one
     /// that reads the kept weights, bit for bit.
     #[test]
     fn recomputed_and_kept_weights_give_the_same_gradients() {
         let dev = Device::Cpu;
-        let (b, h, kvh, t, d) = (2, 4, 2, 11, 16);
-        let var = |shape: &[usize], seed: f32| {
-            let n: usize = shape.iter().product();
-            let data: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37 + seed).sin()).collect();
-            Var::from_tensor(&Tensor::from_vec(data, shape, &dev).unwrap()).unwrap()
+        let (b, t) = (2, 11);
+        let heads = Heads {
+            h: 4,
+            kvh: 2,
+            d: 16,
         };
-        let (q, k, v) = (
-            var(&[b, h, t, d], 0.1),
-            var(&[b, kvh, t, d], 0.2),
-            var(&[b, t, kvh * d], 0.3),
-        );
-        let w = var(&[b, t, h * d], 0.4);
-        let grads = |keep: bool| -> Vec<Vec<f32>> {
-            let out = q
-                .as_tensor()
-                .apply_op3(k.as_tensor(), v.as_tensor(), CausalAttention::new(keep))
-                .unwrap();
-            let g = (out * w.as_tensor())
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            [&q, &k, &v]
-                .iter()
-                .map(|x| g.get(x).unwrap().flatten_all().unwrap().to_vec1().unwrap())
-                .collect()
+        let seq = |n: usize, seed: f32| -> Vec<f32> {
+            (0..n).map(|i| (i as f32 * 0.37 + seed).sin()).collect()
+        };
+        let (cos, sin) = (seq(t * 8, 0.5), seq(t * 8, 0.6));
+        let x = Var::from_tensor(
+            &Tensor::from_vec(
+                seq(b * t * heads.qkv_width(), 0.1),
+                (b, t, heads.qkv_width()),
+                &dev,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let w = Tensor::from_vec(seq(b * t * 64, 0.4), (b, t, 64), &dev).unwrap();
+        let grads = |keep: bool| -> Vec<f32> {
+            let op = CausalAttention::new(heads, cos.clone(), sin.clone(), 0.25, keep);
+            let out = x.as_tensor().apply_op1(op).unwrap();
+            let g = (out * &w).unwrap().sum_all().unwrap().backward().unwrap();
+            g.get(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap()
         };
         assert_eq!(grads(true), grads(false));
     }

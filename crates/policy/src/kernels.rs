@@ -7,6 +7,7 @@
 
 use candle_core::{DType, Tensor, D};
 
+use crate::causal_attention::{CausalAttention, Heads};
 use crate::error::Result;
 
 /// Which implementation of the fusable ops to run.
@@ -76,37 +77,6 @@ impl Kernels {
         })
     }
 
-    /// `scale * rope(x)` on rows `x (b, t, heads * head_dim)` (position = the `t` index) with
-    /// half-width tables `cos`, `sin` `(t, head_dim / 2)`, returned as heads
-    /// `(b, heads, t, head_dim)`: the fused op reads the projection's output and writes the
-    /// attention's layout, so that no transpose is copied.
-    pub(crate) fn rope_rows(
-        self,
-        x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        head_dim: usize,
-        scale: f64,
-    ) -> Result<Tensor> {
-        let (b, t, n) = x.dims3()?;
-        Ok(match self {
-            Kernels::Trained if trainable_fused(x) => {
-                let op = crate::train_ops::RopeRows {
-                    cos: cos.flatten_all()?.to_vec1::<f32>()?,
-                    sin: sin.flatten_all()?.to_vec1::<f32>()?,
-                    head_dim,
-                    scale: scale as f32,
-                };
-                x.contiguous()?.apply_op1(op)?
-            }
-            _ => {
-                let heads = n / head_dim.max(1);
-                let xh = x.reshape((b, t, heads, head_dim))?.transpose(1, 2)?;
-                (self.rope(&xh, cos, sin)? * scale)?
-            }
-        })
-    }
-
     /// Softmax over the last axis (in f32 for a bf16 `x`, returned in `x`'s dtype).
     pub(crate) fn softmax(self, x: &Tensor) -> Result<Tensor> {
         Ok(match self {
@@ -114,16 +84,6 @@ impl Kernels {
             Kernels::Composite | Kernels::Trained => {
                 candle_nn::ops::softmax(&x.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(x.dtype())?
             }
-        })
-    }
-
-    /// `silu(g) * u`, elementwise.
-    pub(crate) fn silu_mul(self, g: &Tensor, u: &Tensor) -> Result<Tensor> {
-        Ok(match self {
-            Kernels::Trained if trainable_fused(g) => g
-                .contiguous()?
-                .apply_op2(&u.contiguous()?, crate::train_ops::SiluMul)?,
-            _ => (g.silu()? * u)?,
         })
     }
 
@@ -213,28 +173,47 @@ pub(crate) fn attention(
     })
 }
 
-/// Causal grouped-query self-attention of heads `q (b, h, t, d)` (already scaled by
-/// `1/sqrt(d)`) and `k (b, kvh, t, d)` over value rows `v (b, t, kvh * d)` (the projection's
-/// output as is): `(b, t, h * d)`. `Trained` runs the fused op of `causal_attention.rs` on the
-/// CPU in f32; otherwise batched matmuls around [`Kernels::causal_softmax`].
+/// Causal grouped-query self-attention over stacked projection rows `qkv (b, t, (h + 2 kvh) d)`
+/// with RoPE on the queries and keys (half-width tables `cos`, `sin` `(t, d / 2)`, position =
+/// the `t` index) and the rotated queries times `scale`: `(b, t, h * d)`. `Trained` runs the
+/// fused op of `causal_attention.rs` on the CPU in f32; otherwise composite ops (RoPE, then
+/// batched matmuls around [`Kernels::causal_softmax`]).
 pub(crate) fn causal_attention(
     kernels: Kernels,
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
+    qkv: &Tensor,
+    (cos, sin): (&Tensor, &Tensor),
+    heads: Heads,
+    scale: f64,
 ) -> Result<Tensor> {
-    if kernels == Kernels::Trained && trainable_fused(q) {
-        return Ok(q.contiguous()?.apply_op3(
-            &k.contiguous()?,
-            &v.contiguous()?,
-            crate::causal_attention::CausalAttention::new(
-                q.track_op() || k.track_op() || v.track_op(),
-            ),
-        )?);
+    if kernels == Kernels::Trained && trainable_fused(qkv) {
+        let table = |c: &Tensor| -> Result<Vec<f32>> { Ok(c.flatten_all()?.to_vec1::<f32>()?) };
+        let op = CausalAttention::new(
+            heads,
+            table(cos)?,
+            table(sin)?,
+            scale as f32,
+            qkv.track_op(),
+        );
+        return Ok(qkv.contiguous()?.apply_op1(op)?);
     }
-    let (b, kvh, t, d) = k.dims4()?;
-    let v = v.reshape((b, t, kvh, d))?.transpose(1, 2)?;
-    attention_with(q, &k.contiguous()?, &v, |scores| {
+    let (b, t, n) = qkv.dims3()?;
+    let Heads { h, kvh, d } = heads;
+    if n != heads.qkv_width() || kvh == 0 || h % kvh != 0 {
+        return Err(crate::Error::Invalid(format!(
+            "causal_attention: rows of {n} for {h} heads, {kvh} kv heads of {d}"
+        )));
+    }
+    // Columns `from..from + count` heads of the rows, as `(b, count, t, d)`.
+    let heads_of = |from: usize, count: usize| -> Result<Tensor> {
+        Ok(qkv
+            .narrow(2, from * d, count * d)?
+            .reshape((b, t, count, d))?
+            .transpose(1, 2)?)
+    };
+    let q = (kernels.rope(&heads_of(0, h)?, cos, sin)? * scale)?;
+    let k = kernels.rope(&heads_of(h, kvh)?, cos, sin)?;
+    let v = heads_of(h + kvh, kvh)?;
+    attention_with(&q, &k.contiguous()?, &v, |scores| {
         kernels.causal_softmax(scores)
     })
 }

@@ -47,6 +47,7 @@ mod lora_linear;
 mod model;
 mod policy;
 mod sampler;
+mod strided_gemm;
 mod swiglu;
 mod tokenizer;
 mod train_ops;

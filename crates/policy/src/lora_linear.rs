@@ -3,9 +3,12 @@
 //! The composite form runs the low-rank branch as two skinny matmuls, a scale and an add, each
 //! with its own full-size output, and its backward adds the branch's input gradient to the base
 //! one: on the tiny model that made a LoRA step as slow as full training although it skips every
-//! base weight gradient. Here the branch accumulates straight into the base product (gemm with
-//! `read_dst`), the backward writes `dx` once, and the base weight's gradient is computed only
-//! when that weight tracks an op (never under LoRA's frozen base).
+//! base weight gradient. Here each call merges the pair into a copy of the weight,
+//! `W' = W + s B A` (`out x in x r` multiply-adds: nothing next to the product), so the forward
+//! is the one matmul `x W'^T` of a plain projection and the backward's `dx = dy W'` is one too;
+//! only `dA` and `dB` need the skinny products, and the base weight's gradient is computed only
+//! when that weight tracks an op (never under LoRA's frozen base). With `B = 0`, `W' = W`
+//! exactly, so a fresh adapter leaves the base's output unchanged to the bit.
 //!
 //! Shapes: `x (..., in)`, `w (out, in)`, and the pair packed as `ab (r, in + out) = [A | B^T]`
 //! (`A (r, in)`, `B (out, r)`; see [`lora_linear`]); out `(..., out)`. The work is gemm's, which
@@ -14,6 +17,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use crate::error::Result;
+use crate::strided_gemm::{gemm, View};
 use crate::train_ops::{f32s, tensor, with_f32};
 
 /// `x w^T + scale (x a^T) b^T` for `x (..., in)`, `w (out, in)`, `a (r, in)`, `b (out, r)`,
@@ -35,6 +39,28 @@ pub(crate) fn lora_linear(
     )?)
 }
 
+/// `W' = W + s B A` for `w (out, in)` and `ab = [A | B^T]`: `(out, in)`, row-major.
+fn merge(
+    w: &[f32],
+    ab: &[f32],
+    (n_in, out, r): (usize, usize, usize),
+    s: f32,
+) -> candle_core::Result<Vec<f32>> {
+    let mut merged = w.get(..out * n_in).unwrap_or(w).to_vec();
+    let packed = n_in + out;
+    let b = View::new(ab.get(n_in..).unwrap_or(&[]), 1, packed); // B (out, r)
+    gemm(
+        &mut merged,
+        n_in,
+        (out, n_in, r),
+        b,
+        View::new(ab, packed, 1),
+        s,
+        true,
+    )?;
+    Ok(merged)
+}
+
 /// The fused op; see the module docs.
 struct LoraLinear {
     scale: f32,
@@ -50,76 +76,6 @@ fn dims(x: &Shape, w: &Shape, ab: &Shape) -> candle_core::Result<(usize, usize, 
         candle_core::bail!("lora_linear: shapes x {x:?}, w {w:?}, [A | B^T] {ab:?} do not fit");
     }
     Ok((rows, n_in, out, r))
-}
-
-/// A strided read-only matrix: element `(i, j)` at `data[i * rs + j * cs]`.
-#[derive(Clone, Copy)]
-struct View<'a> {
-    data: &'a [f32],
-    rs: usize,
-    cs: usize,
-}
-
-impl<'a> View<'a> {
-    fn new(data: &'a [f32], rs: usize, cs: usize) -> Self {
-        Self { data, rs, cs }
-    }
-
-    /// Whether every element of a `(rows, cols)` matrix lies inside `data`.
-    fn covers(&self, rows: usize, cols: usize) -> bool {
-        rows == 0 || cols == 0 || (rows - 1) * self.rs + (cols - 1) * self.cs < self.data.len()
-    }
-}
-
-/// `dst (m, n)`, row stride `dst_rs` = `beta * lhs (m, k) rhs (k, n)`, plus `dst` when
-/// `accumulate`.
-fn gemm(
-    dst: &mut [f32],
-    dst_rs: usize,
-    (m, n, k): (usize, usize, usize),
-    lhs: View<'_>,
-    rhs: View<'_>,
-    beta: f32,
-    accumulate: bool,
-) -> candle_core::Result<()> {
-    let fits = View::new(dst, dst_rs, 1).covers(m, n) && lhs.covers(m, k) && rhs.covers(k, n);
-    if !fits {
-        candle_core::bail!("lora_linear: a matmul operand is smaller than its shape");
-    }
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    let threads = candle_core::utils::get_num_threads();
-    let parallelism = match threads {
-        0 | 1 => gemm::Parallelism::None,
-        t => gemm::Parallelism::Rayon(t),
-    };
-    // SAFETY: every element gemm reads or writes lies inside its slice (checked above), and
-    // `dst` is borrowed mutably, so it aliases neither operand.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.cs as isize,
-            lhs.rs as isize,
-            rhs.data.as_ptr(),
-            rhs.cs as isize,
-            rhs.rs as isize,
-            if accumulate { 1.0 } else { 0.0 },
-            beta,
-            false,
-            false,
-            false,
-            parallelism,
-        )
-    };
-    Ok(())
 }
 
 impl CustomOp3 for LoraLinear {
@@ -139,38 +95,17 @@ impl CustomOp3 for LoraLinear {
         let op = "lora_linear";
         let (x, w, ab) = (f32s(xs, xl, op)?, f32s(ws, wl, op)?, f32s(abs, abl, op)?);
         let (rows, n_in, out, r) = dims(xl.shape(), wl.shape(), abl.shape())?;
-        let packed = n_in + out;
+        let merged = merge(w, ab, (n_in, out, r), self.scale)?;
         let mut y = vec![0f32; rows * out];
-        let mut u = vec![0f32; rows * r];
-        let x_v = View::new(x, n_in, 1);
-        // y = x W^T; u = x A^T; y += s u (B^T)
+        let w_t = View::new(&merged, 1, n_in);
         gemm(
             &mut y,
             out,
             (rows, out, n_in),
-            x_v,
-            View::new(w, 1, n_in),
+            View::new(x, n_in, 1),
+            w_t,
             1.0,
             false,
-        )?;
-        gemm(
-            &mut u,
-            r,
-            (rows, r, n_in),
-            x_v,
-            View::new(ab, 1, packed),
-            1.0,
-            false,
-        )?;
-        let bt = View::new(ab.get(n_in..).unwrap_or(&[]), packed, 1);
-        gemm(
-            &mut y,
-            out,
-            (rows, out, r),
-            View::new(&u, r, 1),
-            bt,
-            self.scale,
-            true,
         )?;
         let mut shape = xl.dims().to_vec();
         if let Some(last) = shape.last_mut() {
@@ -198,25 +133,12 @@ impl CustomOp3 for LoraLinear {
                         let x_v = View::new(xd, n_in, 1);
                         let g_v = View::new(g, out, 1);
                         let a_t = View::new(abd, 1, packed); // A^T (in, r)
-                        let b = View::new(abd.get(n_in..).unwrap_or(&[]), 1, packed); // B (out, r)
-                                                                                      // v = dy B (rows, r): what both dx and dA need
-                        let mut v = vec![0f32; rows * r];
-                        gemm(&mut v, r, (rows, r, out), g_v, b, 1.0, false)?;
                         let dx = if x.track_op() {
-                            // dx = dy W + s v A
+                            // dx = dy W'
+                            let merged = merge(wd, abd, (n_in, out, r), s)?;
                             let mut dx = vec![0f32; rows * n_in];
-                            let w_v = View::new(wd, n_in, 1);
+                            let w_v = View::new(&merged, n_in, 1);
                             gemm(&mut dx, n_in, (rows, n_in, out), g_v, w_v, 1.0, false)?;
-                            let a = View::new(abd, packed, 1);
-                            gemm(
-                                &mut dx,
-                                n_in,
-                                (rows, n_in, r),
-                                View::new(&v, r, 1),
-                                a,
-                                s,
-                                true,
-                            )?;
                             Some(tensor(dx, x.shape(), x)?)
                         } else {
                             None
@@ -231,7 +153,10 @@ impl CustomOp3 for LoraLinear {
                             None
                         };
                         let dab = if ab.track_op() {
-                            // [dA | dB^T] = s [v^T x | u^T dy], u = x A^T recomputed
+                            // [dA | dB^T] = s [v^T x | u^T dy], v = dy B, u = x A^T
+                            let b = View::new(abd.get(n_in..).unwrap_or(&[]), 1, packed); // B (out, r)
+                            let mut v = vec![0f32; rows * r];
+                            gemm(&mut v, r, (rows, r, out), g_v, b, 1.0, false)?;
                             let mut u = vec![0f32; rows * r];
                             gemm(&mut u, r, (rows, r, n_in), x_v, a_t, 1.0, false)?;
                             let mut dab = vec![0f32; r * packed];

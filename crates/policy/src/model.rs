@@ -12,6 +12,7 @@ use candle_core::{DType, Device, Tensor, Var, D};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::causal_attention::Heads;
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::kernels::{causal_attention, trainable_fused, Kernels};
@@ -309,13 +310,7 @@ impl Model {
         let c = &self.config;
         // Master weights are f32; a bf16 forward reads casts of them (the cast's backward
         // hands f32 gradients back to the master weights).
-        let w = |v: &Var| -> Result<Tensor> {
-            let t = match base_grad {
-                true => v.as_tensor().clone(),
-                false => v.as_tensor().detach(),
-            };
-            Ok(t.to_dtype(self.compute)?)
-        };
+        let w = |v: &Var| self.read(v, base_grad);
         let (b, t) = ids.dims2()?;
         let hd = c.head_dim();
         let mut x = w(&self.embed_tokens)?
@@ -324,6 +319,11 @@ impl Model {
         let cos = self.rope.cos.narrow(0, 0, t)?;
         let sin = self.rope.sin.narrow(0, 0, t)?;
         let scale = 1.0 / (hd as f64).sqrt();
+        let heads = Heads {
+            h: c.num_attention_heads,
+            kvh: c.num_kv_heads(),
+            d: hd,
+        };
         for (li, layer) in self.layers.iter().enumerate() {
             let lin = |p: Proj, x: &Tensor| -> Result<Tensor> {
                 let l = &layer.proj[p.index()];
@@ -342,28 +342,128 @@ impl Model {
                     _ => linear(x, &w(&l.weight)?, bias.as_ref(), lora.as_ref()),
                 }
             };
+            let stacked = |ps: &[Proj], x: &Tensor| -> Result<Tensor> {
+                self.stacked_projection(k, li, ps, x, adapter, base_grad)
+            };
             let hn = k.rms_norm(&x, &w(&layer.input_layernorm)?, c.rms_norm_eps)?;
-            // RoPE (and q's 1/sqrt(d)) on (b, t, h*d) -> heads (b, h, t, d); v stays rows (b, t, kvh*d)
-            let q = k.rope_rows(&lin(Proj::Q, &hn)?, &cos, &sin, hd, scale)?;
-            let kk = k.rope_rows(&lin(Proj::K, &hn)?, &cos, &sin, hd, 1.0)?;
-            let a = causal_attention(k, &q, &kk, &lin(Proj::V, &hn)?)?; // (b, t, h*d)
+            // RoPE (and q's 1/sqrt(d)) folded into the attention; out (b, t, h d)
+            let qkv = stacked(&[Proj::Q, Proj::K, Proj::V], &hn)?;
+            let a = causal_attention(k, &qkv, (&cos, &sin), heads, scale)?;
             x = (x + lin(Proj::O, &a)?)?;
             let hn = k.rms_norm(&x, &w(&layer.post_attention_layernorm)?, c.rms_norm_eps)?;
-            let branch = |p: Proj| adapter.and_then(|a| a.branch(li, p));
-            let swiglu = if branch(Proj::Gate).is_none() && branch(Proj::Up).is_none() {
-                // One matmul for gate and up: their weights stacked, `[g | u]` rows out.
-                let (gate, up) = (
-                    &layer.proj[Proj::Gate.index()],
-                    &layer.proj[Proj::Up.index()],
-                );
-                let stacked = Tensor::cat(&[w(&gate.weight)?, w(&up.weight)?], 0)?;
-                k.silu_mul_cat(&linear(&hn, &stacked, None, None)?)?
-            } else {
-                k.silu_mul(&lin(Proj::Gate, &hn)?, &lin(Proj::Up, &hn)?)?
-            };
+            let swiglu = k.silu_mul_cat(&stacked(&[Proj::Gate, Proj::Up], &hn)?)?;
             x = (x + lin(Proj::Down, &swiglu)?)?;
         }
         k.rms_norm(&x, &w(&self.norm)?, c.rms_norm_eps)
+    }
+
+    /// Master weight `v` as a forward reads it: in the forward's dtype, and detached unless
+    /// `base_grad` (the cast's backward hands f32 gradients back to the master weight).
+    fn read(&self, v: &Var, base_grad: bool) -> Result<Tensor> {
+        let t = match base_grad {
+            true => v.as_tensor().clone(),
+            false => v.as_tensor().detach(),
+        };
+        Ok(t.to_dtype(self.compute)?)
+    }
+
+    /// `x` through layer `li`'s projections `ps` as one matmul of their stacked weights: rows
+    /// `[y_p0 | y_p1 | ...]`. Adapters on some of them join as one low-rank branch (their `A`s
+    /// stacked, their `B`s block-diagonal), so an adapter with `B = 0` leaves the output exactly
+    /// the base's.
+    fn stacked_projection(
+        &self,
+        k: Kernels,
+        li: usize,
+        ps: &[Proj],
+        x: &Tensor,
+        adapter: Option<&Adapter>,
+        base_grad: bool,
+    ) -> Result<Tensor> {
+        let w = |v: &Var| self.read(v, base_grad);
+        let lins: Vec<&Linear> = ps
+            .iter()
+            .map(|p| &self.layers[li].proj[p.index()])
+            .collect();
+        let outs: Vec<usize> = ps.iter().map(|&p| proj_shape(&self.config, p).0).collect();
+        let weight = Tensor::cat(
+            &lins
+                .iter()
+                .map(|l| w(&l.weight))
+                .collect::<Result<Vec<_>>>()?,
+            0,
+        )?;
+        let bias = match lins.iter().any(|l| l.bias.is_some()) {
+            true => {
+                let parts = lins.iter().zip(&outs).map(|(l, &o)| match &l.bias {
+                    Some(b) => w(b),
+                    None => Ok(Tensor::zeros(o, self.compute, &self.device)?),
+                });
+                Some(Tensor::cat(&parts.collect::<Result<Vec<_>>>()?, 0)?)
+            }
+            false => None,
+        };
+        let branches: Vec<_> = ps
+            .iter()
+            .map(|&p| adapter.and_then(|a| a.branch(li, p)))
+            .collect();
+        let live: Vec<_> = branches.iter().flatten().collect();
+        let Some(first) = live.first() else {
+            return linear(x, &weight, bias.as_ref(), None);
+        };
+        let with_bias = |y: Tensor| -> Result<Tensor> {
+            Ok(match &bias {
+                Some(b) => y.broadcast_add(b)?,
+                None => y,
+            })
+        };
+        if k == Kernels::Trained && trainable_fused(x) && live.iter().all(|b| !b.dropout_on()) {
+            // B block-diagonal: projection p's rows see only its own A's rows.
+            let rank: usize = live
+                .iter()
+                .map(|b| b.pair.a.dim(0))
+                .sum::<candle_core::Result<usize>>()?;
+            let (mut a_rows, mut b_rows, mut at) = (Vec::new(), Vec::new(), 0);
+            for (br, &o) in branches.iter().zip(&outs) {
+                let zeros = |n: usize| Tensor::zeros((o, n), DType::F32, &self.device);
+                match br {
+                    Some(br) => {
+                        let r = br.pair.a.dim(0)?;
+                        a_rows.push(br.pair.a.as_tensor().clone());
+                        let parts = [
+                            zeros(at)?,
+                            br.pair.b.as_tensor().clone(),
+                            zeros(rank - at - r)?,
+                        ];
+                        let parts: Vec<&Tensor> = parts
+                            .iter()
+                            .filter(|t| t.dim(1).is_ok_and(|n| n > 0))
+                            .collect();
+                        b_rows.push(Tensor::cat(&parts, 1)?);
+                        at += r;
+                    }
+                    None => b_rows.push(zeros(rank)?),
+                }
+            }
+            let (a, b) = (Tensor::cat(&a_rows, 0)?, Tensor::cat(&b_rows, 0)?);
+            return with_bias(lora_linear(x, &weight, &a, &b, first.scale)?);
+        }
+        // The composite: the base, plus each branch's low-rank term (0 where none).
+        let base = linear(x, &weight, bias.as_ref(), None)?;
+        let mut lead = x.dims().to_vec();
+        lead.pop();
+        let mut terms = Vec::with_capacity(ps.len());
+        for (br, &o) in branches.iter().zip(&outs) {
+            terms.push(match br {
+                Some(br) => low_rank(x, br)?,
+                None => {
+                    let mut shape = lead.clone();
+                    shape.push(o);
+                    Tensor::zeros(shape, x.dtype(), x.device())?
+                }
+            });
+        }
+        Ok((base + Tensor::cat(&terms, D::Minus1)?)?)
     }
 
     /// `hidden (..., D)` -> f32 logits `(..., V)` through the (possibly tied) head.
@@ -453,15 +553,19 @@ pub(crate) fn linear(
         y = y.broadcast_add(b)?;
     }
     if let Some(branch) = lora {
-        let xd = branch.dropout(&x2)?;
-        let (a, b) = (
-            branch.pair.a.as_tensor().to_dtype(x.dtype())?,
-            branch.pair.b.as_tensor().to_dtype(x.dtype())?,
-        );
-        let low = xd.matmul(&a.t()?)?.matmul(&b.t()?)?;
-        y = (y + (low * branch.scale)?)?;
+        y = (y + low_rank(&x2, branch)?)?;
     }
     let mut out = lead;
     out.push(y.dim(D::Minus1)?);
     Ok(y.reshape(out)?)
+}
+
+/// A LoRA branch's term `scale * (dropout(x) A^T) B^T` for `x (..., in)`: `(..., out)`.
+fn low_rank(x: &Tensor, branch: &crate::lora::LoraBranch<'_>) -> Result<Tensor> {
+    let xd = branch.dropout(x)?;
+    let (a, b) = (
+        branch.pair.a.as_tensor().to_dtype(x.dtype())?,
+        branch.pair.b.as_tensor().to_dtype(x.dtype())?,
+    );
+    Ok((xd.broadcast_matmul(&a.t()?)?.broadcast_matmul(&b.t()?)? * branch.scale)?)
 }

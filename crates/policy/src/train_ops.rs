@@ -1,7 +1,7 @@
 //! Fused CPU training ops with their own backward (candle custom ops with `bwd`): RMSNorm,
-//! `silu(g) * u` (also on stacked `[g | u]` rows), causal softmax (the mask folded in), RoPE on
-//! projection rows and per-token log-prob + entropy over the vocabulary; causal attention has
-//! its own file, `causal_attention.rs`. Each replaces a chain of composite ops whose backward
+//! `silu(g) * u` (also on stacked `[g | u]` rows), causal softmax (the mask folded in) and
+//! per-token log-prob + entropy over the vocabulary; causal attention (RoPE folded in) has its
+//! own file, `causal_attention.rs`. Each replaces a chain of composite ops whose backward
 //! made the GRPO step slow (many small kernels, zero-filled gradient buffers, scalar libm `exp`).
 //! f32 on the CPU only; callers go through [`Kernels`](crate::kernels::Kernels), which keeps the
 //! composite ops as the test oracle and for other dtypes/devices.
@@ -187,87 +187,9 @@ impl CustomOp2 for RmsNorm {
 
 // ---------------------------------------------------------------- SwiGLU
 
-/// `silu(g) * u`, elementwise; gradients for `g` and `u`.
-pub(crate) struct SiluMul;
-
 #[inline(always)]
 fn sigmoid(g: f32) -> f32 {
     1.0 / (1.0 + exp(-g))
-}
-
-impl CustomOp2 for SiluMul {
-    fn name(&self) -> &'static str {
-        "silu_mul_bwd"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let g = f32s(s1, l1, "silu_mul")?;
-        let u = f32s(s2, l2, "silu_mul")?;
-        if l1.shape() != l2.shape() {
-            candle_core::bail!("silu_mul: shapes {:?} and {:?}", l1.shape(), l2.shape());
-        }
-        let mut out = vec![0f32; g.len()];
-        const CHUNK: usize = 4096;
-        out.par_chunks_mut(CHUNK)
-            .zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK)))
-            .for_each(|(o, (g, u))| {
-                fast(
-                    #[inline(always)]
-                    || {
-                        for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
-                            *o = g * sigmoid(g) * u;
-                        }
-                    },
-                )
-            });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        g: &Tensor,
-        u: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dg, du) = with_f32(g, "silu_mul", |gs| {
-            with_f32(u, "silu_mul", |us| {
-                with_f32(grad, "silu_mul", |go| {
-                    let mut dg = vec![0f32; gs.len()];
-                    let mut du = vec![0f32; gs.len()];
-                    const CHUNK: usize = 4096;
-                    dg.par_chunks_mut(CHUNK)
-                        .zip(du.par_chunks_mut(CHUNK))
-                        .zip(gs.par_chunks(CHUNK).zip(us.par_chunks(CHUNK)))
-                        .zip(go.par_chunks(CHUNK))
-                        .for_each(|(((dg, du), (gs, us)), go)| {
-                            fast(
-                                #[inline(always)]
-                                || {
-                                    for i in 0..dg.len() {
-                                        let (g, u, o) = (gs[i], us[i], go[i]);
-                                        let s = sigmoid(g);
-                                        du[i] = o * g * s;
-                                        dg[i] = o * u * s * (1.0 + g * (1.0 - s));
-                                    }
-                                },
-                            )
-                        });
-                    Ok((dg, du))
-                })
-            })
-        })?;
-        Ok((
-            Some(tensor(dg, g.shape(), g)?),
-            Some(tensor(du, u.shape(), u)?),
-        ))
-    }
 }
 
 /// `silu(g) * u` on rows `[g | u]`, the gate and up projections side by side (one matmul for
@@ -551,102 +473,6 @@ impl CustomOp2 for TokenLogProb {
     }
 }
 
-// ---------------------------------------------------------------- RoPE
-
-/// Rotary embedding in the rotate-half layout on rows `(b, t, heads * head_dim)` (position = the
-/// `t` index), times `scale`, written out as heads `(b, heads, t, head_dim)`; `cos`/`sin` are the
-/// `(t, head_dim / 2)` tables. Gradient for `x` (the inverse rotation, times `scale`).
-pub(crate) struct RopeRows {
-    pub(crate) cos: Vec<f32>,
-    pub(crate) sin: Vec<f32>,
-    pub(crate) head_dim: usize,
-    pub(crate) scale: f32,
-}
-
-impl RopeRows {
-    /// `(heads, head_dim)` of input rows `(b, t, heads * head_dim)`, checked.
-    fn dims(&self, t: usize, n: usize) -> candle_core::Result<(usize, usize)> {
-        let (d, half) = (self.head_dim, self.head_dim / 2);
-        if d == 0 || !d.is_multiple_of(2) || !n.is_multiple_of(d) || self.cos.len() < t * half {
-            candle_core::bail!(
-                "rope: rows of {n} at {t} positions with head_dim {d}, {} table entries",
-                self.cos.len()
-            );
-        }
-        Ok((n / d, d))
-    }
-
-    /// One head-row: `o = rotate(x)` (`sign` -1: the inverse rotation), times `scale`.
-    #[inline(always)]
-    fn rotate(&self, pos: usize, x: &[f32], o: &mut [f32], sign: f32) {
-        let half = self.head_dim / 2;
-        let c = &self.cos[pos * half..(pos + 1) * half];
-        let s = &self.sin[pos * half..(pos + 1) * half];
-        let (x1, x2) = x.split_at(half);
-        let (o1, o2) = o.split_at_mut(half);
-        for i in 0..half {
-            let (ci, si) = (c[i] * self.scale, sign * s[i] * self.scale);
-            o1[i] = x1[i] * ci - x2[i] * si;
-            o2[i] = x2[i] * ci + x1[i] * si;
-        }
-    }
-}
-
-impl CustomOp1 for RopeRows {
-    fn name(&self) -> &'static str {
-        "rope_rows"
-    }
-
-    /// `(b, t, heads * d)` -> `(b, heads, t, d)`: rotated and already transposed to heads.
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32s(s, l, "rope")?;
-        let (b, t, n) = l.shape().dims3()?;
-        let (heads, d) = self.dims(t, n)?;
-        let mut out = vec![0f32; x.len()];
-        // One block = one (batch, head): t rows of d, read with stride n from the input.
-        out.par_chunks_mut((t * d).max(1))
-            .enumerate()
-            .for_each(|(bh, o)| {
-                fast(
-                    #[inline(always)]
-                    || {
-                        let (bi, hh) = (bh / heads, bh % heads);
-                        for (pos, o) in o.chunks_exact_mut(d).enumerate() {
-                            let at = (bi * t + pos) * n + hh * d;
-                            self.rotate(pos, &x[at..at + d], o, 1.0);
-                        }
-                    },
-                )
-            });
-        Ok((CpuStorage::F32(out), Shape::from((b, heads, t, d))))
-    }
-
-    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let (b, t, n) = x.dims3()?;
-        let (heads, d) = self.dims(t, n)?;
-        let dx = with_f32(grad, "rope", |g| {
-            let mut dx = vec![0f32; b * t * n];
-            // One block = one input row (batch, position): its heads read from (b, heads, t, d).
-            dx.par_chunks_mut(n.max(1))
-                .enumerate()
-                .for_each(|(bt, dx)| {
-                    fast(
-                        #[inline(always)]
-                        || {
-                            let (bi, pos) = (bt / t, bt % t);
-                            for (hh, dx) in dx.chunks_exact_mut(d).enumerate() {
-                                let at = ((bi * heads + hh) * t + pos) * d;
-                                self.rotate(pos, &g[at..at + d], dx, -1.0);
-                            }
-                        },
-                    )
-                });
-            Ok(dx)
-        })?;
-        Ok(Some(tensor(dx, x.shape(), x)?))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use candle_core::{Device, Tensor, Var};
@@ -660,12 +486,22 @@ mod tests {
     /// Tolerance: max |fused - composite| <= TOL * max |composite| (f32 rounding, vectorised exp).
     const TOL: f32 = 2e-5;
 
+    /// Tolerance of the whole model under LoRA: the fused projection merges each pair into its
+    /// weight (`x (W + s B A)^T`, the composite sums `x W^T + s (x A^T) B^T`), and the test's
+    /// random adapters, 40x the base weights, amplify that rounding (seen: 2e-4). A dropped or
+    /// misrouted gradient is off by O(1).
+    const LORA_TOL: f32 = 1e-3;
+
     fn assert_close(what: &str, got: &Tensor, want: &Tensor) {
+        assert_within(what, got, want, TOL)
+    }
+
+    fn assert_within(what: &str, got: &Tensor, want: &Tensor, tol: f32) {
         assert_eq!(got.dims(), want.dims(), "{what}: shapes");
         let diff = max_abs(&(got - want).unwrap());
         let scale = max_abs(want).max(1e-6);
         assert!(
-            diff <= TOL * scale,
+            diff <= tol * scale,
             "{what}: max diff {diff} vs scale {scale}"
         );
     }
@@ -712,20 +548,6 @@ mod tests {
     }
 
     #[test]
-    fn silu_mul_matches_composite() {
-        for (i, shape) in [vec![5, 33], vec![1, 1], vec![2, 3, 4097]]
-            .into_iter()
-            .enumerate()
-        {
-            let g = randn(&shape, i as u64, 3.0);
-            let u = randn(&shape, 20 + i as u64, 1.0);
-            check("silu_mul", &[g, u], |k, t| {
-                k.silu_mul(&t[0], &t[1]).unwrap()
-            });
-        }
-    }
-
-    #[test]
     fn silu_mul_cat_matches_composite() {
         for (i, shape) in [vec![5, 66], vec![1, 2], vec![2, 3, 8194], vec![130, 6]]
             .into_iter()
@@ -757,38 +579,26 @@ mod tests {
     }
 
     #[test]
-    fn rope_rows_matches_composite() {
-        for (i, (b, t, heads, d)) in [(2, 5, 3, 8), (1, 1, 1, 2), (3, 70, 2, 6)]
-            .into_iter()
-            .enumerate()
-        {
-            let x = randn(&[b, t, heads * d], i as u64, 1.0);
-            let cos = randn(&[t, d / 2], 30 + i as u64, 1.0);
-            let sin = randn(&[t, d / 2], 40 + i as u64, 1.0);
-            check("rope_rows", &[x], |k, x| {
-                k.rope_rows(&x[0], &cos, &sin, d, 0.7).unwrap()
-            });
-        }
-    }
-
-    #[test]
     fn causal_attention_matches_composite() {
-        // (b, h, kvh, t, d): grouped and plain heads, odd sizes, one position, head sizes
-        // around the 8-lane blocks.
+        // (b, h, kvh, t, d): grouped and plain heads, odd sizes, one position, the smallest head,
+        // a row longer than the tiny model's.
         for (i, (b, h, kvh, t, d)) in [
             (2, 4, 2, 7, 8),
-            (1, 3, 3, 1, 5),
+            (1, 3, 3, 1, 6),
             (3, 2, 1, 13, 16),
-            (1, 8, 4, 20, 3),
+            (1, 8, 4, 20, 2),
+            (2, 2, 2, 70, 10),
         ]
         .into_iter()
         .enumerate()
         {
-            let q = randn(&[b, h, t, d], i as u64, 1.0);
-            let k = randn(&[b, kvh, t, d], 50 + i as u64, 1.0);
-            let v = randn(&[b, t, kvh * d], 60 + i as u64, 1.0);
-            check("causal_attention", &[q, k, v], |kern, x| {
-                crate::kernels::causal_attention(kern, &x[0], &x[1], &x[2]).unwrap()
+            let heads = crate::causal_attention::Heads { h, kvh, d };
+            let qkv = randn(&[b, t, heads.qkv_width()], i as u64, 1.0);
+            // Tables need not be rotations for the two paths to agree.
+            let cos = randn(&[t, d / 2], 30 + i as u64, 1.0);
+            let sin = randn(&[t, d / 2], 40 + i as u64, 1.0);
+            check("causal_attention", &[qkv], |kern, x| {
+                crate::kernels::causal_attention(kern, &x[0], (&cos, &sin), heads, 0.7).unwrap()
             });
         }
     }
@@ -855,18 +665,15 @@ mod tests {
                 let s = Kernels::Trained
                     .causal_softmax(&y.reshape((3, 100, 37)).unwrap().narrow(1, 0, 37).unwrap())
                     .unwrap();
-                // Attention on columns of y: q (3, 2, 50, 8), k (3, 1, 50, 8), v (3, 50, 8).
-                let cut = |from: usize, n: usize, shape: &[usize]| {
-                    y.narrow(1, from, n)
-                        .unwrap()
-                        .reshape(shape.to_vec())
-                        .unwrap()
-                };
+                // Attention on y's first 32 columns as q | k | v rows: 2 heads, 1 kv head of 8.
+                let heads = crate::causal_attention::Heads { h: 2, kvh: 1, d: 8 };
+                let (cos, sin) = (randn(&[100, 4], 6, 1.0), randn(&[100, 4], 7, 1.0));
                 let att = crate::kernels::causal_attention(
                     Kernels::Trained,
-                    &cut(0, 8, &[3, 2, 50, 8]),
-                    &cut(8, 4, &[3, 1, 50, 8]),
-                    &cut(12, 4, &[3, 50, 8]),
+                    &y.narrow(1, 0, 32).unwrap().reshape((3, 100, 32)).unwrap(),
+                    (&cos, &sin),
+                    heads,
+                    0.5,
                 )
                 .unwrap();
                 // A LoRA projection of y's rows (37 -> 5, rank 3) on a frozen base.
@@ -913,9 +720,22 @@ mod tests {
         whole_model_case(true);
     }
 
-    /// Every trainable tensor gets the composite oracle's gradient: all weights, or (`lora`)
-    /// the adapter's A/B on every projection with the base frozen (and then no base gradient).
+    /// Adapters on some of the projections that share a stacked matmul (q and v, not k; up,
+    /// not gate): the block-diagonal branch routes each gradient to its own pair.
+    #[test]
+    fn whole_model_partial_lora_gradients_match_the_composite_oracle() {
+        let targets = ["q_proj", "v_proj", "up_proj"].map(String::from).to_vec();
+        whole_model_targets(Some(targets));
+    }
+
     fn whole_model_case(lora: bool) {
+        whole_model_targets(lora.then(crate::LoraConfig::all_modules));
+    }
+
+    /// Every trainable tensor gets the composite oracle's gradient: all weights, or the
+    /// adapter's A/B on the `lora` targets with the base frozen (and then no base gradient).
+    fn whole_model_targets(lora: Option<Vec<String>>) {
+        let (lora, targets) = (lora.is_some(), lora.unwrap_or_default());
         let config = ModelConfig {
             model_type: "qwen2".into(),
             hidden_size: 32,
@@ -931,7 +751,7 @@ mod tests {
         let model = Model::init(&config, 3, &Device::Cpu).unwrap();
         let lora_config = crate::LoraConfig {
             r: 3,
-            target_modules: crate::LoraConfig::all_modules(),
+            target_modules: targets,
             ..crate::LoraConfig::default()
         };
         let adapter = lora.then(|| Adapter::random(&model, &lora_config, 9).unwrap());
@@ -981,8 +801,9 @@ mod tests {
             "loss {lf} vs {lc}"
         );
         assert_eq!(gf.len(), gc.len());
+        let tol = if lora { LORA_TOL } else { TOL };
         for ((n, a), (_, b)) in gf.iter().zip(&gc) {
-            assert_close(n, a, b);
+            assert_within(n, a, b, tol);
         }
     }
 }
