@@ -33,6 +33,7 @@
 mod causal_attention;
 mod config;
 mod decode_attention;
+mod dense;
 mod device;
 mod error;
 #[cfg(test)]

@@ -41,7 +41,11 @@ impl Policy {
         let x = Tensor::from_slice(ids, (1, ids.len()), &self.device)?;
         let adapter = self.resolve(&AdapterMode::Active)?;
         let h = self.model.hidden(&x, adapter, false)?;
-        Ok(self.model.logits(&h, false)?.squeeze(0)?.detach())
+        Ok(self
+            .model
+            .logits(Kernels::Trained, &h, false)?
+            .squeeze(0)?
+            .detach())
     }
 
     /// Log-probs of `completions[b]` after `prompts[b]` (teacher forcing) with the weights chosen
@@ -124,7 +128,7 @@ impl Policy {
         let h = hidden
             .reshape((n * t_max, dm))?
             .index_select(&rows_idx, 0)?; // (n*L, D)
-        let logits = self.model.logits(&h, base_grad)?; // (n*L, V)
+        let logits = self.model.logits(Kernels::Trained, &h, base_grad)?; // (n*L, V)
         let targets = Tensor::from_vec(targets, n * l_max, dev)?;
         let both = Kernels::Trained.token_logprob(&logits, &targets)?; // (n*L, 2)
         let logp = both.narrow(1, 0, 1)?.reshape((n, l_max))?;

@@ -17,7 +17,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use crate::error::Result;
-use crate::strided_gemm::{gemm, View};
+use crate::strided_gemm::{gemm, gemm_tn, product, View};
 use crate::train_ops::{f32s, tensor, with_f32};
 
 /// `x w^T + scale (x a^T) b^T` for `x (..., in)`, `w (out, in)`, `a (r, in)`, `b (out, r)`,
@@ -136,18 +136,15 @@ impl CustomOp3 for LoraLinear {
                         let dx = if x.track_op() {
                             // dx = dy W'
                             let merged = merge(wd, abd, (n_in, out, r), s)?;
-                            let mut dx = vec![0f32; rows * n_in];
                             let w_v = View::new(&merged, n_in, 1);
-                            gemm(&mut dx, n_in, (rows, n_in, out), g_v, w_v, 1.0, false)?;
+                            let dx = product((rows, n_in, out), g_v, w_v, 1.0)?;
                             Some(tensor(dx, x.shape(), x)?)
                         } else {
                             None
                         };
                         let dw = if w.track_op() {
                             // dW = dy^T x
-                            let mut dw = vec![0f32; out * n_in];
-                            let g_t = View::new(g, 1, out);
-                            gemm(&mut dw, n_in, (out, n_in, rows), g_t, x_v, 1.0, false)?;
+                            let dw = gemm_tn((g, xd), (rows, out, n_in))?;
                             Some(tensor(dw, w.shape(), w)?)
                         } else {
                             None

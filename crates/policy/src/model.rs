@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::causal_attention::Heads;
 use crate::config::ModelConfig;
+use crate::dense::dense;
 use crate::error::Result;
 use crate::kernels::{causal_attention, trainable_fused, Kernels};
 use crate::lora::Adapter;
@@ -339,7 +340,7 @@ impl Model {
                             None => y,
                         })
                     }
-                    _ => linear(x, &w(&l.weight)?, bias.as_ref(), lora.as_ref()),
+                    _ => linear(k, x, &w(&l.weight)?, bias.as_ref(), lora.as_ref()),
                 }
             };
             let stacked = |ps: &[Proj], x: &Tensor| -> Result<Tensor> {
@@ -409,7 +410,7 @@ impl Model {
             .collect();
         let live: Vec<_> = branches.iter().flatten().collect();
         let Some(first) = live.first() else {
-            return linear(x, &weight, bias.as_ref(), None);
+            return linear(k, x, &weight, bias.as_ref(), None);
         };
         let with_bias = |y: Tensor| -> Result<Tensor> {
             Ok(match &bias {
@@ -449,7 +450,7 @@ impl Model {
             return with_bias(lora_linear(x, &weight, &a, &b, first.scale)?);
         }
         // The composite: the base, plus each branch's low-rank term (0 where none).
-        let base = linear(x, &weight, bias.as_ref(), None)?;
+        let base = linear(k, x, &weight, bias.as_ref(), None)?;
         let mut lead = x.dims().to_vec();
         lead.pop();
         let mut terms = Vec::with_capacity(ps.len());
@@ -467,14 +468,15 @@ impl Model {
     }
 
     /// `hidden (..., D)` -> f32 logits `(..., V)` through the (possibly tied) head.
-    pub(crate) fn logits(&self, hidden: &Tensor, base_grad: bool) -> Result<Tensor> {
+    pub(crate) fn logits(&self, k: Kernels, hidden: &Tensor, base_grad: bool) -> Result<Tensor> {
         let head = if base_grad {
             self.head().as_tensor().clone()
         } else {
             self.head().as_tensor().detach()
         };
         // log-softmax over the vocabulary wants f32 whatever the forward's dtype
-        Ok(linear(hidden, &head.to_dtype(hidden.dtype())?, None, None)?.to_dtype(DType::F32)?)
+        let head = head.to_dtype(hidden.dtype())?;
+        Ok(linear(k, hidden, &head, None, None)?.to_dtype(DType::F32)?)
     }
 
     /// Logits of every position of `ids (b, t)`: `(b, t, V)`, differentiable (the test oracle).
@@ -486,7 +488,7 @@ impl Model {
         base_grad: bool,
     ) -> Result<Tensor> {
         let h = self.hidden(ids, adapter, base_grad)?;
-        self.logits(&h, base_grad)
+        self.logits(Kernels::Trained, &h, base_grad)
     }
 
     /// Number of scalar parameters (the tied head counted once).
@@ -535,7 +537,9 @@ impl Model {
 }
 
 /// `x (..., in)` -> `(..., out)`: `x w^T + b`, plus `scale * (x A^T) B^T` for a LoRA pair.
+/// `Trained` runs the product without a pair through the fused op of `dense.rs` (CPU, f32).
 pub(crate) fn linear(
+    k: Kernels,
     x: &Tensor,
     w: &Tensor,
     b: Option<&Tensor>,
@@ -548,7 +552,10 @@ pub(crate) fn linear(
     };
     let rows: usize = lead.iter().product();
     let x2 = x.reshape((rows, n_in))?;
-    let mut y = x2.matmul(&w.t()?)?;
+    let mut y = match k == Kernels::Trained && lora.is_none() && trainable_fused(x) {
+        true => dense(&x2, w)?,
+        false => x2.matmul(&w.t()?)?,
+    };
     if let Some(b) = b {
         y = y.broadcast_add(b)?;
     }

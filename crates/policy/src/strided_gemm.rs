@@ -34,16 +34,74 @@ pub(crate) fn gemm(
     beta: f32,
     accumulate: bool,
 ) -> candle_core::Result<()> {
-    let parallelism = match candle_core::utils::get_num_threads() {
-        0 | 1 => gemm::Parallelism::None,
-        t => gemm::Parallelism::Rayon(t),
-    };
+    let parallelism = over(candle_core::utils::get_num_threads());
     let dst = Dst {
         data: dst,
         rs: dst_rs,
         accumulate,
     };
     run(dst, dims, (lhs, rhs), beta, parallelism)
+}
+
+/// `beta * lhs (m, k) rhs (k, n)` as a new row-major `(m, n)` matrix, over candle's threads.
+pub(crate) fn product(
+    (m, n, k): (usize, usize, usize),
+    lhs: View<'_>,
+    rhs: View<'_>,
+    beta: f32,
+) -> candle_core::Result<Vec<f32>> {
+    product_with(
+        (m, n, k),
+        (lhs, rhs),
+        beta,
+        over(candle_core::utils::get_num_threads()),
+    )
+}
+
+/// [`product`] with the given parallelism.
+fn product_with(
+    (m, n, k): (usize, usize, usize),
+    (lhs, rhs): (View<'_>, View<'_>),
+    beta: f32,
+    parallelism: gemm::Parallelism,
+) -> candle_core::Result<Vec<f32>> {
+    if !(lhs.covers(m, k) && rhs.covers(k, n)) {
+        candle_core::bail!(
+            "gemm: an operand is smaller than its shape (m, n, k) = ({m}, {n}, {k})"
+        );
+    }
+    let mut out: Vec<f32> = Vec::with_capacity(m * n);
+    if m == 0 || n == 0 {
+        return Ok(out);
+    }
+    // SAFETY: the operands' elements lie inside their slices (checked above) and `out` has room
+    // for m * n elements, which gemm writes without reading them (read_dst false, alpha 0; zeros
+    // when k == 0) before the length is set; zero-filling first cost a pass over the output.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            0.0,
+            beta,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+        out.set_len(m * n);
+    }
+    Ok(out)
 }
 
 /// [`gemm`] on the calling thread only (for products inside an op's own parallel loop).
@@ -62,6 +120,46 @@ pub(crate) fn gemm_serial(
         accumulate,
     };
     run(dst, dims, (lhs, rhs), beta, gemm::Parallelism::None)
+}
+
+/// `dst (m, n) = a^T b` for row-major `a (rows, m)`, `b (rows, n)`: a weight gradient, summed
+/// over the rows of a batch. gemm splits only `m` and `n` over threads, and these are small
+/// next to `rows` (one core did most of the work), so the rows go in two fixed halves, one per
+/// core, added at the end: both cores work, and the result does not depend on the thread count.
+pub(crate) fn gemm_tn(
+    (a, b): (&[f32], &[f32]),
+    (rows, m, n): (usize, usize, usize),
+) -> candle_core::Result<Vec<f32>> {
+    if a.len() < rows * m || b.len() < rows * n {
+        candle_core::bail!(
+            "gemm: an operand is smaller than its shape (rows, m, n) = ({rows}, {m}, {n})"
+        );
+    }
+    let threads = candle_core::utils::get_num_threads();
+    let half = rows / 2;
+    let part = |from: usize, count: usize, par| {
+        let lhs = View::new(&a[from * m..], 1, m);
+        let rhs = View::new(&b[from * n..], n, 1);
+        product_with((m, n, count), (lhs, rhs), 1.0, par)
+    };
+    if half < 64 {
+        return part(0, rows, over(threads));
+    }
+    let inner = over(threads / 2);
+    let (first, second) = rayon::join(|| part(0, half, inner), || part(half, rows - half, inner));
+    let (mut sum, second) = (first?, second?);
+    for (d, s) in sum.iter_mut().zip(&second) {
+        *d += s;
+    }
+    Ok(sum)
+}
+
+/// gemm's parallelism for `threads` threads.
+fn over(threads: usize) -> gemm::Parallelism {
+    match threads {
+        0 | 1 => gemm::Parallelism::None,
+        t => gemm::Parallelism::Rayon(t),
+    }
 }
 
 /// The output of a product: row-major with row stride `rs`, added to when `accumulate`.

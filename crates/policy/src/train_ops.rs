@@ -771,7 +771,11 @@ mod tests {
         .unwrap();
         let run = |k: Kernels| {
             let h = model.hidden_with(k, &ids, adapter.as_ref(), !lora).unwrap();
-            let logits = model.logits(&h, !lora).unwrap().reshape((14, 50)).unwrap();
+            let logits = model
+                .logits(k, &h, !lora)
+                .unwrap()
+                .reshape((14, 50))
+                .unwrap();
             let both = k.token_logprob(&logits, &tg).unwrap();
             let w = randn(&[14, 2], 5, 1.0);
             let loss = (both * w).unwrap().sum_all().unwrap();
