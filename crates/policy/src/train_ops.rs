@@ -681,7 +681,11 @@ mod tests {
                 let (base, b) = (randn(&[5, 37], 4, 1.0), randn(&[5, 3], 5, 1.0));
                 let ll =
                     crate::lora_linear::lora_linear(&y, &base, av.as_tensor(), &b, 0.5).unwrap();
+                // A dense projection with a trained weight (its gradient splits the 300 rows).
+                let dv = Var::from_tensor(&randn(&[6, 37], 8, 1.0)).unwrap();
+                let dn = crate::dense::dense(&y, dv.as_tensor()).unwrap();
                 let loss = (s.sqr().unwrap().sum_all().unwrap()
+                    + dn.sqr().unwrap().sum_all().unwrap()
                     + y.sum_all().unwrap()
                     + att.sqr().unwrap().sum_all().unwrap()
                     + ll.sqr().unwrap().sum_all().unwrap())
@@ -691,6 +695,7 @@ mod tests {
                     g.get(&xv).unwrap(),
                     g.get(&wv).unwrap(),
                     g.get(&av).unwrap(),
+                    g.get(&dv).unwrap(),
                     &y,
                 ]
                 .iter()
