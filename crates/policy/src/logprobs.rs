@@ -5,7 +5,7 @@
 //! at position `p_b - 1 + j` predicts completion token `j`. Only those `(B, L)` positions go
 //! through the LM head and the log-softmax.
 
-use candle_core::{DType, Tensor, D};
+use candle_core::{DType, Tensor};
 
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
@@ -122,12 +122,8 @@ impl Policy {
         let ids = Tensor::from_vec(ids, (n, t_max), dev)?;
         let adapter = self.resolve(&adapter)?;
         let base_grad = !self.base_frozen();
-        let hidden = self.model.hidden(&ids, adapter, base_grad)?; // (n, t, D)
-        let dm = hidden.dim(D::Minus1)?;
         let rows_idx = Tensor::from_vec(rows_idx, n * l_max, dev)?;
-        let h = hidden
-            .reshape((n * t_max, dm))?
-            .index_select(&rows_idx, 0)?; // (n*L, D)
+        let h = self.model.hidden_at(&ids, &rows_idx, adapter, base_grad)?; // (n*L, D)
         let logits = self.model.logits(Kernels::Trained, &h, base_grad)?; // (n*L, V)
         let targets = Tensor::from_vec(targets, n * l_max, dev)?;
         let both = Kernels::Trained.token_logprob(&logits, &targets)?; // (n*L, 2)

@@ -300,11 +300,37 @@ impl Model {
         self.hidden_with(Kernels::Trained, ids, adapter, base_grad)
     }
 
+    /// [`Model::hidden`] at the flat positions `rows` (indices into `b * t`) only: `(rows, D)`.
+    /// The last layer's attention output, `o_proj`, MLP and the final norm run on those rows
+    /// alone (every layer's keys and values still come from every position): a loss over a
+    /// completion needs no hidden state at its prompt's positions.
+    pub(crate) fn hidden_at(
+        &self,
+        ids: &Tensor,
+        rows: &Tensor,
+        adapter: Option<&Adapter>,
+        base_grad: bool,
+    ) -> Result<Tensor> {
+        self.forward_rows(Kernels::Trained, ids, Some(rows), adapter, base_grad)
+    }
+
     /// [`Model::hidden`] with the chosen kernels (`Composite`: the test oracle).
     pub(crate) fn hidden_with(
         &self,
         k: Kernels,
         ids: &Tensor,
+        adapter: Option<&Adapter>,
+        base_grad: bool,
+    ) -> Result<Tensor> {
+        self.forward_rows(k, ids, None, adapter, base_grad)
+    }
+
+    /// The forward of [`Model::hidden_with`], at `rows` only when given ([`Model::hidden_at`]).
+    fn forward_rows(
+        &self,
+        k: Kernels,
+        ids: &Tensor,
+        rows: Option<&Tensor>,
         adapter: Option<&Adapter>,
         base_grad: bool,
     ) -> Result<Tensor> {
@@ -349,7 +375,14 @@ impl Model {
             let hn = k.rms_norm(&x, &w(&layer.input_layernorm)?, c.rms_norm_eps)?;
             // RoPE (and q's 1/sqrt(d)) folded into the attention; out (b, t, h d)
             let qkv = stacked(&[Proj::Q, Proj::K, Proj::V], &hn)?;
-            let a = causal_attention(k, &qkv, (&cos, &sin), heads, scale)?;
+            let mut a = causal_attention(k, &qkv, (&cos, &sin), heads, scale)?;
+            if let Some(rows) = rows.filter(|_| li + 1 == self.layers.len()) {
+                let flat = |y: &Tensor| -> Result<Tensor> {
+                    let n = y.dim(D::Minus1)?;
+                    Ok(y.reshape((b * t, n))?.index_select(rows, 0)?)
+                };
+                (x, a) = (flat(&x)?, flat(&a)?);
+            }
             x = (x + lin(Proj::O, &a)?)?;
             let hn = k.rms_norm(&x, &w(&layer.post_attention_layernorm)?, c.rms_norm_eps)?;
             let swiglu = k.silu_mul_cat(&stacked(&[Proj::Gate, Proj::Up], &hn)?)?;
@@ -575,4 +608,63 @@ fn low_rank(x: &Tensor, branch: &crate::lora::LoraBranch<'_>) -> Result<Tensor> 
         branch.pair.b.as_tensor().to_dtype(x.dtype())?,
     );
     Ok((xd.broadcast_matmul(&a.t()?)?.broadcast_matmul(&b.t()?)? * branch.scale)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    use super::Model;
+    use crate::config::ModelConfig;
+    use crate::kernels::tests::{max_abs, max_diff, randn};
+
+    /// The forward at chosen rows gives those rows of the whole forward, and the same weight
+    /// gradients for a loss over them (repeated rows included, as padding repeats them).
+    #[test]
+    fn hidden_at_rows_matches_the_whole_forward() {
+        let config = ModelConfig {
+            hidden_size: 32,
+            intermediate_size: 48,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: Some(2),
+            vocab_size: 40,
+            max_position_embeddings: 16,
+            ..ModelConfig::default()
+        };
+        let model = Model::init(&config, 1, &Device::Cpu).unwrap();
+        let ids =
+            Tensor::new(&[[1u32, 7, 9, 30, 2, 11], [3, 4, 5, 6, 7, 8]], &Device::Cpu).unwrap();
+        let rows = Tensor::new(&[2u32, 3, 4, 5, 5, 8, 9, 10, 11], &Device::Cpu).unwrap();
+        let mix = randn(&[9, 32], 3, 1.0);
+        let run = |at_rows: bool| {
+            let h = match at_rows {
+                true => model.hidden_at(&ids, &rows, None, true).unwrap(),
+                false => model
+                    .hidden(&ids, None, true)
+                    .unwrap()
+                    .reshape((12, 32))
+                    .unwrap()
+                    .index_select(&rows, 0)
+                    .unwrap(),
+            };
+            let grads = (&h * &mix).unwrap().sum_all().unwrap().backward().unwrap();
+            let g: Vec<Tensor> = model
+                .named_vars()
+                .iter()
+                .map(|(n, v)| {
+                    grads
+                        .get(v)
+                        .unwrap_or_else(|| panic!("{n}: no gradient"))
+                        .clone()
+                })
+                .collect();
+            (h, g)
+        };
+        let ((h, g), (h0, g0)) = (run(true), run(false));
+        assert!(max_diff(&h, &h0) <= 1e-5 * max_abs(&h0), "hidden");
+        for (a, b) in g.iter().zip(&g0) {
+            assert!(max_diff(a, b) <= 1e-5 * max_abs(b).max(1e-6), "gradient");
+        }
+    }
 }
