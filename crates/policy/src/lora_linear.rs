@@ -72,7 +72,7 @@ fn dims(x: &Shape, w: &Shape, ab: &Shape) -> candle_core::Result<(usize, usize, 
     let rows = x.elem_count() / n_in.max(1);
     let (out, w_in) = w.dims2()?;
     let (r, packed) = ab.dims2()?;
-    if w_in != n_in || packed != n_in + out {
+    if w_in != n_in || packed != n_in + out || n_in == 0 || out == 0 {
         candle_core::bail!("lora_linear: shapes x {x:?}, w {w:?}, [A | B^T] {ab:?} do not fit");
     }
     Ok((rows, n_in, out, r))
@@ -156,12 +156,13 @@ impl CustomOp3 for LoraLinear {
                             gemm(&mut v, r, (rows, r, out), g_v, b, 1.0, false)?;
                             let mut u = vec![0f32; rows * r];
                             gemm(&mut u, r, (rows, r, n_in), x_v, a_t, 1.0, false)?;
-                            let mut dab = vec![0f32; r * packed];
-                            let v_t = View::new(&v, 1, r);
-                            gemm(&mut dab, packed, (r, n_in, rows), v_t, x_v, s, false)?;
-                            let u_t = View::new(&u, 1, r);
-                            let tail = dab.get_mut(n_in..).unwrap_or(&mut []);
-                            gemm(tail, packed, (r, out, rows), u_t, g_v, s, false)?;
+                            // Long-inner-axis products: both cores via gemm_tn.
+                            let da = gemm_tn((&v, xd), (rows, r, n_in))?;
+                            let dbt = gemm_tn((&u, g), (rows, r, out))?;
+                            let mut dab = Vec::with_capacity(r * packed);
+                            for (da, dbt) in da.chunks_exact(n_in).zip(dbt.chunks_exact(out)) {
+                                dab.extend(da.iter().chain(dbt).map(|x| s * x));
+                            }
                             Some(tensor(dab, ab.shape(), ab)?)
                         } else {
                             None
