@@ -63,24 +63,32 @@ impl CustomOp2 for Dense {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let (rows, n_in, out) = dims(x.shape(), w.shape())?;
         with_f32(grad, "dense", |g| {
-            let dx = match x.track_op() {
-                true => with_f32(w, "dense", |wd| {
-                    // dx = dy W
-                    let (g_v, w_v) = (View::new(g, out, 1), View::new(wd, n_in, 1));
-                    let dx = product((rows, n_in, out), g_v, w_v, 1.0)?;
-                    Ok(Some(tensor(dx, x.shape(), x)?))
-                })?,
-                false => None,
-            };
-            let dw = match w.track_op() {
-                true => with_f32(x, "dense", |xd| {
-                    // dW = dy^T x
-                    let dw = gemm_tn((g, xd), (rows, out, n_in))?;
-                    Ok(Some(tensor(dw, w.shape(), w)?))
-                })?,
-                false => None,
-            };
-            Ok((dx, dw))
+            with_f32(w, "dense", |wd| {
+                with_f32(x, "dense", |xd| {
+                    // Independent products: side by side, so a core that finishes its share of
+                    // one takes work of the other instead of waiting at its end.
+                    let (dx, dw) = rayon::join(
+                        || -> candle_core::Result<Option<Tensor>> {
+                            if !x.track_op() {
+                                return Ok(None);
+                            }
+                            // dx = dy W
+                            let (g_v, w_v) = (View::new(g, out, 1), View::new(wd, n_in, 1));
+                            let dx = product((rows, n_in, out), g_v, w_v, 1.0)?;
+                            Ok(Some(tensor(dx, x.shape(), x)?))
+                        },
+                        || -> candle_core::Result<Option<Tensor>> {
+                            if !w.track_op() {
+                                return Ok(None);
+                            }
+                            // dW = dy^T x
+                            let dw = gemm_tn((g, xd), (rows, out, n_in))?;
+                            Ok(Some(tensor(dw, w.shape(), w)?))
+                        },
+                    );
+                    Ok((dx?, dw?))
+                })
+            })
         })
     }
 }
