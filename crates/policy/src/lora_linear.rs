@@ -133,40 +133,52 @@ impl CustomOp3 for LoraLinear {
                         let x_v = View::new(xd, n_in, 1);
                         let g_v = View::new(g, out, 1);
                         let a_t = View::new(abd, 1, packed); // A^T (in, r)
-                        let dx = if x.track_op() {
-                            // dx = dy W'
-                            let merged = merge(wd, abd, (n_in, out, r), s)?;
-                            let w_v = View::new(&merged, n_in, 1);
-                            let dx = product((rows, n_in, out), g_v, w_v, 1.0)?;
-                            Some(tensor(dx, x.shape(), x)?)
-                        } else {
-                            None
-                        };
-                        let dw = if w.track_op() {
-                            // dW = dy^T x
-                            let dw = gemm_tn((g, xd), (rows, out, n_in))?;
-                            Some(tensor(dw, w.shape(), w)?)
-                        } else {
-                            None
-                        };
-                        let dab = if ab.track_op() {
-                            // [dA | dB^T] = s [v^T x | u^T dy], v = dy B, u = x A^T
-                            let b = View::new(abd.get(n_in..).unwrap_or(&[]), 1, packed); // B (out, r)
-                            let mut v = vec![0f32; rows * r];
-                            gemm(&mut v, r, (rows, r, out), g_v, b, 1.0, false)?;
-                            let mut u = vec![0f32; rows * r];
-                            gemm(&mut u, r, (rows, r, n_in), x_v, a_t, 1.0, false)?;
-                            // Long-inner-axis products: both cores via gemm_tn.
-                            let da = gemm_tn((&v, xd), (rows, r, n_in))?;
-                            let dbt = gemm_tn((&u, g), (rows, r, out))?;
-                            let mut dab = Vec::with_capacity(r * packed);
-                            for (da, dbt) in da.chunks_exact(n_in).zip(dbt.chunks_exact(out)) {
-                                dab.extend(da.iter().chain(dbt).map(|x| s * x));
-                            }
-                            Some(tensor(dab, ab.shape(), ab)?)
-                        } else {
-                            None
-                        };
+                                                             // Independent products side by side (see dense.rs).
+                        let (dx, (dw, dab)) = rayon::join(
+                            || -> candle_core::Result<Option<Tensor>> {
+                                if !x.track_op() {
+                                    return Ok(None);
+                                }
+                                // dx = dy W'
+                                let merged = merge(wd, abd, (n_in, out, r), s)?;
+                                let w_v = View::new(&merged, n_in, 1);
+                                let dx = product((rows, n_in, out), g_v, w_v, 1.0)?;
+                                Ok(Some(tensor(dx, x.shape(), x)?))
+                            },
+                            || {
+                                let dw = || -> candle_core::Result<Option<Tensor>> {
+                                    if !w.track_op() {
+                                        return Ok(None);
+                                    }
+                                    // dW = dy^T x
+                                    let dw = gemm_tn((g, xd), (rows, out, n_in))?;
+                                    Ok(Some(tensor(dw, w.shape(), w)?))
+                                };
+                                let dab = || -> candle_core::Result<Option<Tensor>> {
+                                    if !ab.track_op() {
+                                        return Ok(None);
+                                    }
+                                    // [dA | dB^T] = s [v^T x | u^T dy], v = dy B, u = x A^T
+                                    let b = View::new(abd.get(n_in..).unwrap_or(&[]), 1, packed);
+                                    let mut v = vec![0f32; rows * r];
+                                    gemm(&mut v, r, (rows, r, out), g_v, b, 1.0, false)?;
+                                    let mut u = vec![0f32; rows * r];
+                                    gemm(&mut u, r, (rows, r, n_in), x_v, a_t, 1.0, false)?;
+                                    // Long-inner-axis products: both cores via gemm_tn.
+                                    let da = gemm_tn((&v, xd), (rows, r, n_in))?;
+                                    let dbt = gemm_tn((&u, g), (rows, r, out))?;
+                                    let mut dab = Vec::with_capacity(r * packed);
+                                    for (da, dbt) in
+                                        da.chunks_exact(n_in).zip(dbt.chunks_exact(out))
+                                    {
+                                        dab.extend(da.iter().chain(dbt).map(|x| s * x));
+                                    }
+                                    Ok(Some(tensor(dab, ab.shape(), ab)?))
+                                };
+                                (dw(), dab())
+                            },
+                        );
+                        let (dx, dw, dab) = (dx?, dw?, dab?);
                         Ok((dx, dw, dab))
                     })
                 })
