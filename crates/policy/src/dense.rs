@@ -82,7 +82,7 @@ impl CustomOp2 for Dense {
                                 return Ok(None);
                             }
                             // dW = dy^T x
-                            let dw = gemm_tn((g, xd), (rows, out, n_in))?;
+                            let dw = gemm_tn((g, out), (xd, n_in), (rows, out, n_in))?;
                             Ok(Some(tensor(dw, w.shape(), w)?))
                         },
                     );

@@ -29,14 +29,38 @@ pub(crate) fn lora_linear(
     b: &Tensor,
     scale: f64,
 ) -> Result<Tensor> {
+    let (out, r) = b.dims2()?;
+    let whole = Block {
+        out: 0..out,
+        rank: 0..r,
+    };
+    lora_linear_blocks(x, w, (a, b), scale, vec![whole])
+}
+
+/// A block of a block-diagonal `B`: the rows `out` of `B` that read the ranks `rank` of `A`
+/// (zeros elsewhere in those rows and columns).
+#[derive(Debug, Clone)]
+pub(crate) struct Block {
+    pub(crate) out: std::ops::Range<usize>,
+    pub(crate) rank: std::ops::Range<usize>,
+}
+
+/// [`lora_linear`] for a `B` that is zero outside `blocks` (stacked projections, each with its
+/// own pair: A's stacked, B block-diagonal); the backward's `B` products run per block, so the
+/// zeros cost nothing there.
+pub(crate) fn lora_linear_blocks(
+    x: &Tensor,
+    w: &Tensor,
+    (a, b): (&Tensor, &Tensor),
+    scale: f64,
+    blocks: Vec<Block>,
+) -> Result<Tensor> {
     let ab = Tensor::cat(&[a, &b.t()?], 1)?.contiguous()?; // cat on axis 1 is strided
-    Ok(x.contiguous()?.apply_op3(
-        &w.contiguous()?,
-        &ab,
-        LoraLinear {
-            scale: scale as f32,
-        },
-    )?)
+    let op = LoraLinear {
+        scale: scale as f32,
+        blocks,
+    };
+    Ok(x.contiguous()?.apply_op3(&w.contiguous()?, &ab, op)?)
 }
 
 /// `W' = W + s B A` for `w (out, in)` and `ab = [A | B^T]`: `(out, in)`, row-major.
@@ -64,18 +88,36 @@ fn merge(
 /// The fused op; see the module docs.
 struct LoraLinear {
     scale: f32,
+    /// Where `B` is not zero (checked against the shapes in [`LoraLinear::dims`]).
+    blocks: Vec<Block>,
 }
 
-/// `(rows, in, out, r)` of the op's inputs, checked.
-fn dims(x: &Shape, w: &Shape, ab: &Shape) -> candle_core::Result<(usize, usize, usize, usize)> {
-    let n_in = x.dims().last().copied().unwrap_or(0);
-    let rows = x.elem_count() / n_in.max(1);
-    let (out, w_in) = w.dims2()?;
-    let (r, packed) = ab.dims2()?;
-    if w_in != n_in || packed != n_in + out || n_in == 0 || out == 0 {
-        candle_core::bail!("lora_linear: shapes x {x:?}, w {w:?}, [A | B^T] {ab:?} do not fit");
+impl LoraLinear {
+    /// `(rows, in, out, r)` of the op's inputs, checked (the blocks too).
+    fn dims(
+        &self,
+        x: &Shape,
+        w: &Shape,
+        ab: &Shape,
+    ) -> candle_core::Result<(usize, usize, usize, usize)> {
+        let n_in = x.dims().last().copied().unwrap_or(0);
+        let rows = x.elem_count() / n_in.max(1);
+        let (out, w_in) = w.dims2()?;
+        let (r, packed) = ab.dims2()?;
+        let blocks_fit = self.blocks.iter().all(|b| {
+            b.out.start <= b.out.end
+                && b.out.end <= out
+                && b.rank.start <= b.rank.end
+                && b.rank.end <= r
+        });
+        if w_in != n_in || packed != n_in + out || n_in == 0 || out == 0 || !blocks_fit {
+            candle_core::bail!(
+                "lora_linear: shapes x {x:?}, w {w:?}, [A | B^T] {ab:?}, blocks {:?} do not fit",
+                self.blocks
+            );
+        }
+        Ok((rows, n_in, out, r))
     }
-    Ok((rows, n_in, out, r))
 }
 
 impl CustomOp3 for LoraLinear {
@@ -94,7 +136,7 @@ impl CustomOp3 for LoraLinear {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let op = "lora_linear";
         let (x, w, ab) = (f32s(xs, xl, op)?, f32s(ws, wl, op)?, f32s(abs, abl, op)?);
-        let (rows, n_in, out, r) = dims(xl.shape(), wl.shape(), abl.shape())?;
+        let (rows, n_in, out, r) = self.dims(xl.shape(), wl.shape(), abl.shape())?;
         let merged = merge(w, ab, (n_in, out, r), self.scale)?;
         let mut y = vec![0f32; rows * out];
         let w_t = View::new(&merged, 1, n_in);
@@ -123,7 +165,7 @@ impl CustomOp3 for LoraLinear {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let op = "lora_linear";
-        let (rows, n_in, out, r) = dims(x.shape(), w.shape(), ab.shape())?;
+        let (rows, n_in, out, r) = self.dims(x.shape(), w.shape(), ab.shape())?;
         let packed = n_in + out;
         let s = self.scale;
         with_f32(x, op, |xd| {
@@ -151,27 +193,49 @@ impl CustomOp3 for LoraLinear {
                                         return Ok(None);
                                     }
                                     // dW = dy^T x
-                                    let dw = gemm_tn((g, xd), (rows, out, n_in))?;
+                                    let dw = gemm_tn((g, out), (xd, n_in), (rows, out, n_in))?;
                                     Ok(Some(tensor(dw, w.shape(), w)?))
                                 };
                                 let dab = || -> candle_core::Result<Option<Tensor>> {
                                     if !ab.track_op() {
                                         return Ok(None);
                                     }
-                                    // [dA | dB^T] = s [v^T x | u^T dy], v = dy B, u = x A^T
-                                    let b = View::new(abd.get(n_in..).unwrap_or(&[]), 1, packed);
+                                    // [dA | dB^T] = s [v^T x | u^T dy], v = dy B, u = x A^T;
+                                    // B's products per block (zero elsewhere)
                                     let mut v = vec![0f32; rows * r];
-                                    gemm(&mut v, r, (rows, r, out), g_v, b, 1.0, false)?;
+                                    for blk in &self.blocks {
+                                        let (o0, r0) = (blk.out.start, blk.rank.start);
+                                        let (no, nr) = (blk.out.len(), blk.rank.len());
+                                        let b = abd.get(r0 * packed + n_in + o0..).unwrap_or(&[]);
+                                        let b = View::new(b, 1, packed);
+                                        let dy = View::new(g.get(o0..).unwrap_or(&[]), out, 1);
+                                        let dst = v.get_mut(r0..).unwrap_or(&mut []);
+                                        gemm(dst, r, (rows, nr, no), dy, b, 1.0, false)?;
+                                    }
                                     let mut u = vec![0f32; rows * r];
                                     gemm(&mut u, r, (rows, r, n_in), x_v, a_t, 1.0, false)?;
                                     // Long-inner-axis products: both cores via gemm_tn.
-                                    let da = gemm_tn((&v, xd), (rows, r, n_in))?;
-                                    let dbt = gemm_tn((&u, g), (rows, r, out))?;
-                                    let mut dab = Vec::with_capacity(r * packed);
-                                    for (da, dbt) in
-                                        da.chunks_exact(n_in).zip(dbt.chunks_exact(out))
+                                    let da = gemm_tn((&v, r), (xd, n_in), (rows, r, n_in))?;
+                                    let mut dab = vec![0f32; r * packed];
+                                    for (row, da) in
+                                        dab.chunks_exact_mut(packed).zip(da.chunks_exact(n_in))
                                     {
-                                        dab.extend(da.iter().chain(dbt).map(|x| s * x));
+                                        for (d, x) in row.iter_mut().zip(da) {
+                                            *d = s * x;
+                                        }
+                                    }
+                                    for blk in &self.blocks {
+                                        let (o0, r0) = (blk.out.start, blk.rank.start);
+                                        let (no, nr) = (blk.out.len(), blk.rank.len());
+                                        let u_b = u.get(r0..).unwrap_or(&[]);
+                                        let g_b = g.get(o0..).unwrap_or(&[]);
+                                        let dbt = gemm_tn((u_b, r), (g_b, out), (rows, nr, no))?;
+                                        for (i, row) in dbt.chunks_exact(no.max(1)).enumerate() {
+                                            let at = (r0 + i) * packed + n_in + o0;
+                                            for (d, x) in dab[at..at + no].iter_mut().zip(row) {
+                                                *d = s * x;
+                                            }
+                                        }
                                     }
                                     Ok(Some(tensor(dab, ab.shape(), ab)?))
                                 };

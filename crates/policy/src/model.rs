@@ -18,7 +18,7 @@ use crate::dense::dense;
 use crate::error::Result;
 use crate::kernels::{causal_attention, trainable_fused, Kernels};
 use crate::lora::Adapter;
-use crate::lora_linear::lora_linear;
+use crate::lora_linear::{lora_linear, lora_linear_blocks, Block};
 
 /// The seven projections of a layer, in Hugging Face/PEFT naming.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -457,7 +457,8 @@ impl Model {
                 .iter()
                 .map(|b| b.pair.a.dim(0))
                 .sum::<candle_core::Result<usize>>()?;
-            let (mut a_rows, mut b_rows, mut at) = (Vec::new(), Vec::new(), 0);
+            let (mut a_rows, mut b_rows, mut blocks) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut at, mut row) = (0, 0);
             for (br, &o) in branches.iter().zip(&outs) {
                 let zeros = |n: usize| Tensor::zeros((o, n), DType::F32, &self.device);
                 match br {
@@ -474,13 +475,19 @@ impl Model {
                             .filter(|t| t.dim(1).is_ok_and(|n| n > 0))
                             .collect();
                         b_rows.push(Tensor::cat(&parts, 1)?);
+                        blocks.push(Block {
+                            out: row..row + o,
+                            rank: at..at + r,
+                        });
                         at += r;
                     }
                     None => b_rows.push(zeros(rank)?),
                 }
+                row += o;
             }
             let (a, b) = (Tensor::cat(&a_rows, 0)?, Tensor::cat(&b_rows, 0)?);
-            return with_bias(lora_linear(x, &weight, &a, &b, first.scale)?);
+            let y = lora_linear_blocks(x, &weight, (&a, &b), first.scale, blocks)?;
+            return with_bias(y);
         }
         // The composite: the base, plus each branch's low-rank term (0 where none).
         let base = linear(k, x, &weight, bias.as_ref(), None)?;

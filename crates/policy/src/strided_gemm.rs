@@ -122,15 +122,20 @@ pub(crate) fn gemm_serial(
     run(dst, dims, (lhs, rhs), beta, gemm::Parallelism::None)
 }
 
-/// `dst (m, n) = a^T b` for row-major `a (rows, m)`, `b (rows, n)`: a weight gradient, summed
+/// `a^T b` as a new row-major `(m, n)` for `a (rows, m)`, `b (rows, n)` (row strides `a_rs`,
+/// `b_rs`, columns contiguous): a weight gradient, summed
 /// over the rows of a batch. gemm splits only `m` and `n` over threads, and these are small
 /// next to `rows` (one core did most of the work), so the rows go in two fixed halves, one per
 /// core, added at the end: both cores work, and the result does not depend on the thread count.
 pub(crate) fn gemm_tn(
-    (a, b): (&[f32], &[f32]),
+    (a, a_rs): (&[f32], usize),
+    (b, b_rs): (&[f32], usize),
     (rows, m, n): (usize, usize, usize),
 ) -> candle_core::Result<Vec<f32>> {
-    if a.len() < rows * m || b.len() < rows * n {
+    let fits = |x: &[f32], rs: usize, cols: usize| {
+        rows == 0 || cols == 0 || (rs >= cols && (rows - 1) * rs + cols <= x.len())
+    };
+    if !(fits(a, a_rs, m) && fits(b, b_rs, n)) {
         candle_core::bail!(
             "gemm: an operand is smaller than its shape (rows, m, n) = ({rows}, {m}, {n})"
         );
@@ -138,8 +143,8 @@ pub(crate) fn gemm_tn(
     let threads = candle_core::utils::get_num_threads();
     let half = rows / 2;
     let part = |from: usize, count: usize, par| {
-        let lhs = View::new(&a[from * m..], 1, m);
-        let rhs = View::new(&b[from * n..], n, 1);
+        let lhs = View::new(a.get(from * a_rs..).unwrap_or(&[]), 1, a_rs);
+        let rhs = View::new(b.get(from * b_rs..).unwrap_or(&[]), b_rs, 1);
         product_with((m, n, count), (lhs, rhs), 1.0, par)
     };
     if half < 64 {
