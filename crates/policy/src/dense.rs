@@ -10,7 +10,7 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
 use crate::error::Result;
 use crate::strided_gemm::{gemm_tn, product, View};
-use crate::train_ops::{f32s, tensor, with_f32};
+use crate::train_ops::{f32s, tensor, with_f32, with_last};
 
 /// `x w^T` for `x (..., in)`, `w (out, in)` through the fused op (f32 on the CPU; the caller
 /// checks).
@@ -47,11 +47,7 @@ impl CustomOp2 for Dense {
         let (rows, n_in, out) = dims(xl.shape(), wl.shape())?;
         let (x_v, w_t) = (View::new(x, n_in, 1), View::new(w, 1, n_in));
         let y = product((rows, out, n_in), x_v, w_t, 1.0)?;
-        let mut shape = xl.dims().to_vec();
-        if let Some(last) = shape.last_mut() {
-            *last = out;
-        }
-        Ok((CpuStorage::F32(y), Shape::from(shape)))
+        Ok((CpuStorage::F32(y), with_last(xl.shape(), out)))
     }
 
     fn bwd(
@@ -131,17 +127,20 @@ mod tests {
         }
     }
 
-    /// Nothing tracks x: no gradient for it (the frozen reference's inputs), w still gets one.
+    /// The backward computes no gradient for an input that tracks no op (the frozen reference's
+    /// inputs, a frozen weight), and one for an input that does.
     #[test]
     fn only_tracked_inputs_get_gradients() {
+        use candle_core::CustomOp2;
         let x = randn(&[4, 3], 1, 1.0);
         let w = Var::from_tensor(&randn(&[2, 3], 2, 1.0)).unwrap();
-        let g = dense(&x, w.as_tensor())
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
+        let (y, g) = (randn(&[4, 2], 3, 1.0), randn(&[4, 2], 4, 1.0));
+        let (dx, dw) = super::Dense.bwd(&x, w.as_tensor(), &y, &g).unwrap();
+        assert!(dx.is_none() && dw.is_some());
+        let xv = Var::from_tensor(&x).unwrap();
+        let (dx, dw) = super::Dense
+            .bwd(xv.as_tensor(), &w.as_tensor().detach(), &y, &g)
             .unwrap();
-        assert!(g.get(&x).is_none() && g.get(&w).is_some());
+        assert!(dx.is_some() && dw.is_none());
     }
 }

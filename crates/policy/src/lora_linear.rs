@@ -18,7 +18,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use crate::error::Result;
 use crate::strided_gemm::{gemm, gemm_tn, product, View};
-use crate::train_ops::{f32s, tensor, with_f32};
+use crate::train_ops::{f32s, tensor, with_f32, with_last};
 
 /// `x w^T + scale (x a^T) b^T` for `x (..., in)`, `w (out, in)`, `a (r, in)`, `b (out, r)`,
 /// through the fused op (f32 on the CPU; the caller checks).
@@ -138,22 +138,9 @@ impl CustomOp3 for LoraLinear {
         let (x, w, ab) = (f32s(xs, xl, op)?, f32s(ws, wl, op)?, f32s(abs, abl, op)?);
         let (rows, n_in, out, r) = self.dims(xl.shape(), wl.shape(), abl.shape())?;
         let merged = merge(w, ab, (n_in, out, r), self.scale)?;
-        let mut y = vec![0f32; rows * out];
         let w_t = View::new(&merged, 1, n_in);
-        gemm(
-            &mut y,
-            out,
-            (rows, out, n_in),
-            View::new(x, n_in, 1),
-            w_t,
-            1.0,
-            false,
-        )?;
-        let mut shape = xl.dims().to_vec();
-        if let Some(last) = shape.last_mut() {
-            *last = out;
-        }
-        Ok((CpuStorage::F32(y), Shape::from(shape)))
+        let y = product((rows, out, n_in), View::new(x, n_in, 1), w_t, 1.0)?;
+        Ok((CpuStorage::F32(y), with_last(xl.shape(), out)))
     }
 
     fn bwd(
@@ -212,8 +199,7 @@ impl CustomOp3 for LoraLinear {
                                         let dst = v.get_mut(r0..).unwrap_or(&mut []);
                                         gemm(dst, r, (rows, nr, no), dy, b, 1.0, false)?;
                                     }
-                                    let mut u = vec![0f32; rows * r];
-                                    gemm(&mut u, r, (rows, r, n_in), x_v, a_t, 1.0, false)?;
+                                    let u = product((rows, r, n_in), x_v, a_t, 1.0)?;
                                     // Long-inner-axis products: both cores via gemm_tn.
                                     let da = gemm_tn((&v, r), (xd, n_in), (rows, r, n_in))?;
                                     let mut dab = vec![0f32; r * packed];

@@ -50,6 +50,15 @@ pub(crate) fn f32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::
     }
 }
 
+/// `shape` with its last axis of length `n` (a projection's output shape).
+pub(crate) fn with_last(shape: &Shape, n: usize) -> Shape {
+    let mut dims = shape.dims().to_vec();
+    if let Some(last) = dims.last_mut() {
+        *last = n;
+    }
+    Shape::from(dims)
+}
+
 /// Runs `f` on the contiguous f32 data of CPU tensor `t` (made contiguous first if needed).
 pub(crate) fn with_f32<R>(
     t: &Tensor,
