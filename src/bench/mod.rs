@@ -37,6 +37,10 @@ pub struct BenchArgs {
     /// reference forward is the base with the adapter off) instead of every weight.
     #[arg(long, value_name = "R")]
     pub lora_rank: Option<usize>,
+    /// step_* only: slices of the batch whose forward and backward run side by side (the
+    /// trainer's `train.shards`; default: its default).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
 }
 
 /// One benchmark result, printed as a JSON line.
@@ -117,11 +121,19 @@ pub fn median(values: &[f64]) -> f64 {
 /// Runs one workload and prints its JSON line.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let workloads = Workloads::load(args.workloads.as_deref())?;
-    if args.lora_rank.is_some() && !args.workload.starts_with("step_") {
-        anyhow::bail!(
-            "--lora-rank applies to the step_* workloads only, not {:?}",
-            args.workload
-        );
+    for (flag, set) in [
+        ("--lora-rank", args.lora_rank.is_some()),
+        ("--shards", args.shards.is_some()),
+    ] {
+        if set && !args.workload.starts_with("step_") {
+            anyhow::bail!(
+                "{flag} applies to the step_* workloads only, not {:?}",
+                args.workload
+            );
+        }
+    }
+    if args.shards == Some(0) {
+        anyhow::bail!("--shards must be at least 1");
     }
     let result = match args.workload.as_str() {
         "taskgen_add" | "taskgen_bool" => taskgen::run(&workloads, &args)?,

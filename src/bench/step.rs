@@ -1,7 +1,9 @@
 //! The `step_*` workloads: one GRPO update on `sequences` random sequences of `prompt_tokens` +
-//! `completion_tokens` (groups of 16, random 0/1 rewards): reference forward without gradients,
-//! policy forward, clipped surrogate + k3 KL, token mean, backward, global-norm clip, one AdamW
-//! step. Figure: seconds per update (median); `extra` has the median seconds per phase and the
+//! `completion_tokens` (groups of 16, random 0/1 rewards), through the trainer's own
+//! [`trainer::micro_batch`]: reference forward without gradients, policy forward, clipped
+//! surrogate + k3 KL, token mean, backward, in `--shards` slices side by side (the trainer's
+//! default), then global-norm clip and one AdamW step. Figure: seconds per update (median);
+//! `extra` has the median seconds per phase (summed over the slices: thread-seconds) and the
 //! physical limit (matmul FLOPs over the measured gemm peak). With `--lora-rank R` the update
 //! trains rank-R adapters on every projection of a frozen base, and the reference forward is
 //! the base with the adapter off.
@@ -25,8 +27,9 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
     let shape = workloads.model(&wl.model)?;
     let mut model = shape.policy(wl.seed, &device)?;
     model.set_dtype(policy::parse_dtype(&args.dtype)?)?;
-    // The reference: a frozen copy of the policy, or under LoRA the base with the adapter off.
-    let (reference, ref_mode) = match args.lora_rank {
+    // The reference: a frozen copy of the policy, or under LoRA (`None`) the base with the
+    // adapter off.
+    let reference = match args.lora_rank {
         Some(r) => {
             let lora = policy::LoraConfig {
                 r,
@@ -35,14 +38,11 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
                 ..policy::LoraConfig::default()
             };
             model.add_adapter("bench", &lora, wl.seed)?;
-            (None, policy::AdapterMode::Off)
+            None
         }
-        None => (
-            Some(model.snapshot_reference()?),
-            policy::AdapterMode::Active,
-        ),
+        None => Some(model.snapshot_reference()?),
     };
-    let reference = reference.as_ref().unwrap_or(&model);
+    let reference = reference.as_ref();
     let mut rng = StdRng::seed_from_u64(wl.seed);
     let vocab = shape.vocab_size as u32;
     let random = |rng: &mut StdRng, n: usize| -> Vec<u32> {
@@ -64,6 +64,19 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
     )?;
     let p: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
     let c: Vec<&[u32]> = comps.iter().map(Vec::as_slice).collect();
+    // The sampling policy's log-probs, as a rollout would have recorded them.
+    let old: Vec<Vec<f32>> = model
+        .completion_logprobs(&p, &c, policy::AdapterMode::Active)?
+        .logp
+        .to_vec2()?;
+    let samples: Vec<trainer::Sample> = (0..wl.sequences)
+        .map(|i| trainer::Sample {
+            prompt: p[i],
+            tokens: c[i],
+            old_logp: &old[i],
+            advantage: adv[i],
+        })
+        .collect();
     let loss_cfg = trainer::LossConfig {
         beta: wl.kl_coef,
         epsilon_low: wl.clip_eps,
@@ -76,45 +89,35 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         wl.sequences * wl.completion_tokens,
         wl.completion_tokens,
     )?;
+    let shards = args
+        .shards
+        .unwrap_or(trainer::TrainConfig::default().shards);
     let vars = model.trainable_vars();
     let adamw = trainer::AdamWConfig {
         weight_decay: 0.0,
         ..Default::default()
     };
     let mut opt = trainer::AdamW::new(vars.clone(), adamw, wl.lr)?;
-    let adv = candle_core::Tensor::from_vec(adv, wl.sequences, &device)?;
 
-    // A GPU queues work and returns: wait for it at every phase boundary (a no-op on the CPU).
+    // A GPU queues work and returns: wait for it before reading the clock (a no-op on the CPU).
     let now = || -> anyhow::Result<Instant> {
         device.synchronize()?;
         Ok(Instant::now())
     };
+    // On a pool worker, as in training (`policy::run_in_thread_pool`).
     let mut step = || -> anyhow::Result<[f64; 5]> {
-        let t0 = now()?;
-        let ref_lp = reference
-            .completion_logprobs(&p, &c, ref_mode.clone())?
-            .logp
-            .detach();
-        let t1 = now()?;
-        let lp = model.completion_logprobs(&p, &c, policy::AdapterMode::Active)?;
-        let old = lp.logp.detach();
-        let parts = trainer::policy_loss(
-            &lp.logp,
-            &old,
-            Some(&ref_lp),
-            &adv,
-            &lp.mask,
-            &loss_cfg,
-            &norm,
-        )?;
-        let t2 = now()?;
-        let mut grads = parts.loss.backward()?;
-        let t3 = now()?;
-        trainer::clip_grad_norm(&mut grads, &vars, wl.max_grad_norm)?;
-        opt.step(&grads)?;
-        let t4 = now()?;
-        let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
-        Ok([s(t0, t4), s(t0, t1), s(t1, t2), s(t2, t3), s(t3, t4)])
+        policy::run_in_thread_pool(|| {
+            let t0 = now()?;
+            let mut mb =
+                trainer::micro_batch(&model, reference, &vars, &samples, &loss_cfg, &norm, shards)?;
+            let t1 = now()?;
+            trainer::clip_grad_norm(&mut mb.grads, &vars, wl.max_grad_norm)?;
+            opt.step(&mb.grads)?;
+            let t2 = now()?;
+            let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
+            let ph = mb.seconds;
+            Ok([s(t0, t2), ph.reference, ph.forward, ph.backward, s(t1, t2)])
+        })
     };
     step()?; // untimed warm-up
     let mut phases = Vec::with_capacity(args.repeat);
@@ -138,6 +141,7 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         "params": model.num_parameters(),
         "trainable": vars.iter().map(|(_, v)| v.elem_count()).sum::<usize>(),
         "lora_rank": args.lora_rank,
+        "shards": shards,
         "reference_forward_s": median(&col(1)),
         "forward_s": median(&col(2)),
         "backward_s": median(&col(3)),

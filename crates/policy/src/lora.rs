@@ -241,6 +241,14 @@ impl Policy {
         Ok(())
     }
 
+    /// Whether some adapter's dropout is switched on ([`Policy::set_lora_dropout`]); its masks
+    /// are drawn in call order, so forwards that must reproduce run one after another.
+    pub fn lora_dropout_on(&self) -> bool {
+        self.adapters.values().any(|a| {
+            a.config.dropout > 0.0 && a.dropout_rng.lock().map_or(true, |rng| rng.is_some())
+        })
+    }
+
     /// Makes `name` the adapter used by [`AdapterMode::Active`](crate::AdapterMode) and by
     /// sampling.
     pub fn set_active_adapter(&mut self, name: &str) -> Result<()> {

@@ -210,8 +210,11 @@ pub struct TrainConfig {
     pub loss: LossConfig,
     /// Passes over each batch (the sampling log-probs stay the old ones).
     pub epochs: usize,
-    /// Sequences per forward/backward slice (gradients accumulate over slices).
+    /// Sequences per forward/backward pass (gradients accumulate over micro-batches).
     pub micro_batch: usize,
+    /// Slices of each micro-batch whose forward and backward run side by side, one per thread
+    /// (their gradients summed in slice order: results do not depend on `threads`).
+    pub shards: usize,
     /// Keep only informative groups (0 < correct < G); decided on `correct`, never on score.
     pub dynamic_sampling: bool,
     /// Take an optimizer step only once this many informative groups are buffered.
@@ -250,6 +253,7 @@ impl Default for TrainConfig {
             loss: LossConfig::default(),
             epochs: 1,
             micro_batch: 128,
+            shards: 2,
             dynamic_sampling: true,
             min_groups: 1,
             max_groups: 64,
@@ -425,6 +429,9 @@ impl RunConfig {
         }
         if self.train.micro_batch == 0 {
             return bad("train.micro_batch", "0".into(), "must be at least 1");
+        }
+        if self.train.shards == 0 {
+            return bad("train.shards", "0".into(), "must be at least 1");
         }
         if self.train.epochs == 0 {
             return bad("train.epochs", "0".into(), "must be at least 1");

@@ -64,4 +64,4 @@ pub use eval::{evaluate, pass_rate, EvalResult, EvalSets};
 pub use rng::{stream_rng, stream_seed, Stream};
 pub use rollout::{encode_prompt, sample_groups, Group, Row};
 pub use train::{resume, train, TrainOptions, TrainSummary};
-pub use update::{update, UpdateStats};
+pub use update::{micro_batch, update, MicroBatch, PhaseSeconds, Sample, UpdateStats};

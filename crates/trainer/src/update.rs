@@ -1,13 +1,22 @@
 //! One policy update over buffered groups: advantages per group, then for each epoch and each
 //! micro-batch a teacher-forced forward, the clipped surrogate (+ KL), and a backward whose
 //! gradients are summed; then clipping and one AdamW step.
+//!
+//! A micro-batch runs as `train.shards` slices side by side on the CPU's threads (data
+//! parallel): each slice has its own graph and backward, so no parallel region waits on another
+//! thread's share of a small op, and the slices' gradients are summed in slice order, so the
+//! result does not depend on the thread count.
 
+use std::time::Instant;
+
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
+use rayon::prelude::*;
 
 use crate::advantage::advantages;
 use crate::config::{Overlong, TrainConfig};
 use crate::error::{Error, Result};
-use crate::loss::{policy_loss, LossNorm};
+use crate::loss::{policy_loss, LossConfig, LossNorm};
 use crate::optim::{clip_grad_norm, AdamW};
 use crate::rollout::Group;
 
@@ -32,12 +41,192 @@ pub struct UpdateStats {
     pub sequences: usize,
 }
 
-/// A flattened row ready for the loss.
-struct Item<'a> {
-    prompt: &'a [u32],
-    tokens: &'a [u32],
-    old_logp: &'a [f32],
-    advantage: f32,
+/// One sequence of an update: its prompt, its completion, the completion's log-probs under the
+/// policy that sampled it (the "old" policy), and its advantage.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample<'a> {
+    /// Prompt token ids.
+    pub prompt: &'a [u32],
+    /// Completion token ids.
+    pub tokens: &'a [u32],
+    /// Log-probability of each completion token when it was sampled.
+    pub old_logp: &'a [f32],
+    /// Group-relative advantage.
+    pub advantage: f32,
+}
+
+/// Seconds in each phase of [`micro_batch`], summed over its slices (thread-seconds when the
+/// slices ran side by side).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PhaseSeconds {
+    /// Reference forward (no gradients).
+    pub reference: f64,
+    /// Policy forward and the loss.
+    pub forward: f64,
+    /// Backward.
+    pub backward: f64,
+}
+
+/// The loss over one micro-batch and its gradients ([`micro_batch`]).
+pub struct MicroBatch {
+    /// Gradients of the trainable variables.
+    pub grads: GradStore,
+    /// The micro-batch's part of the batch loss.
+    pub loss: f64,
+    /// Completion tokens.
+    pub tokens: f64,
+    /// Sums over the completion tokens of the k3 KL and of the clip indicators (low, high,
+    /// either) and the token entropy.
+    sums: TokenSums,
+    /// Where the time went.
+    pub seconds: PhaseSeconds,
+}
+
+/// Per-token statistics summed over a micro-batch's completion tokens.
+#[derive(Debug, Clone, Copy, Default)]
+struct TokenSums {
+    kl: f64,
+    clip_low: f64,
+    clip_high: f64,
+    clip_region: f64,
+    entropy: f64,
+}
+
+impl MicroBatch {
+    /// Adds `other` (a later slice or micro-batch) to this one, gradients included.
+    fn absorb(&mut self, other: MicroBatch, vars: &[(String, Var)]) -> Result<()> {
+        for (_, var) in vars {
+            if let Some(g) = other.grads.get(var.as_tensor()) {
+                let sum = match self.grads.get(var.as_tensor()) {
+                    Some(prev) => (prev + g)?,
+                    None => g.clone(),
+                };
+                self.grads.insert(var.as_tensor(), sum);
+            }
+        }
+        self.loss += other.loss;
+        self.tokens += other.tokens;
+        let (a, b) = (&mut self.sums, other.sums);
+        a.kl += b.kl;
+        a.clip_low += b.clip_low;
+        a.clip_high += b.clip_high;
+        a.clip_region += b.clip_region;
+        a.entropy += b.entropy;
+        let (a, b) = (&mut self.seconds, other.seconds);
+        a.reference += b.reference;
+        a.forward += b.forward;
+        a.backward += b.backward;
+        Ok(())
+    }
+}
+
+/// The loss over `samples` (normalised as the whole batch's part, `norm`) and its gradients for
+/// `vars`: `shards` slices, each a teacher-forced forward of the policy (and of the reference
+/// when `loss.beta != 0`: `reference`, or with `None` the policy with its adapter off), the loss
+/// and a backward. The slices run side by side on the CPU's threads and one after another on a
+/// GPU or under LoRA dropout (whose masks are drawn in call order); either way their gradients
+/// are summed in slice order.
+pub fn micro_batch(
+    policy: &policy::Policy,
+    reference: Option<&policy::Policy>,
+    vars: &[(String, Var)],
+    samples: &[Sample<'_>],
+    loss: &LossConfig,
+    norm: &LossNorm,
+    shards: usize,
+) -> Result<MicroBatch> {
+    let slices = split(samples, shards);
+    let pass = |s: &&[Sample<'_>]| slice(policy, reference, s, loss, norm);
+    let passes = if policy.device().is_cpu() && !policy.lora_dropout_on() {
+        policy::run_in_thread_pool(|| slices.par_iter().map(pass).collect::<Result<Vec<_>>>())?
+    } else {
+        slices.iter().map(pass).collect::<Result<Vec<_>>>()?
+    };
+    let mut passes = passes.into_iter();
+    let Some(mut acc) = passes.next() else {
+        return Err(Error::Invalid("a micro-batch with no sequences".into()));
+    };
+    for p in passes {
+        acc.absorb(p, vars)?;
+    }
+    Ok(acc)
+}
+
+/// `samples` in at most `shards` contiguous slices whose sizes differ by at most one.
+fn split<'s, 'a>(samples: &'s [Sample<'a>], shards: usize) -> Vec<&'s [Sample<'a>]> {
+    let n = shards.clamp(1, samples.len().max(1));
+    let (size, extra) = (samples.len() / n, samples.len() % n);
+    let mut out = Vec::with_capacity(n);
+    let mut rest = samples;
+    for i in 0..n {
+        let (head, tail) = rest.split_at(size + usize::from(i < extra));
+        out.push(head);
+        rest = tail;
+    }
+    out
+}
+
+/// One slice of [`micro_batch`]: forwards, loss, backward.
+fn slice(
+    policy: &policy::Policy,
+    reference: Option<&policy::Policy>,
+    samples: &[Sample<'_>],
+    cfg: &LossConfig,
+    norm: &LossNorm,
+) -> Result<MicroBatch> {
+    let device = policy.device();
+    // A GPU queues work and returns: wait for it at each phase boundary (a no-op on the CPU).
+    let now = || -> Result<Instant> {
+        device.synchronize()?;
+        Ok(Instant::now())
+    };
+    let prompts: Vec<&[u32]> = samples.iter().map(|s| s.prompt).collect();
+    let comps: Vec<&[u32]> = samples.iter().map(|s| s.tokens).collect();
+    let t0 = now()?;
+    let ref_logp = if cfg.beta != 0.0 {
+        let r = match reference {
+            Some(r) => r.completion_logprobs(&prompts, &comps, policy::AdapterMode::Active)?,
+            None => policy.completion_logprobs(&prompts, &comps, policy::AdapterMode::Off)?,
+        };
+        Some(r.logp.detach())
+    } else {
+        None
+    };
+    let t1 = now()?;
+    let lp = policy.completion_logprobs(&prompts, &comps, policy::AdapterMode::Active)?;
+    let (b, l) = lp.logp.dims2()?;
+    let old = pad_rows(samples.iter().map(|s| s.old_logp), b, l, device)?;
+    let adv = Tensor::from_vec(
+        samples.iter().map(|s| s.advantage).collect::<Vec<f32>>(),
+        b,
+        device,
+    )?;
+    let parts = policy_loss(&lp.logp, &old, ref_logp.as_ref(), &adv, &lp.mask, cfg, norm)?;
+    let t2 = now()?;
+    let grads = parts.loss.backward()?;
+    let t3 = now()?;
+    let tokens = lp.mask.sum_all()?.to_scalar::<f32>()? as f64;
+    let entropy = (lp.entropy.detach() * &lp.mask)?
+        .sum_all()?
+        .to_scalar::<f32>()? as f64;
+    let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
+    Ok(MicroBatch {
+        grads,
+        loss: parts.loss.to_scalar::<f32>()? as f64,
+        tokens,
+        sums: TokenSums {
+            kl: parts.kl as f64 * tokens,
+            clip_low: parts.clip_ratio_low as f64 * tokens,
+            clip_high: parts.clip_ratio_high as f64 * tokens,
+            clip_region: parts.clip_ratio_region as f64 * tokens,
+            entropy,
+        },
+        seconds: PhaseSeconds {
+            reference: s(t0, t1),
+            forward: s(t1, t2),
+            backward: s(t2, t3),
+        },
+    })
 }
 
 /// Runs `cfg.epochs` passes over `groups` and takes one optimizer step per pass.
@@ -50,14 +239,14 @@ pub fn update(
     cfg: &TrainConfig,
     step: u64,
 ) -> Result<UpdateStats> {
-    let mut items = Vec::new();
+    let mut samples = Vec::new();
     for group in groups {
         let adv = advantages(&group.rewards(), group.rows.len(), cfg.advantage)?;
         for (row, a) in group.rows.iter().zip(adv) {
             if cfg.overlong == Overlong::Mask && row.truncated {
                 continue;
             }
-            items.push(Item {
+            samples.push(Sample {
                 prompt: &group.prompt,
                 tokens: &row.tokens,
                 old_logp: &row.logprobs,
@@ -66,103 +255,46 @@ pub fn update(
         }
     }
     let mut stats = UpdateStats {
-        sequences: items.len(),
+        sequences: samples.len(),
         ..Default::default()
     };
-    if items.is_empty() {
+    if samples.is_empty() {
         return Ok(stats);
     }
-    let device = policy.device();
-    let num_tokens: usize = items.iter().map(|i| i.tokens.len()).sum();
-    let max_len = items.iter().map(|i| i.tokens.len()).max().unwrap_or(1);
-    let norm = LossNorm::new(cfg.loss.aggregation, items.len(), num_tokens, max_len)?;
-    let use_ref = cfg.loss.beta != 0.0;
+    let num_tokens: usize = samples.iter().map(|s| s.tokens.len()).sum();
+    let max_len = samples.iter().map(|s| s.tokens.len()).max().unwrap_or(1);
+    let norm = LossNorm::new(cfg.loss.aggregation, samples.len(), num_tokens, max_len)?;
     for _epoch in 0..cfg.epochs {
-        // candle's GradStore cannot be built empty: the first slice's store accumulates the rest.
-        let mut acc: Option<candle_core::backprop::GradStore> = None;
-        let (mut loss_sum, mut kl_sum, mut ent_sum) = (0f64, 0f64, 0f64);
-        let (mut low, mut high, mut region) = (0f64, 0f64, 0f64);
-        for chunk in items.chunks(cfg.micro_batch) {
-            let prompts: Vec<&[u32]> = chunk.iter().map(|i| i.prompt).collect();
-            let comps: Vec<&[u32]> = chunk.iter().map(|i| i.tokens).collect();
-            let lp = policy.completion_logprobs(&prompts, &comps, policy::AdapterMode::Active)?;
-            let (b, l) = lp.logp.dims2()?;
-            let old = pad_rows(chunk.iter().map(|i| i.old_logp), b, l, device)?;
-            let adv = Tensor::from_vec(
-                chunk.iter().map(|i| i.advantage).collect::<Vec<f32>>(),
-                b,
-                device,
-            )?;
-            let ref_logp = if use_ref {
-                let r = match reference {
-                    Some(r) => {
-                        r.completion_logprobs(&prompts, &comps, policy::AdapterMode::Active)?
-                    }
-                    None => {
-                        policy.completion_logprobs(&prompts, &comps, policy::AdapterMode::Off)?
-                    }
-                };
-                Some(r.logp.detach())
-            } else {
-                None
-            };
-            let parts = policy_loss(
-                &lp.logp,
-                &old,
-                ref_logp.as_ref(),
-                &adv,
-                &lp.mask,
-                &cfg.loss,
-                &norm,
-            )?;
-            let grads = parts.loss.backward()?;
+        let mut acc: Option<MicroBatch> = None;
+        for chunk in samples.chunks(cfg.micro_batch) {
+            let mb = micro_batch(policy, reference, vars, chunk, &cfg.loss, &norm, cfg.shards)?;
             match acc.as_mut() {
-                None => acc = Some(grads),
-                Some(acc) => {
-                    for (_, var) in vars {
-                        if let Some(g) = grads.get(var.as_tensor()) {
-                            let sum = match acc.get(var.as_tensor()) {
-                                Some(prev) => (prev + g)?,
-                                None => g.clone(),
-                            };
-                            acc.insert(var.as_tensor(), sum);
-                        }
-                    }
-                }
+                None => acc = Some(mb),
+                Some(acc) => acc.absorb(mb, vars)?,
             }
-            // Per-chunk metrics are weighted by the chunk's share of the batch's tokens.
-            let tokens = lp.mask.sum_all()?.to_scalar::<f32>()? as f64;
-            let w = tokens / num_tokens.max(1) as f64;
-            loss_sum += parts.loss.to_scalar::<f32>()? as f64;
-            kl_sum += parts.kl as f64 * w;
-            low += parts.clip_ratio_low as f64 * w;
-            high += parts.clip_ratio_high as f64 * w;
-            region += parts.clip_ratio_region as f64 * w;
-            let ent = (lp.entropy.detach() * &lp.mask)?
-                .sum_all()?
-                .to_scalar::<f32>()? as f64;
-            ent_sum += ent;
         }
-        if !loss_sum.is_finite() {
+        let Some(mut acc) = acc else { continue };
+        if !acc.loss.is_finite() {
             return Err(Error::NonFiniteAtStep {
                 step,
-                what: format!("loss = {loss_sum}"),
+                what: format!("loss = {}", acc.loss),
             });
         }
-        let Some(mut store) = acc else { continue };
-        crate::optim::check_finite_grads(&store, vars).map_err(|e| Error::NonFiniteAtStep {
+        crate::optim::check_finite_grads(&acc.grads, vars).map_err(|e| Error::NonFiniteAtStep {
             step,
             what: e.to_string(),
         })?;
-        let grad_norm = clip_grad_norm(&mut store, vars, cfg.max_grad_norm)?;
-        optimizer.step(&store)?;
-        stats.loss = loss_sum as f32;
-        stats.kl = kl_sum as f32;
-        stats.entropy = (ent_sum / num_tokens.max(1) as f64) as f32;
+        let grad_norm = clip_grad_norm(&mut acc.grads, vars, cfg.max_grad_norm)?;
+        optimizer.step(&acc.grads)?;
+        // Per-token means over the batch's completion tokens.
+        let mean = |sum: f64| (sum / num_tokens.max(1) as f64) as f32;
+        stats.loss = acc.loss as f32;
+        stats.kl = mean(acc.sums.kl);
+        stats.entropy = mean(acc.sums.entropy);
         stats.grad_norm = grad_norm;
-        stats.clip_low = low as f32;
-        stats.clip_high = high as f32;
-        stats.clip_region = region as f32;
+        stats.clip_low = mean(acc.sums.clip_low);
+        stats.clip_high = mean(acc.sums.clip_high);
+        stats.clip_region = mean(acc.sums.clip_region);
     }
     Ok(stats)
 }
@@ -180,4 +312,191 @@ fn pad_rows<'a>(
         data[i * l..i * l + n].copy_from_slice(&row[..n]);
     }
     Ok(Tensor::from_vec(data, (b, l), device)?.to_dtype(DType::F32)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+    use policy::{ModelConfig, Policy, Tokenizer};
+
+    use super::*;
+    use crate::loss::Aggregation;
+
+    fn tiny_policy() -> Policy {
+        let config = ModelConfig {
+            hidden_size: 32,
+            intermediate_size: 64,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: Some(2),
+            max_position_embeddings: 64,
+            ..ModelConfig::default()
+        };
+        Policy::init(&config, Tokenizer::builtin(), 3, &Device::Cpu).unwrap()
+    }
+
+    /// Seven sequences of different prompt and completion lengths (so that slices pad
+    /// differently), old log-probs off the current policy's, mixed advantages.
+    struct Batch {
+        prompts: Vec<Vec<u32>>,
+        comps: Vec<Vec<u32>>,
+        old: Vec<Vec<f32>>,
+        adv: Vec<f32>,
+    }
+
+    impl Batch {
+        fn new() -> Self {
+            let n = 7;
+            let prompts: Vec<Vec<u32>> = (0..n)
+                .map(|i| {
+                    (0..3 + i % 4)
+                        .map(|j| 3 + ((i * 7 + j * 5) % 40) as u32)
+                        .collect()
+                })
+                .collect();
+            let comps: Vec<Vec<u32>> = (0..n)
+                .map(|i| {
+                    (0..2 + (i * 3) % 5)
+                        .map(|j| 3 + ((i * 11 + j * 3) % 40) as u32)
+                        .collect()
+                })
+                .collect();
+            let old = comps
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    (0..c.len())
+                        .map(|j| -3.0 - 0.3 * ((i + j) % 4) as f32)
+                        .collect()
+                })
+                .collect();
+            let adv = (0..n).map(|i| (i as f32 - 3.0) / 2.0).collect();
+            Self {
+                prompts,
+                comps,
+                old,
+                adv,
+            }
+        }
+
+        fn samples(&self) -> Vec<Sample<'_>> {
+            (0..self.prompts.len())
+                .map(|i| Sample {
+                    prompt: &self.prompts[i],
+                    tokens: &self.comps[i],
+                    old_logp: &self.old[i],
+                    advantage: self.adv[i],
+                })
+                .collect()
+        }
+    }
+
+    fn flat(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    #[test]
+    fn split_balances_contiguous_slices() {
+        let b = Batch::new();
+        let s = b.samples();
+        let sizes = |n: usize| split(&s, n).iter().map(|x| x.len()).collect::<Vec<_>>();
+        assert_eq!(sizes(1), [7]);
+        assert_eq!(sizes(2), [4, 3]);
+        assert_eq!(sizes(3), [3, 2, 2]);
+        assert_eq!(sizes(9), [1; 7]);
+        let second = split(&s, 3)[1];
+        assert_eq!(
+            second[0].advantage, s[3].advantage,
+            "slices keep the batch's order"
+        );
+    }
+
+    #[test]
+    fn slices_give_the_whole_micro_batch_loss_and_gradients() {
+        let policy = tiny_policy();
+        let reference = policy.snapshot_reference().unwrap();
+        // move the policy off the reference so that the KL term has a gradient
+        let vars = policy.trainable_vars();
+        for (_, v) in &vars {
+            v.set(&(v.as_tensor() * 1.5).unwrap()).unwrap();
+        }
+        let b = Batch::new();
+        let samples = b.samples();
+        let tokens: usize = b.comps.iter().map(Vec::len).sum();
+        let longest = b.comps.iter().map(Vec::len).max().unwrap();
+        for aggregation in [
+            Aggregation::TokenMean,
+            Aggregation::SeqMeanTokenMean,
+            Aggregation::SeqMeanTokenSumNorm,
+        ] {
+            let cfg = LossConfig {
+                aggregation,
+                beta: 0.1,
+                ..LossConfig::default()
+            };
+            let norm = LossNorm::new(aggregation, samples.len(), tokens, longest).unwrap();
+            let run = |shards| {
+                micro_batch(
+                    &policy,
+                    Some(&reference),
+                    &vars,
+                    &samples,
+                    &cfg,
+                    &norm,
+                    shards,
+                )
+                .unwrap()
+            };
+            let whole = run(1);
+            for shards in [2, 3, 7] {
+                let sliced = run(shards);
+                let what = format!("{aggregation:?}, {shards} slices");
+                assert!((sliced.loss - whole.loss).abs() < 1e-5, "loss, {what}");
+                assert_eq!(sliced.tokens, tokens as f64, "{what}");
+                assert!((sliced.sums.kl - whole.sums.kl).abs() < 1e-4, "kl, {what}");
+                let ent = (sliced.sums.entropy - whole.sums.entropy).abs();
+                assert!(ent < 1e-3, "entropy, {what}");
+                for (name, v) in &vars {
+                    let g = |m: &MicroBatch| flat(m.grads.get(v.as_tensor()).unwrap());
+                    let (a, o) = (g(&sliced), g(&whole));
+                    let scale = o.iter().fold(1e-6f32, |m, x| m.max(x.abs()));
+                    let diff = a
+                        .iter()
+                        .zip(&o)
+                        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+                    assert!(diff <= 1e-4 * scale, "{name}, {what}: {diff} of {scale}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn slices_are_bit_identical_at_one_and_two_threads() {
+        let policy = tiny_policy();
+        let vars = policy.trainable_vars();
+        let b = Batch::new();
+        let samples = b.samples();
+        let tokens: usize = b.comps.iter().map(Vec::len).sum();
+        let cfg = LossConfig {
+            beta: 0.1,
+            ..LossConfig::default()
+        };
+        let norm = LossNorm::new(cfg.aggregation, samples.len(), tokens, 6).unwrap();
+        let run = |threads: usize| -> Vec<Vec<u32>> {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mb = micro_batch(&policy, None, &vars, &samples, &cfg, &norm, 3).unwrap();
+                let mut out = vec![vec![(mb.loss as f32).to_bits()]];
+                for (_, v) in &vars {
+                    let g = flat(mb.grads.get(v.as_tensor()).unwrap());
+                    out.push(g.iter().map(|x| x.to_bits()).collect());
+                }
+                out
+            })
+        };
+        assert_eq!(run(1), run(2));
+    }
 }
