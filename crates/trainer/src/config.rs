@@ -212,8 +212,9 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Sequences per forward/backward pass (gradients accumulate over micro-batches).
     pub micro_batch: usize,
-    /// Slices of each micro-batch whose forward and backward run side by side, one per thread
-    /// (their gradients summed in slice order: results do not depend on `threads`).
+    /// Slices of each micro-batch (and of each warm-start batch) whose forward and backward run
+    /// side by side, one per thread (their gradients summed in slice order: results do not
+    /// depend on `threads`).
     pub shards: usize,
     /// Keep only informative groups (0 < correct < G); decided on `correct`, never on score.
     pub dynamic_sampling: bool,
@@ -445,6 +446,9 @@ impl RunConfig {
                 self.train.min_groups.to_string(),
                 "must not exceed train.max_groups",
             );
+        }
+        if self.warm_start.steps > 0 && self.warm_start.batch_size == 0 {
+            return bad("warm_start.batch_size", "0".into(), "must be at least 1");
         }
         if self.warm_start.levels[0] > self.warm_start.levels[1] {
             return bad(

@@ -95,15 +95,7 @@ struct TokenSums {
 impl MicroBatch {
     /// Adds `other` (a later slice or micro-batch) to this one, gradients included.
     fn absorb(&mut self, other: MicroBatch, vars: &[(String, Var)]) -> Result<()> {
-        for (_, var) in vars {
-            if let Some(g) = other.grads.get(var.as_tensor()) {
-                let sum = match self.grads.get(var.as_tensor()) {
-                    Some(prev) => (prev + g)?,
-                    None => g.clone(),
-                };
-                self.grads.insert(var.as_tensor(), sum);
-            }
-        }
+        add_grads(&mut self.grads, &other.grads, vars)?;
         self.loss += other.loss;
         self.tokens += other.tokens;
         let (a, b) = (&mut self.sums, other.sums);
@@ -136,12 +128,7 @@ pub fn micro_batch(
     shards: usize,
 ) -> Result<MicroBatch> {
     let slices = split(samples, shards);
-    let pass = |s: &&[Sample<'_>]| slice(policy, reference, s, loss, norm);
-    let passes = if policy.device().is_cpu() && !policy.lora_dropout_on() {
-        policy::run_in_thread_pool(|| slices.par_iter().map(pass).collect::<Result<Vec<_>>>())?
-    } else {
-        slices.iter().map(pass).collect::<Result<Vec<_>>>()?
-    };
+    let passes = side_by_side(policy, &slices, |s| slice(policy, reference, s, loss, norm))?;
     let mut passes = passes.into_iter();
     let Some(mut acc) = passes.next() else {
         return Err(Error::Invalid("a micro-batch with no sequences".into()));
@@ -152,18 +139,50 @@ pub fn micro_batch(
     Ok(acc)
 }
 
-/// `samples` in at most `shards` contiguous slices whose sizes differ by at most one.
-fn split<'s, 'a>(samples: &'s [Sample<'a>], shards: usize) -> Vec<&'s [Sample<'a>]> {
-    let n = shards.clamp(1, samples.len().max(1));
-    let (size, extra) = (samples.len() / n, samples.len() % n);
+/// `f` of each of `slices`, in order: side by side on the CPU's threads, one after another on a
+/// GPU or under LoRA dropout (whose masks are drawn in call order).
+pub(crate) fn side_by_side<S: Sync, T: Send>(
+    policy: &policy::Policy,
+    slices: &[S],
+    f: impl Fn(&S) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    if policy.device().is_cpu() && !policy.lora_dropout_on() {
+        policy::run_in_thread_pool(|| slices.par_iter().map(&f).collect())
+    } else {
+        slices.iter().map(f).collect()
+    }
+}
+
+/// `items` in at most `shards` contiguous slices whose sizes differ by at most one.
+pub(crate) fn split<T>(items: &[T], shards: usize) -> Vec<&[T]> {
+    let n = shards.clamp(1, items.len().max(1));
+    let (size, extra) = (items.len() / n, items.len() % n);
     let mut out = Vec::with_capacity(n);
-    let mut rest = samples;
+    let mut rest = items;
     for i in 0..n {
         let (head, tail) = rest.split_at(size + usize::from(i < extra));
         out.push(head);
         rest = tail;
     }
     out
+}
+
+/// Adds `other`'s gradients of `vars` to `acc`'s.
+pub(crate) fn add_grads(
+    acc: &mut GradStore,
+    other: &GradStore,
+    vars: &[(String, Var)],
+) -> Result<()> {
+    for (_, var) in vars {
+        if let Some(g) = other.get(var.as_tensor()) {
+            let sum = match acc.get(var.as_tensor()) {
+                Some(prev) => (prev + g)?,
+                None => g.clone(),
+            };
+            acc.insert(var.as_tensor(), sum);
+        }
+    }
+    Ok(())
 }
 
 /// One slice of [`micro_batch`]: forwards, loss, backward.

@@ -14,6 +14,7 @@ use crate::metrics::JsonlWriter;
 use crate::optim::{clip_grad_norm, AdamW};
 use crate::rng::{stream_rng, Stream};
 use crate::rollout::encode_prompt;
+use crate::update::{add_grads, side_by_side, split};
 
 /// Runs `cfg.warm_start.steps` supervised steps on `policy`'s trainable weights.
 pub fn run(
@@ -76,19 +77,34 @@ pub fn run(
             answer.push(eos);
             answers.push(answer);
         }
-        let p: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
-        let a: Vec<&[u32]> = answers.iter().map(Vec::as_slice).collect();
-        let lp = policy.completion_logprobs(&p, &a, policy::AdapterMode::Active)?;
-        let tokens = lp.mask.sum_all()?;
-        let loss = ((lp.logp * &lp.mask)?.sum_all()?.neg()? / tokens)?;
-        let loss_value = loss.to_scalar::<f32>()?;
+        // Token mean over the batch, in `train.shards` slices side by side (as an RL update).
+        let pairs: Vec<(&[u32], &[u32])> = prompts
+            .iter()
+            .zip(&answers)
+            .map(|(p, a)| (p.as_slice(), a.as_slice()))
+            .collect();
+        let tokens = answers.iter().map(Vec::len).sum::<usize>() as f64;
+        let slices = split(&pairs, cfg.train.shards);
+        let passes = side_by_side(policy, &slices, |slice| {
+            let (p, a): (Vec<&[u32]>, Vec<&[u32]>) = slice.iter().copied().unzip();
+            let lp = policy.completion_logprobs(&p, &a, policy::AdapterMode::Active)?;
+            let loss = ((lp.logp * &lp.mask)?.sum_all()?.neg()? / tokens)?;
+            Ok((loss.backward()?, loss.to_scalar::<f32>()?))
+        })?;
+        let mut passes = passes.into_iter();
+        let Some((mut grads, mut loss_value)) = passes.next() else {
+            return Err(Error::Invalid("warm start: a batch with no slices".into()));
+        };
+        for (g, loss) in passes {
+            add_grads(&mut grads, &g, &vars)?;
+            loss_value += loss;
+        }
         if !loss_value.is_finite() {
             return Err(Error::NonFiniteAtStep {
                 step,
                 what: format!("warm-start loss = {loss_value}"),
             });
         }
-        let mut grads = loss.backward()?;
         let grad_norm = clip_grad_norm(&mut grads, &vars, 1.0)?;
         let lr = schedule.lr_at(step - 1);
         opt.set_learning_rate(lr);
