@@ -115,9 +115,9 @@ impl MicroBatch {
 /// The loss over `samples` (normalised as the whole batch's part, `norm`) and its gradients for
 /// `vars`: `shards` slices, each a teacher-forced forward of the policy (and of the reference
 /// when `loss.beta != 0`: `reference`, or with `None` the policy with its adapter off), the loss
-/// and a backward. The slices run side by side on the CPU's threads and one after another on a
-/// GPU or under LoRA dropout (whose masks are drawn in call order); either way their gradients
-/// are summed in slice order.
+/// and a backward. The slices run side by side on the CPU's threads, one after another under
+/// LoRA dropout (whose masks are drawn in call order), and their gradients are summed in slice
+/// order; on a GPU the micro-batch runs whole.
 pub fn micro_batch(
     policy: &policy::Policy,
     reference: Option<&policy::Policy>,
@@ -127,7 +127,7 @@ pub fn micro_batch(
     norm: &LossNorm,
     shards: usize,
 ) -> Result<MicroBatch> {
-    let slices = split(samples, shards);
+    let slices = split(samples, slice_count(policy, shards));
     let passes = side_by_side(policy, &slices, |s| slice(policy, reference, s, loss, norm))?;
     let mut passes = passes.into_iter();
     let Some(mut acc) = passes.next() else {
@@ -137,6 +137,14 @@ pub fn micro_batch(
         acc.absorb(p, vars)?;
     }
     Ok(acc)
+}
+
+/// `shards` on the CPU; 1 on a GPU, whose one stream would only queue the slices anyway.
+pub(crate) fn slice_count(policy: &policy::Policy, shards: usize) -> usize {
+    match policy.device().is_cpu() {
+        true => shards,
+        false => 1,
+    }
 }
 
 /// `f` of each of `slices`, in order: side by side on the CPU's threads, one after another on a
