@@ -64,19 +64,6 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
     )?;
     let p: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
     let c: Vec<&[u32]> = comps.iter().map(Vec::as_slice).collect();
-    // The sampling policy's log-probs, as a rollout would have recorded them.
-    let old: Vec<Vec<f32>> = model
-        .completion_logprobs(&p, &c, policy::AdapterMode::Active)?
-        .logp
-        .to_vec2()?;
-    let samples: Vec<trainer::Sample> = (0..wl.sequences)
-        .map(|i| trainer::Sample {
-            prompt: p[i],
-            tokens: c[i],
-            old_logp: &old[i],
-            advantage: adv[i],
-        })
-        .collect();
     let loss_cfg = trainer::LossConfig {
         beta: wl.kl_coef,
         epsilon_low: wl.clip_eps,
@@ -107,6 +94,20 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
     // On a pool worker, as in training (`policy::run_in_thread_pool`).
     let mut step = || -> anyhow::Result<[f64; 5]> {
         policy::run_in_thread_pool(|| {
+            // Untimed: the current policy's log-probs, as the rollout of an on-policy update
+            // would have recorded them.
+            let old: Vec<Vec<f32>> = model
+                .completion_logprobs(&p, &c, policy::AdapterMode::Active)?
+                .logp
+                .to_vec2()?;
+            let samples: Vec<trainer::Sample> = (0..wl.sequences)
+                .map(|i| trainer::Sample {
+                    prompt: p[i],
+                    tokens: c[i],
+                    old_logp: &old[i],
+                    advantage: adv[i],
+                })
+                .collect();
             let t0 = now()?;
             let mut mb =
                 trainer::micro_batch(&model, reference, &vars, &samples, &loss_cfg, &norm, shards)?;
@@ -141,7 +142,8 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         "params": model.num_parameters(),
         "trainable": vars.iter().map(|(_, v)| v.elem_count()).sum::<usize>(),
         "lora_rank": args.lora_rank,
-        "shards": shards,
+        // the slices that ran: a GPU runs the batch whole
+        "shards": if device.is_cpu() { shards } else { 1 },
         "reference_forward_s": median(&col(1)),
         "forward_s": median(&col(2)),
         "backward_s": median(&col(3)),

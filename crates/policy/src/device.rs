@@ -54,7 +54,8 @@ pub fn parse_dtype(spec: &str) -> Result<DType> {
 /// second thread took rollout_tiny from 44-46k to 72-89k tokens/s (sampling decodes one shard of
 /// prompts per thread) and rollout_small from 2.7k to 3.9k. rayon's pool does not spin like
 /// OpenMP, so a busy machine costs a second thread little, where PyTorch at 2 threads collapsed
-/// 10-25x under the same load. candle's own pool (its elementwise ops) is set to one thread.
+/// 10-25x under the same load. candle's own pool (its elementwise ops) is set to one thread
+/// unless `CANDLE_NUM_THREADS` says otherwise.
 pub fn set_num_threads(n: usize) {
     let n = n.max(1);
     // Edition 2021: `set_var` is safe; it is called at start-up before other threads read it.
@@ -62,8 +63,11 @@ pub fn set_num_threads(n: usize) {
     // candle's elementwise ops run on its own pool of spinning threads unless it has one
     // thread; ours run on rayon's pool, and a training step runs its slices side by side on it,
     // so candle's pool would only compete for the same cores (step_tiny at 2 threads: 0.21 s
-    // with it, 0.18 s without). With 1, those ops run on the calling (rayon) thread.
-    std::env::set_var("CANDLE_NUM_THREADS", "1");
+    // with it, 0.18 s without). With 1, those ops run on the calling (rayon) thread. A value
+    // the user set is kept.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
 }
 
 /// Runs `f` on a worker of rayon's global pool (the pool candle's CPU kernels use).

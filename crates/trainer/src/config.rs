@@ -212,9 +212,9 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Sequences per forward/backward pass (gradients accumulate over micro-batches).
     pub micro_batch: usize,
-    /// Slices of each micro-batch (and of each warm-start batch) whose forward and backward run
-    /// side by side, one per thread (their gradients summed in slice order: results do not
-    /// depend on `threads`); on a GPU a micro-batch runs whole.
+    /// Slices of each micro-batch (and of each warm-start batch), their forwards and backwards
+    /// run side by side on up to that many threads (their gradients summed in slice order:
+    /// results do not depend on `threads`); on a GPU a micro-batch runs whole.
     pub shards: usize,
     /// Keep only informative groups (0 < correct < G); decided on `correct`, never on score.
     pub dynamic_sampling: bool,

@@ -75,8 +75,8 @@ pub struct MicroBatch {
     pub loss: f64,
     /// Completion tokens.
     pub tokens: f64,
-    /// Sums over the completion tokens of the k3 KL and of the clip indicators (low, high,
-    /// either) and the token entropy.
+    /// Sums over the completion tokens of the KL term, of the clip indicators (low, high,
+    /// either) and of the token entropy.
     sums: TokenSums,
     /// Where the time went.
     pub seconds: PhaseSeconds,
@@ -127,11 +127,14 @@ pub fn micro_batch(
     norm: &LossNorm,
     shards: usize,
 ) -> Result<MicroBatch> {
+    if samples.is_empty() {
+        return Err(Error::Invalid("a micro-batch with no sequences".into()));
+    }
     let slices = split(samples, slice_count(policy, shards));
     let passes = side_by_side(policy, &slices, |s| slice(policy, reference, s, loss, norm))?;
     let mut passes = passes.into_iter();
     let Some(mut acc) = passes.next() else {
-        return Err(Error::Invalid("a micro-batch with no sequences".into()));
+        return Err(Error::Invalid("a micro-batch split into no slices".into()));
     };
     for p in passes {
         acc.absorb(p, vars)?;
@@ -232,7 +235,7 @@ fn slice(
     let t2 = now()?;
     let grads = parts.loss.backward()?;
     let t3 = now()?;
-    let tokens = lp.mask.sum_all()?.to_scalar::<f32>()? as f64;
+    let tokens = parts.num_tokens as f64;
     let entropy = (lp.entropy.detach() * &lp.mask)?
         .sum_all()?
         .to_scalar::<f32>()? as f64;
