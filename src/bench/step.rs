@@ -91,6 +91,7 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         device.synchronize()?;
         Ok(Instant::now())
     };
+    let mut slices = 0;
     // On a pool worker, as in training (`policy::run_in_thread_pool`).
     let mut step = || -> anyhow::Result<[f64; 5]> {
         policy::run_in_thread_pool(|| {
@@ -117,6 +118,7 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
             let t2 = now()?;
             let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
             let ph = mb.seconds;
+            slices = mb.slices;
             Ok([s(t0, t2), ph.reference, ph.forward, ph.backward, s(t1, t2)])
         })
     };
@@ -142,8 +144,7 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         "params": model.num_parameters(),
         "trainable": vars.iter().map(|(_, v)| v.elem_count()).sum::<usize>(),
         "lora_rank": args.lora_rank,
-        // the slices that ran: a GPU runs the batch whole
-        "shards": if device.is_cpu() { shards } else { 1 },
+        "shards": slices, // the slices that ran: a GPU runs the batch whole
         "reference_forward_s": median(&col(1)),
         "forward_s": median(&col(2)),
         "backward_s": median(&col(3)),

@@ -97,12 +97,7 @@ pub(crate) struct LoraBranch<'a> {
 impl LoraBranch<'_> {
     /// Whether this forward drops inputs of the branch (dropout configured and switched on).
     pub(crate) fn dropout_on(&self) -> bool {
-        self.adapter.config.dropout > 0.0
-            && self
-                .adapter
-                .dropout_rng
-                .lock()
-                .map_or(true, |rng| rng.is_some())
+        self.adapter.dropout_on()
     }
 
     /// `x` with inverted dropout applied when it is on: `x * mask / (1 - p)`.
@@ -129,6 +124,11 @@ impl LoraBranch<'_> {
 }
 
 impl Adapter {
+    /// Whether this adapter's forwards drop inputs (dropout configured and switched on).
+    pub(crate) fn dropout_on(&self) -> bool {
+        self.config.dropout > 0.0 && self.dropout_rng.lock().map_or(true, |rng| rng.is_some())
+    }
+
     /// The LoRA branch on `layer`'s projection `p`, if adapted.
     pub(crate) fn branch(&self, layer: usize, p: Proj) -> Option<LoraBranch<'_>> {
         self.pair(layer, p).map(|pair| LoraBranch {
@@ -244,9 +244,7 @@ impl Policy {
     /// Whether some adapter's dropout is switched on ([`Policy::set_lora_dropout`]); its masks
     /// are drawn in call order, so forwards that must reproduce run one after another.
     pub fn lora_dropout_on(&self) -> bool {
-        self.adapters.values().any(|a| {
-            a.config.dropout > 0.0 && a.dropout_rng.lock().map_or(true, |rng| rng.is_some())
-        })
+        self.adapters.values().any(Adapter::dropout_on)
     }
 
     /// Makes `name` the adapter used by [`AdapterMode::Active`](crate::AdapterMode) and by

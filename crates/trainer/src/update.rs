@@ -80,6 +80,8 @@ pub struct MicroBatch {
     sums: TokenSums,
     /// Where the time went.
     pub seconds: PhaseSeconds,
+    /// Slices that ran (1 on a GPU).
+    pub slices: usize,
 }
 
 /// Per-token statistics summed over a micro-batch's completion tokens.
@@ -98,6 +100,7 @@ impl MicroBatch {
         add_grads(&mut self.grads, &other.grads, vars)?;
         self.loss += other.loss;
         self.tokens += other.tokens;
+        self.slices += other.slices;
         let (a, b) = (&mut self.sums, other.sums);
         a.kl += b.kl;
         a.clip_low += b.clip_low;
@@ -130,8 +133,9 @@ pub fn micro_batch(
     if samples.is_empty() {
         return Err(Error::Invalid("a micro-batch with no sequences".into()));
     }
-    let slices = split(samples, slice_count(policy, shards));
-    let passes = side_by_side(policy, &slices, |s| slice(policy, reference, s, loss, norm))?;
+    let passes = side_by_side(policy, samples, shards, |s| {
+        slice(policy, reference, s, loss, norm)
+    })?;
     let mut passes = passes.into_iter();
     let Some(mut acc) = passes.next() else {
         return Err(Error::Invalid("a micro-batch split into no slices".into()));
@@ -142,30 +146,27 @@ pub fn micro_batch(
     Ok(acc)
 }
 
-/// `shards` on the CPU; 1 on a GPU, whose one stream would only queue the slices anyway.
-pub(crate) fn slice_count(policy: &policy::Policy, shards: usize) -> usize {
-    match policy.device().is_cpu() {
-        true => shards,
-        false => 1,
-    }
-}
-
-/// `f` of each of `slices`, in order: side by side on the CPU's threads, one after another on a
-/// GPU or under LoRA dropout (whose masks are drawn in call order).
-pub(crate) fn side_by_side<S: Sync, T: Send>(
+/// `f` of each of `items`' slices ([`split`] in `shards`), in order: side by side on the CPU's
+/// threads, one after another under LoRA dropout (whose masks are drawn in call order); on a
+/// GPU, whose one stream would only queue the slices, `items` whole.
+pub(crate) fn side_by_side<T: Sync, R: Send>(
     policy: &policy::Policy,
-    slices: &[S],
-    f: impl Fn(&S) -> Result<T> + Sync,
-) -> Result<Vec<T>> {
-    if policy.device().is_cpu() && !policy.lora_dropout_on() {
-        policy::run_in_thread_pool(|| slices.par_iter().map(&f).collect())
-    } else {
-        slices.iter().map(f).collect()
+    items: &[T],
+    shards: usize,
+    f: impl Fn(&[T]) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    if !policy.device().is_cpu() {
+        return Ok(vec![f(items)?]);
     }
+    let slices = split(items, shards);
+    if policy.lora_dropout_on() {
+        return slices.into_iter().map(f).collect();
+    }
+    policy::run_in_thread_pool(|| slices.into_par_iter().map(&f).collect())
 }
 
 /// `items` in at most `shards` contiguous slices whose sizes differ by at most one.
-pub(crate) fn split<T>(items: &[T], shards: usize) -> Vec<&[T]> {
+fn split<T>(items: &[T], shards: usize) -> Vec<&[T]> {
     let n = shards.clamp(1, items.len().max(1));
     let (size, extra) = (items.len() / n, items.len() % n);
     let mut out = Vec::with_capacity(n);
@@ -256,6 +257,7 @@ fn slice(
             forward: s(t1, t2),
             backward: s(t2, t3),
         },
+        slices: 1,
     })
 }
 

@@ -14,7 +14,7 @@ use crate::metrics::JsonlWriter;
 use crate::optim::{clip_grad_norm, AdamW};
 use crate::rng::{stream_rng, Stream};
 use crate::rollout::encode_prompt;
-use crate::update::{add_grads, side_by_side, slice_count, split};
+use crate::update::{add_grads, side_by_side};
 
 /// Runs `cfg.warm_start.steps` supervised steps on `policy`'s trainable weights.
 pub fn run(
@@ -84,8 +84,7 @@ pub fn run(
             .map(|(p, a)| (p.as_slice(), a.as_slice()))
             .collect();
         let tokens = answers.iter().map(Vec::len).sum::<usize>() as f64;
-        let slices = split(&pairs, slice_count(policy, cfg.train.shards));
-        let passes = side_by_side(policy, &slices, |slice| {
+        let passes = side_by_side(policy, &pairs, cfg.train.shards, |slice| {
             let (p, a): (Vec<&[u32]>, Vec<&[u32]>) = slice.iter().copied().unzip();
             let lp = policy.completion_logprobs(&p, &a, policy::AdapterMode::Active)?;
             let loss = ((lp.logp * &lp.mask)?.sum_all()?.neg()? / tokens)?;
