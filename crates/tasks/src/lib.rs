@@ -50,5 +50,5 @@ pub use import::{import_jsonl, ExternalVerifier};
 pub use jaggedness::{jaggedness_map, JaggednessMap, JaggednessRow};
 pub use jsonl::{eval_file_name, EvalSet};
 pub use knobs::Knobs;
-pub use rng::TaskRng;
+pub use rng::{mix64, TaskRng};
 pub use task::{task_id, NumberFormat, PromptStyle, Reason, Task, Verdict};

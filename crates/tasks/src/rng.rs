@@ -55,10 +55,7 @@ impl RngCore for TaskRng {
     #[inline]
     fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        mix64(self.state)
     }
 
     fn fill_bytes(&mut self, dst: &mut [u8]) {
@@ -94,7 +91,12 @@ pub(crate) fn hash64(parts: &[&str]) -> u64 {
         h = mix(h ^ u64::from_le_bytes(w));
         h = mix(h ^ bytes.len() as u64);
     }
-    let mut z = h;
+    mix64(h)
+}
+
+/// SplitMix64's finaliser: a bijection of `u64` that spreads every input bit over the output.
+#[inline]
+pub fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
