@@ -341,8 +341,166 @@ pub(crate) fn generate_level(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A family made at run time: its name and knob are owned strings. The task: write `n`.
+    pub(crate) struct Echo {
+        pub(crate) name: String,
+        pub(crate) knobs: Vec<Knob>,
+    }
+
+    impl Echo {
+        /// `echo_{id}` with one integer knob `{knob}` in 1..=99 (default 1).
+        pub(crate) fn new(id: u32, knob: &str) -> Self {
+            Self {
+                name: format!("echo_{id}"),
+                knobs: vec![Knob {
+                    name: Cow::Owned(knob.to_string()),
+                    range: KnobRange::Int { min: 1, max: 99 },
+                    default: 1.0,
+                    harder: Harder::Up,
+                    doc: Cow::Owned(format!("the number to write back ({knob})")),
+                }],
+            }
+        }
+    }
+
+    impl Family for Echo {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn knobs(&self) -> &[Knob] {
+            &self.knobs
+        }
+        fn generate(
+            &self,
+            knobs: &Knobs,
+            style: PromptStyle,
+            format: NumberFormat,
+            seed: u64,
+        ) -> Task {
+            let n = knobs.int(&self.knobs[0].name, 1);
+            let gold = n.to_string();
+            let reference = crate::answer::wrap(style, &gold);
+            Task::new(
+                &self.name,
+                knobs,
+                seed,
+                style,
+                format,
+                format!("echo {n}:"),
+                reference,
+                String::new(),
+            )
+        }
+        fn verify(&self, task: &Task, completion: &str) -> Verdict {
+            crate::answer::verify_exact(
+                task.style,
+                completion,
+                crate::answer::gold(task.style, &task.answer),
+            )
+        }
+        fn ladder(&self) -> Vec<Knobs> {
+            (1..=4)
+                .map(|n| {
+                    let mut k = Knobs::new();
+                    k.set(self.knobs[0].name.clone(), n as f64);
+                    k
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_family_made_at_run_time_registers_resolves_and_verifies() {
+        let mut reg = Registry::builtin();
+        reg.register(Box::new(Echo::new(7, "value")));
+        assert_eq!(reg.names().last(), Some(&"echo_7"));
+        let e = reg
+            .resolve(
+                "echo_7",
+                &Knobs::from_static(&[("valeu", 2.0)]),
+                NumberFormat::Natural,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("valeu") && e.contains("its knobs: value"), "{e}");
+        let t = reg
+            .generate_level(
+                "echo_7",
+                3,
+                &Knobs::new(),
+                PromptStyle::Bare,
+                NumberFormat::Natural,
+                0,
+            )
+            .unwrap();
+        assert_eq!(
+            (t.prompt.as_str(), t.answer.as_str(), t.level),
+            ("echo 3:", "3", Some(3))
+        );
+        assert!(reg.verify(&t, "3").correct);
+        assert!(!reg.verify(&t, "4").correct);
+        // Re-registering by the same (owned) name replaces the family.
+        reg.register(Box::new(Echo::new(7, "other")));
+        assert_eq!(reg.names().iter().filter(|n| **n == "echo_7").count(), 1);
+        assert!(reg
+            .resolve(
+                "echo_7",
+                &Knobs::from_static(&[("other", 2.0)]),
+                NumberFormat::Natural
+            )
+            .is_ok());
+    }
+
+    #[test]
+    fn registry_verify_uses_its_families_then_the_import_verifiers() {
+        let reg = Registry::builtin();
+        for fam in reg.iter() {
+            let t = reg
+                .generate_level(
+                    fam.name(),
+                    2,
+                    &Knobs::new(),
+                    PromptStyle::Tagged,
+                    NumberFormat::Natural,
+                    3,
+                )
+                .unwrap();
+            assert_eq!(
+                reg.verify(&t, &t.answer),
+                fam.verify(&t, &t.answer),
+                "{}",
+                fam.name()
+            );
+            assert!(reg.verify(&t, &t.answer).correct, "{}", fam.name());
+        }
+        let mut t = reg
+            .generate(
+                "addition",
+                &Knobs::new(),
+                PromptStyle::Tagged,
+                NumberFormat::Natural,
+                1,
+            )
+            .unwrap();
+        t.family = "exact_string".into();
+        t.answer = "<answer>Paris</answer>".into();
+        assert!(reg.verify(&t, "<answer>Paris</answer>").correct);
+        assert!(!reg.verify(&t, "<answer>paris</answer>").correct);
+        // An empty registry still knows the import verifiers, and no family.
+        assert!(
+            Registry::empty()
+                .verify(&t, "<answer>Paris</answer>")
+                .correct
+        );
+        t.family = "addition".into();
+        assert_eq!(
+            Registry::empty().verify(&t, "x").reason,
+            crate::task::Reason::UnknownFamily
+        );
+    }
 
     #[test]
     fn unknown_family_error_lists_known_names() {

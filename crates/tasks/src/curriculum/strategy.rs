@@ -340,3 +340,173 @@ impl<C: StrategyConfig> Kind for Typed<C> {
         Ok(Box::new(strategy))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::config::{FamilyConfig, TasksConfig};
+    use crate::curriculum::{Curriculum, CurriculumState};
+    use crate::family::tests::Echo;
+    use crate::family::Registry;
+    use crate::task::Verdict;
+
+    /// `type = "grow"`: always the newest cell; after each group it proposes a cell at
+    /// `n = step` (one the curriculum already has, one out of range, and a new one).
+    #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct GrowConfig {
+        step: u32,
+    }
+
+    impl StrategyConfig for GrowConfig {
+        type Strategy = Grow;
+
+        fn build(&self, _family: &FamilyCells) -> Grow {
+            Grow {
+                step: self.step,
+                proposed: 0,
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    struct Grow {
+        step: u32,
+        proposed: u32,
+    }
+
+    impl Strategy for Grow {
+        fn choose(
+            &mut self,
+            family: &FamilyCells,
+            _cells: &[CellStats],
+            _rng: &mut TaskRng,
+        ) -> usize {
+            family
+                .all()
+                .map(|(_, c)| c)
+                .max()
+                .unwrap_or(family.levels[0])
+        }
+
+        fn propose(&mut self, _family: &FamilyCells, _cells: &[CellStats]) -> Vec<NewCell> {
+            self.proposed += 1;
+            let n = (10 + self.step * self.proposed) as f64;
+            let cell = |n: f64, label: &str| NewCell {
+                position: 2,
+                knobs: Knobs::from_static(&[("n", n)]),
+                label: label.to_string(),
+            };
+            vec![
+                cell(2.0, "known"),
+                cell(1000.0, "out of range"),
+                cell(n, &format!("n={n}")),
+            ]
+        }
+    }
+
+    fn setup() -> (Arc<Registry>, TasksConfig) {
+        let mut reg = Registry::builtin();
+        reg.register(Box::new(Echo::new(1, "n")));
+        reg.register_strategy::<GrowConfig>("grow");
+        let config = TasksConfig {
+            families: vec![FamilyConfig {
+                name: "echo_1".into(),
+                levels: [1, 2],
+                ..FamilyConfig::default()
+            }],
+            curriculum: CurriculumConfig::new("grow", &GrowConfig { step: 5 }).unwrap(),
+            ..TasksConfig::default()
+        };
+        (Arc::new(reg), config)
+    }
+
+    fn step(c: &mut Curriculum) -> Vec<String> {
+        let tasks = c.next_tasks(1);
+        for t in &tasks {
+            c.observe(t, &[Verdict::correct("1"), Verdict::unparseable("")]);
+        }
+        tasks.into_iter().map(|t| t.prompt).collect()
+    }
+
+    #[test]
+    fn a_registered_strategy_chooses_adds_valid_new_cells_and_restores() {
+        let (reg, config) = setup();
+        let mut c = Curriculum::new(&config, reg.clone(), 0, HashSet::new()).unwrap();
+        let prompts: Vec<String> = (0..3).flat_map(|_| step(&mut c)).collect();
+        // The newest cell each time: level 2 (n = 2), then n = 15, then n = 20.
+        assert_eq!(prompts, ["echo 2:", "echo 15:", "echo 20:"]);
+        let labels: Vec<&str> = c.stats().iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["L1", "L2", "n=15", "n=20", "n=25"]);
+        assert!(c.stats()[2..].iter().all(|s| s.level.is_none()));
+        assert_eq!(c.families()[0].extras, [(2, 2), (2, 3), (2, 4)]);
+
+        let saved = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            saved["strategies"][0],
+            serde_json::json!({"type": "grow", "step": 5, "proposed": 3})
+        );
+        let state: CurriculumState = serde_json::from_value(saved.clone()).unwrap();
+        let mut back = Curriculum::restore(state, reg).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(step(&mut back), step(&mut c));
+
+        // The registry must know the strategy (and the family) to restore it.
+        let mut without = Registry::builtin();
+        without.register(Box::new(Echo::new(1, "n")));
+        let state: CurriculumState = serde_json::from_value(saved).unwrap();
+        let e = Curriculum::restore(state, Arc::new(without))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"grow\"") && e.contains("frontier"), "{e}");
+    }
+
+    #[test]
+    fn parameters_are_read_into_the_strategys_own_struct() {
+        let (reg, mut config) = setup();
+        config.curriculum = CurriculumConfig::named("grow");
+        assert_eq!(
+            reg.strategies()
+                .resolve(&config.curriculum)
+                .unwrap()
+                .params()["step"],
+            0
+        );
+        let mut params = Map::new();
+        params.insert("stepp".into(), 1.into());
+        config.curriculum = CurriculumConfig::new("grow", &params).unwrap();
+        let e = Curriculum::new(&config, reg, 0, HashSet::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tasks.curriculum") && e.contains("`stepp`") && e.contains("`step`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_state_that_is_not_an_object_is_an_error_not_a_panic() {
+        #[derive(Debug, Clone, Serialize)]
+        struct Bare(u32);
+        impl Strategy for Bare {
+            fn choose(&mut self, f: &FamilyCells, _: &[CellStats], _: &mut TaskRng) -> usize {
+                f.levels[0]
+            }
+        }
+        let slot = Slot {
+            kind: "bare".into(),
+            strategy: Box::new(Bare(1)),
+        };
+        let e = serde_json::to_string(&slot).unwrap_err().to_string();
+        assert!(e.contains("bare") && e.contains("JSON object"), "{e}");
+        let e = Strategies::builtin()
+            .restore(serde_json::json!({"kind": "fixed"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("type"), "{e}");
+    }
+}
