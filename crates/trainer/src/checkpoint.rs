@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::rollout::Group;
 
 /// Counters and the curriculum: the non-tensor state of a run. Saved with serde; read back by
-/// [`load_state`], which restores the curriculum over the run's registry.
+/// `load_state`, which restores the curriculum over the run's registry.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainState {
     /// Last completed RL step.
