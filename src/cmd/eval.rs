@@ -42,7 +42,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         "no eval tasks under {} match the config's families, style and levels (write them with `rlvr tasks export`)",
         cfg.eval.dir.display()
     );
-    let result = trainer::evaluate(&model, &cfg, &sets)?;
+    let registry = tasks::Registry::builtin();
+    let result = trainer::evaluate(&model, &registry, &cfg, &sets)?;
     println!(
         "{}",
         serde_json::json!({ "pass": result.pass, "pass_at_k": result.pass_at_k })

@@ -8,8 +8,8 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 use tasks::{
-    eval_file_name, import_jsonl, verify, EvalSet, ExternalVerifier, Knobs, NumberFormat,
-    PromptStyle, Reason, Registry, Task, Verdict,
+    eval_file_name, import_jsonl, EvalSet, ExternalVerifier, Knobs, NumberFormat, PromptStyle,
+    Reason, Registry, Task, Verdict,
 };
 
 /// Arguments of `rlvr tasks`.
@@ -117,9 +117,9 @@ pub fn run(args: TasksArgs) -> anyhow::Result<()> {
     match args.command {
         TasksCommand::List { json } => list(&registry, json),
         TasksCommand::Sample(a) => sample(&registry, a),
-        TasksCommand::Verify => verify_stdin(),
+        TasksCommand::Verify => verify_stdin(&registry),
         TasksCommand::Export(a) => export(&registry, a),
-        TasksCommand::Import(a) => import(a),
+        TasksCommand::Import(a) => import(&registry, a),
     }
 }
 
@@ -199,23 +199,27 @@ struct VerifyLine {
     completion: String,
 }
 
-fn verify_stdin() -> anyhow::Result<()> {
+fn verify_stdin(registry: &Registry) -> anyhow::Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
-    verify_lines(std::io::stdin().lock(), &mut out)?;
+    verify_lines(registry, std::io::stdin().lock(), &mut out)?;
     out.flush()?;
     Ok(())
 }
 
 /// One verdict line per non-blank input line; a malformed line gets an `invalid_input` verdict
 /// naming its line number, and the rest go on.
-fn verify_lines(input: impl BufRead, mut out: impl Write) -> anyhow::Result<()> {
+fn verify_lines(
+    registry: &Registry,
+    input: impl BufRead,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
     for (i, line) in input.lines().enumerate() {
         let line = line.context("reading stdin")?;
         if line.trim().is_empty() {
             continue;
         }
         let verdict = match serde_json::from_str::<VerifyLine>(&line) {
-            Ok(v) => verify(&v.task, &v.completion),
+            Ok(v) => registry.verify(&v.task, &v.completion),
             Err(e) => Verdict::fail(None, Reason::InvalidInput, format!("line {}: {e}", i + 1)),
         };
         writeln!(out, "{}", serde_json::to_string(&verdict)?)?;
@@ -262,12 +266,12 @@ fn export(registry: &Registry, a: ExportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn import(a: ImportArgs) -> anyhow::Result<()> {
+fn import(registry: &Registry, a: ImportArgs) -> anyhow::Result<()> {
     let verifier = ExternalVerifier::from_name(&a.verifier)?;
     let tasks = import_jsonl(&a.file, verifier)?;
     let bad: Vec<&Task> = tasks
         .iter()
-        .filter(|t| !verify(t, &t.answer).correct)
+        .filter(|t| !registry.verify(t, &t.answer).correct)
         .collect();
     if let Some(t) = bad.first() {
         bail!(
@@ -314,7 +318,8 @@ mod tests {
 
     #[test]
     fn verify_lines_keeps_going_after_a_bad_line() {
-        let task = Registry::builtin()
+        let registry = Registry::builtin();
+        let task = registry
             .generate_level(
                 "addition",
                 2,
@@ -330,7 +335,7 @@ mod tests {
             task.answer
         );
         let mut out = Vec::new();
-        verify_lines(input.as_bytes(), &mut out).unwrap();
+        verify_lines(&registry, input.as_bytes(), &mut out).unwrap();
         let verdicts: Vec<Verdict> = String::from_utf8(out)
             .unwrap()
             .lines()

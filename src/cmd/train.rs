@@ -33,6 +33,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let opts = trainer::TrainOptions {
         max_steps: args.max_steps,
         progress: true,
+        ..trainer::TrainOptions::default()
     };
     let summary = if let Some(dir) = &args.resume {
         trainer::resume(dir, &opts).with_context(|| format!("resuming {}", dir.display()))?
@@ -43,7 +44,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             sets.push(format!("seed={seed}"));
         }
         let cfg: trainer::RunConfig = crate::config::load(&path, &sets)?;
-        cfg.validate()
+        cfg.validate_with(&opts.registry)
             .with_context(|| format!("in config {}", path.display()))?;
         let out = args.out.unwrap_or_else(|| {
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("run");

@@ -17,7 +17,9 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
+use crate::curriculum::FrontierConfig;
 use crate::error::{Result, TasksError};
 use crate::family::Registry;
 use crate::knobs::Knobs;
@@ -67,111 +69,15 @@ pub struct StatsConfig {
     pub slow: f64,
 }
 
-/// The curriculum strategy and its parameters.
+/// The curriculum strategy and its parameters: `type` names a strategy registered in the
+/// [`Registry`] ([`crate::Strategies`]); every other key is a parameter of that strategy, read
+/// into its own config struct (which rejects unknown keys) when the config is validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum CurriculumConfig {
-    /// Always the start level.
-    Fixed,
-    /// Uniform over the cells in play.
-    Uniform,
-    /// reasoning-gym's threshold ladder: promote when the mean pass rate over the last `window`
-    /// groups at the current level is above `promote`, demote below `demote`.
-    Ladder {
-        /// Promotion threshold.
-        #[serde(default = "d_ladder_promote")]
-        promote: f64,
-        /// Demotion threshold.
-        #[serde(default = "d_ladder_demote")]
-        demote: f64,
-        /// Groups averaged before a move.
-        #[serde(default = "d_window")]
-        window: usize,
-    },
-    /// Train at the frontier: the lowest level not mastered (plus cells above it whose pass rate is
-    /// inside `band`), replaying mastered cells a fraction `replay` of the time. Mastered = at least
-    /// `min_groups` groups and a chance-corrected pass-rate EMA at or above `promote`.
-    Frontier {
-        /// Mastery threshold (chance-corrected EMA).
-        #[serde(default = "d_promote")]
-        promote: f64,
-        /// Pass-rate band `[low, high]` of trainable cells above the frontier.
-        #[serde(default = "d_band")]
-        band: [f64; 2],
-        /// Groups at a cell before it can count as mastered.
-        #[serde(default = "d_min_groups")]
-        min_groups: u64,
-        /// Fraction of choices that replay mastered cells.
-        #[serde(default = "d_replay")]
-        replay: f64,
-        /// A mastered cell whose EMA falls below this is the frontier again (forgetting).
-        #[serde(default = "d_demote")]
-        demote: f64,
-    },
-    /// Ours: score cells by q(1 − q) + `progress_weight` · |learning progress| (q = chance-corrected
-    /// pass rate), sample ∝ exp(score / `temperature`) among reachable cells; when the frontier cell
-    /// has had `min_groups` groups without one success, add intermediate knob settings between it
-    /// and the level below so that the next step is reachable.
-    Learnability {
-        /// Weight of |fast − slow| EMA in the score.
-        #[serde(default = "d_progress_weight")]
-        progress_weight: f64,
-        /// Softmax temperature of the choice.
-        #[serde(default = "d_temperature")]
-        temperature: f64,
-        /// Assumed pass rate of a reachable cell never tried.
-        #[serde(default = "d_prior")]
-        prior: f64,
-        /// Mastery threshold (chance-corrected EMA).
-        #[serde(default = "d_promote")]
-        promote: f64,
-        /// Groups before mastery or a stall is decided.
-        #[serde(default = "d_min_groups")]
-        min_groups: u64,
-        /// Fraction of choices that replay mastered cells.
-        #[serde(default = "d_replay")]
-        replay: f64,
-        /// Whether stalled steps get intermediate cells.
-        #[serde(default = "d_true")]
-        intermediates: bool,
-    },
-}
-
-fn d_ladder_promote() -> f64 {
-    0.7
-}
-fn d_ladder_demote() -> f64 {
-    0.3
-}
-fn d_window() -> usize {
-    8
-}
-fn d_promote() -> f64 {
-    0.8
-}
-fn d_band() -> [f64; 2] {
-    [0.05, 0.95]
-}
-fn d_min_groups() -> u64 {
-    24
-}
-fn d_replay() -> f64 {
-    0.1
-}
-fn d_demote() -> f64 {
-    0.3
-}
-fn d_progress_weight() -> f64 {
-    1.0
-}
-fn d_temperature() -> f64 {
-    0.05
-}
-fn d_prior() -> f64 {
-    0.5
-}
-fn d_true() -> bool {
-    true
+pub struct CurriculumConfig {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(flatten)]
+    params: Map<String, Value>,
 }
 
 impl Default for TasksConfig {
@@ -215,30 +121,57 @@ impl Default for StatsConfig {
 
 impl Default for CurriculumConfig {
     fn default() -> Self {
-        CurriculumConfig::Frontier {
-            promote: d_promote(),
-            band: d_band(),
-            min_groups: d_min_groups(),
-            replay: d_replay(),
-            demote: d_demote(),
-        }
+        Self::new("frontier", &FrontierConfig::default())
+            .unwrap_or_else(|_| Self::named("frontier"))
     }
 }
 
 impl CurriculumConfig {
-    /// The `type` name.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            CurriculumConfig::Fixed => "fixed",
-            CurriculumConfig::Uniform => "uniform",
-            CurriculumConfig::Ladder { .. } => "ladder",
-            CurriculumConfig::Frontier { .. } => "frontier",
-            CurriculumConfig::Learnability { .. } => "learnability",
+    /// The strategy `kind` with `params` (its config struct, e.g. [`crate::LadderConfig`]); an
+    /// error when they do not serialise as a table.
+    pub fn new(kind: impl Into<String>, params: &impl Serialize) -> Result<Self> {
+        let kind = kind.into();
+        match serde_json::to_value(params) {
+            Ok(Value::Object(params)) => Ok(Self { kind, params }),
+            other => Err(TasksError::StrategyParams {
+                strategy: kind,
+                key: "curriculum".into(),
+                detail: match other {
+                    Ok(v) => format!("parameters must serialise as a table, not {v}"),
+                    Err(e) => e.to_string(),
+                },
+            }),
         }
+    }
+
+    /// The strategy `kind` with no parameters set (all its defaults).
+    pub fn named(kind: impl Into<String>) -> Self {
+        Self::from_parts(kind, Map::new())
+    }
+
+    pub(crate) fn from_parts(kind: impl Into<String>, params: Map<String, Value>) -> Self {
+        Self {
+            kind: kind.into(),
+            params,
+        }
+    }
+
+    /// The `type` name.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The parameters as written (every key but `type`).
+    pub fn params(&self) -> &Map<String, Value> {
+        &self.params
     }
 }
 
-fn bad(key: impl Into<String>, value: impl ToString, why: impl Into<String>) -> TasksError {
+pub(crate) fn bad(
+    key: impl Into<String>,
+    value: impl ToString,
+    why: impl Into<String>,
+) -> TasksError {
     TasksError::Config {
         key: key.into(),
         value: value.to_string(),
@@ -246,7 +179,8 @@ fn bad(key: impl Into<String>, value: impl ToString, why: impl Into<String>) -> 
     }
 }
 
-fn unit(key: &str, v: f64) -> Result<()> {
+/// Checks that `v` is in [0, 1]; the error names `key`.
+pub(crate) fn unit(key: &str, v: f64) -> Result<()> {
     if (0.0..=1.0).contains(&v) {
         Ok(())
     } else {
@@ -255,12 +189,8 @@ fn unit(key: &str, v: f64) -> Result<()> {
 }
 
 impl TasksConfig {
-    /// Checks every value against the built-in families; errors name the key and the value.
-    pub fn validate(&self) -> Result<()> {
-        self.validate_with(Registry::shared())
-    }
-
-    /// Checks every value against `registry`'s families; errors name the key and the value.
+    /// Checks every value against `registry`'s families and strategies; errors name the key and
+    /// the value.
     pub fn validate_with(&self, registry: &Registry) -> Result<()> {
         if self.families.is_empty() {
             return Err(bad("families", "[]", "at least one family is needed"));
@@ -306,72 +236,18 @@ impl TasksConfig {
                 return Err(bad(k, v, "must be in (0, 1]"));
             }
         }
-        match &self.curriculum {
-            CurriculumConfig::Fixed | CurriculumConfig::Uniform => {}
-            CurriculumConfig::Ladder {
-                promote,
-                demote,
-                window,
-            } => {
-                unit("curriculum.promote", *promote)?;
-                unit("curriculum.demote", *demote)?;
-                if demote >= promote {
-                    return Err(bad(
-                        "curriculum.demote",
-                        demote,
-                        format!("must be below promote = {promote}"),
-                    ));
-                }
-                if *window == 0 {
-                    return Err(bad("curriculum.window", window, "must be at least 1"));
-                }
-            }
-            CurriculumConfig::Frontier {
-                promote,
-                band,
-                replay,
-                demote,
-                ..
-            } => {
-                unit("curriculum.promote", *promote)?;
-                unit("curriculum.replay", *replay)?;
-                unit("curriculum.demote", *demote)?;
-                if !(0.0..=1.0).contains(&band[0]) || band[1] < band[0] || band[1] > 1.0 {
-                    return Err(bad(
-                        "curriculum.band",
-                        format!("{band:?}"),
-                        "must be [low, high] with 0 <= low <= high <= 1",
-                    ));
-                }
-            }
-            CurriculumConfig::Learnability {
-                temperature,
-                prior,
-                promote,
-                replay,
-                progress_weight,
-                ..
-            } => {
-                unit("curriculum.prior", *prior)?;
-                unit("curriculum.promote", *promote)?;
-                unit("curriculum.replay", *replay)?;
-                if temperature.is_nan() || *temperature <= 0.0 {
-                    return Err(bad(
-                        "curriculum.temperature",
-                        temperature,
-                        "must be positive",
-                    ));
-                }
-                if progress_weight.is_nan() || *progress_weight < 0.0 {
-                    return Err(bad(
-                        "curriculum.progress_weight",
-                        progress_weight,
-                        "must be >= 0",
-                    ));
-                }
-            }
-        }
+        registry.strategies().resolve(&self.curriculum)?;
         Ok(())
+    }
+
+    /// This config, validated, with every curriculum parameter set (defaults filled in): what a
+    /// run writes as its resolved config.
+    pub fn resolved(&self, registry: &Registry) -> Result<Self> {
+        self.validate_with(registry)?;
+        Ok(Self {
+            curriculum: registry.strategies().resolve(&self.curriculum)?,
+            ..self.clone()
+        })
     }
 }
 
@@ -410,32 +286,70 @@ replay = 0.1
         let c = parse(EXAMPLE).unwrap();
         assert_eq!(c.families[0].knobs.int("width", 0), 8);
         assert_eq!(c.families[0].format, NumberFormat::FixedWidthLsbFirst);
-        match c.curriculum {
-            CurriculumConfig::Frontier {
-                promote,
-                min_groups,
-                replay,
-                band,
-                ..
-            } => {
-                assert_eq!((promote, min_groups, replay), (0.8, 24, 0.1));
-                assert_eq!(band, d_band());
-            }
-            other => panic!("{other:?}"),
-        }
-        c.validate_with(&Registry::builtin()).unwrap();
-        TasksConfig::default()
-            .validate_with(&Registry::builtin())
-            .unwrap();
+        let reg = Registry::builtin();
+        let resolved = c.resolved(&reg).unwrap();
+        assert_eq!(resolved.curriculum.kind(), "frontier");
+        let frontier: FrontierConfig =
+            serde_json::from_value(Value::Object(resolved.curriculum.params().clone())).unwrap();
+        assert_eq!(
+            (frontier.promote, frontier.min_groups, frontier.replay),
+            (0.8, 24, 0.1)
+        );
+        assert_eq!(frontier.band, FrontierConfig::default().band);
+        TasksConfig::default().validate_with(&reg).unwrap();
     }
 
     #[test]
-    fn every_strategy_parses() {
-        for t in ["fixed", "uniform", "ladder", "frontier", "learnability"] {
+    fn every_strategy_parses_and_resolves_to_every_key_with_its_default() {
+        let reg = Registry::builtin();
+        let keys: [(&str, &[&str]); 5] = [
+            ("fixed", &[]),
+            ("uniform", &[]),
+            ("ladder", &["demote", "promote", "window"]),
+            (
+                "frontier",
+                &["band", "demote", "min_groups", "promote", "replay"],
+            ),
+            (
+                "learnability",
+                &[
+                    "intermediates",
+                    "min_groups",
+                    "prior",
+                    "progress_weight",
+                    "promote",
+                    "replay",
+                    "temperature",
+                ],
+            ),
+        ];
+        for (t, want) in keys {
             let c = parse(&format!("[tasks.curriculum]\ntype = \"{t}\"\n")).unwrap();
             assert_eq!(c.curriculum.kind(), t);
-            c.validate_with(&Registry::builtin()).unwrap();
+            let resolved = c.resolved(&reg).unwrap().curriculum;
+            let got: Vec<&str> = resolved.params().keys().map(String::as_str).collect();
+            assert_eq!(got, want, "{t}");
         }
+        // The default is frontier with every key already set, and resolving keeps values given.
+        let d = CurriculumConfig::default();
+        assert_eq!(reg.strategies().resolve(&d).unwrap(), d);
+        let c = parse("[tasks.curriculum]\ntype = \"ladder\"\nwindow = 3\n").unwrap();
+        let r = reg.strategies().resolve(&c.curriculum).unwrap();
+        assert_eq!(r.params()["window"], 3);
+        assert_eq!(r.params()["promote"], 0.7);
+    }
+
+    #[test]
+    fn the_resolved_config_round_trips_through_toml() {
+        #[derive(Serialize, Deserialize)]
+        struct Root {
+            tasks: TasksConfig,
+        }
+        let reg = Registry::builtin();
+        let c = parse(EXAMPLE).unwrap().resolved(&reg).unwrap();
+        let text = toml::to_string(&Root { tasks: c.clone() }).unwrap();
+        assert!(text.contains("band = [0.05, 0.95]"), "{text}");
+        assert_eq!(parse(&text).unwrap(), c);
     }
 
     #[test]
@@ -443,13 +357,39 @@ replay = 0.1
         assert!(parse("[tasks]\nstyel = \"bare\"\n")
             .unwrap_err()
             .contains("styel"));
-        assert!(
-            parse("[tasks.curriculum]\ntype = \"frontier\"\npromot = 0.8\n")
-                .unwrap_err()
-                .contains("promot")
-        );
-        assert!(parse("[tasks.curriculum]\ntype = \"best\"\n").is_err());
         let reg = Registry::builtin();
+        let e = parse("[tasks.curriculum]\ntype = \"frontier\"\npromot = 0.8\n")
+            .unwrap()
+            .validate_with(&reg)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tasks.curriculum")
+                && e.contains("unknown field `promot`")
+                && e.contains("`promote`"),
+            "{e}"
+        );
+        let e = parse("[tasks.curriculum]\ntype = \"ladder\"\nwindow = \"wide\"\n")
+            .unwrap()
+            .validate_with(&reg)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tasks.curriculum.window") && e.contains("\"wide\""),
+            "{e}"
+        );
+        let e = parse("[tasks.curriculum]\ntype = \"best\"\n")
+            .unwrap()
+            .validate_with(&reg)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"best\"") && e.contains("frontier") && e.contains("learnability"),
+            "{e}"
+        );
+        assert!(parse("[tasks.curriculum]\npromote = 0.8\n")
+            .unwrap_err()
+            .contains("type"));
         let mut c = parse(EXAMPLE).unwrap();
         c.families[0].levels = [1, 9];
         let e = c.validate_with(&reg).unwrap_err().to_string();
@@ -471,7 +411,7 @@ replay = 0.1
         let c =
             parse("[tasks.curriculum]\ntype = \"ladder\"\npromote = 0.2\ndemote = 0.5\n").unwrap();
         assert!(c
-            .validate()
+            .validate_with(&reg)
             .unwrap_err()
             .to_string()
             .contains("curriculum.demote = 0.5"));

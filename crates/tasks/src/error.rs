@@ -73,6 +73,32 @@ pub enum TasksError {
         /// What is wrong with it.
         why: String,
     },
+    /// A `[tasks.curriculum] type` that no registered strategy has.
+    #[error(
+        "config key tasks.curriculum.type = {name:?}: unknown strategy; known strategies: {known}"
+    )]
+    UnknownStrategy {
+        /// The name asked for.
+        name: String,
+        /// The registered names, comma separated.
+        known: String,
+    },
+    /// A `[tasks.curriculum]` parameter its strategy does not have, or of the wrong type.
+    #[error("config key tasks.{key} (strategy {strategy}): {detail}")]
+    StrategyParams {
+        /// The strategy (`type`).
+        strategy: String,
+        /// The dotted key below `tasks`.
+        key: String,
+        /// What is wrong (serde's message: the unknown field and the known ones, or the type).
+        detail: String,
+    },
+    /// A saved curriculum strategy (in a checkpoint) that cannot be restored.
+    #[error("saved curriculum strategy: {detail}")]
+    StrategyState {
+        /// What could not be read.
+        detail: String,
+    },
     /// A malformed line in a JSONL file.
     #[error("{path}:{line}: {detail}")]
     Jsonl {

@@ -1,9 +1,12 @@
 //! `trait Family` (the seam users extend to add a verifier), its `Knob`s, and the `Registry`.
 
-use std::sync::OnceLock;
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::curriculum::{Strategies, StrategyConfig};
 use crate::error::{Result, TasksError};
 use crate::knobs::Knobs;
 use crate::task::{NumberFormat, PromptStyle, Task, Verdict};
@@ -40,11 +43,11 @@ pub enum KnobRange {
     },
 }
 
-/// One difficulty axis of a family.
-#[derive(Debug, Clone, Copy, Serialize)]
+/// One difficulty axis of a family. Names and docs may be owned, for families made at run time.
+#[derive(Debug, Clone, Serialize)]
 pub struct Knob {
     /// Name, as used in configs and `--knob NAME=VALUE`.
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// Allowed values.
     pub range: KnobRange,
     /// Value when not set.
@@ -52,7 +55,7 @@ pub struct Knob {
     /// Which direction is harder.
     pub harder: Harder,
     /// What it controls.
-    pub doc: &'static str,
+    pub doc: Cow<'static, str>,
 }
 
 impl Knob {
@@ -66,11 +69,11 @@ impl Knob {
         doc: &'static str,
     ) -> Self {
         Self {
-            name,
+            name: Cow::Borrowed(name),
             range: KnobRange::Int { min, max },
             default: default as f64,
             harder,
-            doc,
+            doc: Cow::Borrowed(doc),
         }
     }
 
@@ -100,19 +103,21 @@ impl Knob {
 /// Contract: `generate` is deterministic in its arguments (draw randomness only from
 /// `TaskRng::new(seed)`), receives complete knobs that passed [`Family::check`], and returns a task
 /// whose `answer` verifies as correct. `verify` is total: any string gives a `Verdict`, never a
-/// panic, in time bounded by the task (reject long completions before parsing them).
+/// panic, in time bounded by the task (reject long completions before parsing them). `name` and
+/// `knobs` do not change over the family's life. A built-in family returns `&'static` data; one
+/// made at run time (from text) returns what it owns.
 pub trait Family: Send + Sync {
     /// Unique name (`addition`).
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
     /// The difficulty knobs, with ranges and defaults.
-    fn knobs(&self) -> &'static [Knob];
+    fn knobs(&self) -> &[Knob];
     /// Generates the task for complete, checked `knobs` from `seed`.
     fn generate(&self, knobs: &Knobs, style: PromptStyle, format: NumberFormat, seed: u64) -> Task;
     /// Decides a completion; never panics.
     fn verify(&self, task: &Task, completion: &str) -> Verdict;
 
     /// One paragraph: what a task looks like and what answer is accepted.
-    fn doc(&self) -> &'static str {
+    fn doc(&self) -> &str {
         ""
     }
     /// The documented level ladder: level `L` is the knobs at index `L - 1`, set over the defaults.
@@ -120,7 +125,7 @@ pub trait Family: Send + Sync {
         vec![Knobs::new()]
     }
     /// Number formats this family can write.
-    fn formats(&self) -> &'static [NumberFormat] {
+    fn formats(&self) -> &[NumberFormat] {
         &[NumberFormat::Natural]
     }
     /// Pass rate of a blind guess at these knobs (0.5 for a True/False answer).
@@ -133,36 +138,55 @@ pub trait Family: Send + Sync {
     }
 }
 
-/// The families known by name.
+/// The extension points by name: task families and curriculum strategies. A value, passed to
+/// what needs it (the curriculum, the verifier, the warm start, the trainer); cheap to clone.
+#[derive(Clone)]
 pub struct Registry {
-    families: Vec<Box<dyn Family>>,
+    families: Vec<Arc<dyn Family>>,
+    strategies: Strategies,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("families", &self.names())
+            .field("strategies", &self.strategies)
+            .finish()
+    }
 }
 
 impl Registry {
-    /// The seven built-in families.
+    /// The seven built-in families and the built-in strategies ([`Strategies::builtin`]).
     pub fn builtin() -> Self {
         Self {
             families: crate::families::builtin(),
+            strategies: Strategies::builtin(),
         }
     }
 
-    /// A shared instance of [`Registry::builtin`].
-    pub fn shared() -> &'static Registry {
-        static SHARED: OnceLock<Registry> = OnceLock::new();
-        SHARED.get_or_init(Registry::builtin)
-    }
-
-    /// An empty registry.
+    /// An empty registry: no family, no strategy.
     pub fn empty() -> Self {
         Self {
             families: Vec::new(),
+            strategies: Strategies::empty(),
         }
     }
 
     /// Adds (or replaces, by name) a family.
     pub fn register(&mut self, family: Box<dyn Family>) {
         self.families.retain(|f| f.name() != family.name());
-        self.families.push(family);
+        self.families.push(Arc::from(family));
+    }
+
+    /// Adds (or replaces) the curriculum strategy that `[tasks.curriculum] type = "name"` selects,
+    /// with parameters `C` (see [`Strategies::register`]).
+    pub fn register_strategy<C: StrategyConfig>(&mut self, name: impl Into<String>) {
+        self.strategies.register::<C>(name);
+    }
+
+    /// The curriculum strategies.
+    pub fn strategies(&self) -> &Strategies {
+        &self.strategies
     }
 
     /// The family called `name`; the error lists the known names.
@@ -183,70 +207,18 @@ impl Registry {
     }
 
     /// The family names.
-    pub fn names(&self) -> Vec<&'static str> {
+    pub fn names(&self) -> Vec<&str> {
         self.families.iter().map(|f| f.name()).collect()
     }
 
     /// Complete knobs: the defaults with `overrides` on top, every name and value checked.
     pub fn resolve(&self, family: &str, overrides: &Knobs, format: NumberFormat) -> Result<Knobs> {
-        let fam = self.get(family)?;
-        let mut knobs = Knobs::new();
-        for k in fam.knobs() {
-            knobs.set(k.name, k.default);
-        }
-        for (name, value) in overrides.iter() {
-            let knob = fam.knobs().iter().find(|k| k.name == name).ok_or_else(|| {
-                TasksError::UnknownKnob {
-                    family: family.to_string(),
-                    name: name.to_string(),
-                    known: fam
-                        .knobs()
-                        .iter()
-                        .map(|k| k.name)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                }
-            })?;
-            knob.check(value).map_err(|why| TasksError::BadKnob {
-                family: family.to_string(),
-                name: name.to_string(),
-                value,
-                why,
-            })?;
-            knobs.set(knob.name, value);
-        }
-        if !fam.formats().contains(&format) {
-            return Err(TasksError::UnsupportedFormat {
-                family: family.to_string(),
-                format: format.as_str().to_string(),
-                supported: fam
-                    .formats()
-                    .iter()
-                    .map(|f| f.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-        fam.check(&knobs, format)
-            .map_err(|detail| TasksError::InvalidKnobs {
-                family: family.to_string(),
-                detail,
-            })?;
-        Ok(knobs)
+        resolve(self.get(family)?, overrides, format)
     }
 
     /// The overrides that define ladder `level` of `family` (1-based).
     pub fn level_knobs(&self, family: &str, level: u32) -> Result<Knobs> {
-        let ladder = self.get(family)?.ladder();
-        let max = ladder.len() as u32;
-        if level == 0 || level > max {
-            return Err(TasksError::BadLevel {
-                family: family.to_string(),
-                level,
-                max,
-            });
-        }
-        Ok(ladder[(level - 1) as usize].clone())
+        level_knobs(self.get(family)?, level)
     }
 
     /// The task of `family` at `knobs` (overrides of the defaults) from `seed`.
@@ -258,8 +230,9 @@ impl Registry {
         format: NumberFormat,
         seed: u64,
     ) -> Result<Task> {
-        let knobs = self.resolve(family, knobs, format)?;
-        Ok(self.get(family)?.generate(&knobs, style, format, seed))
+        let fam = self.get(family)?;
+        let knobs = resolve(fam, knobs, format)?;
+        Ok(fam.generate(&knobs, style, format, seed))
     }
 
     /// The task of `family` at ladder `level`, with `overrides` (e.g. `width = 8`) on top.
@@ -272,28 +245,262 @@ impl Registry {
         format: NumberFormat,
         seed: u64,
     ) -> Result<Task> {
-        let knobs = self.level_knobs(family, level)?.overlay(overrides);
-        let mut task = self.generate(family, &knobs, style, format, seed)?;
-        task.level = Some(level);
-        Ok(task)
+        generate_level(self.get(family)?, level, overrides, style, format, seed)
+    }
+
+    /// Decides `completion` for `task` with its family here (or an import verifier); never
+    /// panics: a family known to neither gives an incorrect verdict naming it.
+    pub fn verify(&self, task: &Task, completion: &str) -> Verdict {
+        match self.get(&task.family) {
+            Ok(family) => family.verify(task, completion),
+            Err(_) => match crate::import::verify_external(task, completion) {
+                Some(v) => v,
+                None => Verdict::unknown_family(&task.family),
+            },
+        }
     }
 }
 
-/// Decides `completion` for `task` with the built-in families (and the import verifiers); never
-/// panics: an unknown family gives an incorrect verdict naming it.
-pub fn verify(task: &Task, completion: &str) -> Verdict {
-    match Registry::shared().get(&task.family) {
-        Ok(family) => family.verify(task, completion),
-        Err(_) => match crate::import::verify_external(task, completion) {
-            Some(v) => v,
-            None => Verdict::unknown_family(&task.family),
-        },
+/// Complete knobs of `fam`: its defaults with `overrides` on top, every name and value checked.
+pub(crate) fn resolve(fam: &dyn Family, overrides: &Knobs, format: NumberFormat) -> Result<Knobs> {
+    let family = fam.name();
+    let mut knobs = Knobs::new();
+    for k in fam.knobs() {
+        knobs.set(k.name.clone(), k.default);
     }
+    for (name, value) in overrides.iter() {
+        let knob =
+            fam.knobs()
+                .iter()
+                .find(|k| k.name == name)
+                .ok_or_else(|| TasksError::UnknownKnob {
+                    family: family.to_string(),
+                    name: name.to_string(),
+                    known: fam
+                        .knobs()
+                        .iter()
+                        .map(|k| k.name.as_ref())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
+        knob.check(value).map_err(|why| TasksError::BadKnob {
+            family: family.to_string(),
+            name: name.to_string(),
+            value,
+            why,
+        })?;
+        knobs.set(knob.name.clone(), value);
+    }
+    if !fam.formats().contains(&format) {
+        return Err(TasksError::UnsupportedFormat {
+            family: family.to_string(),
+            format: format.as_str().to_string(),
+            supported: fam
+                .formats()
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    fam.check(&knobs, format)
+        .map_err(|detail| TasksError::InvalidKnobs {
+            family: family.to_string(),
+            detail,
+        })?;
+    Ok(knobs)
+}
+
+/// The overrides that define ladder `level` of `fam` (1-based).
+pub(crate) fn level_knobs(fam: &dyn Family, level: u32) -> Result<Knobs> {
+    let ladder = fam.ladder();
+    let max = ladder.len() as u32;
+    if level == 0 || level > max {
+        return Err(TasksError::BadLevel {
+            family: fam.name().to_string(),
+            level,
+            max,
+        });
+    }
+    Ok(ladder[(level - 1) as usize].clone())
+}
+
+/// The task of `fam` at ladder `level`, with `overrides` on top (no registry needed).
+pub(crate) fn generate_level(
+    fam: &dyn Family,
+    level: u32,
+    overrides: &Knobs,
+    style: PromptStyle,
+    format: NumberFormat,
+    seed: u64,
+) -> Result<Task> {
+    let knobs = resolve(fam, &level_knobs(fam, level)?.overlay(overrides), format)?;
+    let mut task = fam.generate(&knobs, style, format, seed);
+    task.level = Some(level);
+    Ok(task)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A family made at run time: its name and knob are owned strings. The task: write `n`.
+    pub(crate) struct Echo {
+        pub(crate) name: String,
+        pub(crate) knobs: Vec<Knob>,
+    }
+
+    impl Echo {
+        /// `echo_{id}` with one integer knob `{knob}` in 1..=99 (default 1).
+        pub(crate) fn new(id: u32, knob: &str) -> Self {
+            Self {
+                name: format!("echo_{id}"),
+                knobs: vec![Knob {
+                    name: Cow::Owned(knob.to_string()),
+                    range: KnobRange::Int { min: 1, max: 99 },
+                    default: 1.0,
+                    harder: Harder::Up,
+                    doc: Cow::Owned(format!("the number to write back ({knob})")),
+                }],
+            }
+        }
+    }
+
+    impl Family for Echo {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn knobs(&self) -> &[Knob] {
+            &self.knobs
+        }
+        fn generate(
+            &self,
+            knobs: &Knobs,
+            style: PromptStyle,
+            format: NumberFormat,
+            seed: u64,
+        ) -> Task {
+            let n = knobs.int(&self.knobs[0].name, 1);
+            let gold = n.to_string();
+            let reference = crate::answer::wrap(style, &gold);
+            Task::new(
+                &self.name,
+                knobs,
+                seed,
+                style,
+                format,
+                format!("echo {n}:"),
+                reference,
+                String::new(),
+            )
+        }
+        fn verify(&self, task: &Task, completion: &str) -> Verdict {
+            crate::answer::verify_exact(
+                task.style,
+                completion,
+                crate::answer::gold(task.style, &task.answer),
+            )
+        }
+        fn ladder(&self) -> Vec<Knobs> {
+            (1..=4)
+                .map(|n| {
+                    let mut k = Knobs::new();
+                    k.set(self.knobs[0].name.clone(), n as f64);
+                    k
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_family_made_at_run_time_registers_resolves_and_verifies() {
+        let mut reg = Registry::builtin();
+        reg.register(Box::new(Echo::new(7, "value")));
+        assert_eq!(reg.names().last(), Some(&"echo_7"));
+        let e = reg
+            .resolve(
+                "echo_7",
+                &Knobs::from_static(&[("valeu", 2.0)]),
+                NumberFormat::Natural,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("valeu") && e.contains("its knobs: value"), "{e}");
+        let t = reg
+            .generate_level(
+                "echo_7",
+                3,
+                &Knobs::new(),
+                PromptStyle::Bare,
+                NumberFormat::Natural,
+                0,
+            )
+            .unwrap();
+        assert_eq!(
+            (t.prompt.as_str(), t.answer.as_str(), t.level),
+            ("echo 3:", "3", Some(3))
+        );
+        assert!(reg.verify(&t, "3").correct);
+        assert!(!reg.verify(&t, "4").correct);
+        // Re-registering by the same (owned) name replaces the family.
+        reg.register(Box::new(Echo::new(7, "other")));
+        assert_eq!(reg.names().iter().filter(|n| **n == "echo_7").count(), 1);
+        assert!(reg
+            .resolve(
+                "echo_7",
+                &Knobs::from_static(&[("other", 2.0)]),
+                NumberFormat::Natural
+            )
+            .is_ok());
+    }
+
+    #[test]
+    fn registry_verify_uses_its_families_then_the_import_verifiers() {
+        let reg = Registry::builtin();
+        for fam in reg.iter() {
+            let t = reg
+                .generate_level(
+                    fam.name(),
+                    2,
+                    &Knobs::new(),
+                    PromptStyle::Tagged,
+                    NumberFormat::Natural,
+                    3,
+                )
+                .unwrap();
+            assert_eq!(
+                reg.verify(&t, &t.answer),
+                fam.verify(&t, &t.answer),
+                "{}",
+                fam.name()
+            );
+            assert!(reg.verify(&t, &t.answer).correct, "{}", fam.name());
+        }
+        let mut t = reg
+            .generate(
+                "addition",
+                &Knobs::new(),
+                PromptStyle::Tagged,
+                NumberFormat::Natural,
+                1,
+            )
+            .unwrap();
+        t.family = "exact_string".into();
+        t.answer = "<answer>Paris</answer>".into();
+        assert!(reg.verify(&t, "<answer>Paris</answer>").correct);
+        assert!(!reg.verify(&t, "<answer>paris</answer>").correct);
+        // An empty registry still knows the import verifiers, and no family.
+        assert!(
+            Registry::empty()
+                .verify(&t, "<answer>Paris</answer>")
+                .correct
+        );
+        t.family = "addition".into();
+        assert_eq!(
+            Registry::empty().verify(&t, "x").reason,
+            crate::task::Reason::UnknownFamily
+        );
+    }
 
     #[test]
     fn unknown_family_error_lists_known_names() {
@@ -381,7 +588,7 @@ mod tests {
             )
             .unwrap();
         t.family = "nope".into();
-        let v = verify(&t, &t.answer.clone());
+        let v = Registry::builtin().verify(&t, &t.answer.clone());
         assert!(!v.correct);
         assert_eq!(v.reason, crate::task::Reason::UnknownFamily);
         assert!(v.detail.unwrap().contains("nope"));

@@ -219,6 +219,10 @@ pub(crate) fn verify_external(task: &Task, completion: &str) -> Option<Verdict> 
 mod tests {
     use super::*;
 
+    fn verify(task: &Task, completion: &str) -> Verdict {
+        crate::Registry::builtin().verify(task, completion)
+    }
+
     fn import(lines: &str, v: ExternalVerifier) -> Vec<Task> {
         let path =
             std::env::temp_dir().join(format!("tasks-import-{}-{:?}.jsonl", std::process::id(), v));
@@ -233,11 +237,11 @@ mod tests {
         let line = r#"{"question": "Using all the numbers 74, 48, 56, 66, create an expression that equals 132.\nYou can only use each number once.", "answer": "66 - 56 + 74 + 48", "metadata": {"numbers": [74, 48, 56, 66], "target": 132}}"#;
         let t = &import(line, ExternalVerifier::Countdown)[0];
         assert_eq!(t.family, "countdown");
-        assert!(crate::verify(t, &t.answer).correct);
-        assert!(crate::verify(t, "<answer>74+48+66-56</answer>").correct);
-        assert!(!crate::verify(t, "<answer>74+48+10</answer>").correct);
+        assert!(verify(t, &t.answer).correct);
+        assert!(verify(t, "<answer>74+48+66-56</answer>").correct);
+        assert!(!verify(t, "<answer>74+48+10</answer>").correct);
         assert!(
-            !crate::verify(t, "<answer>66+66</answer>").correct,
+            !verify(t, "<answer>66+66</answer>").correct,
             "must use all numbers once"
         );
         // Without metadata the numbers come from the question.
@@ -246,7 +250,7 @@ mod tests {
         let newer = r#"{"question": "Calculate 309 using all of these numbers: 6, 61, 94, 4.\nEach number may be used at most once.", "answer": "94*4 - 61 - 6"}"#;
         let t = &import(newer, ExternalVerifier::Countdown)[0];
         assert_eq!(t.data, "6 61 94 4;309;all");
-        assert!(crate::verify(t, &t.answer).correct);
+        assert!(verify(t, &t.answer).correct);
     }
 
     #[test]
@@ -254,19 +258,16 @@ mod tests {
         let tasks = import("{\"question\": \"Calculate 1.25 + 1.25.\", \"answer\": \"2.5\"}\n{\"question\": \"q\", \"answer\": 42}\n", ExternalVerifier::ExactNumber);
         let t = &tasks[0];
         for ok in ["2.5", "2.50", "5/2", "+2.5"] {
-            assert!(
-                crate::verify(t, &format!("<answer>{ok}</answer>")).correct,
-                "{ok}"
-            );
+            assert!(verify(t, &format!("<answer>{ok}</answer>")).correct, "{ok}");
         }
         for bad in ["2.49", "2.5 or 3", "2,5", "25", "2.5e0", "02.5"] {
             assert!(
-                !crate::verify(t, &format!("<answer>{bad}</answer>")).correct,
+                !verify(t, &format!("<answer>{bad}</answer>")).correct,
                 "{bad}"
             );
         }
-        assert!(crate::verify(&tasks[1], "<answer>42</answer>").correct);
-        assert!(!crate::verify(&tasks[1], "<answer>420</answer>").correct);
+        assert!(verify(&tasks[1], "<answer>42</answer>").correct);
+        assert!(!verify(&tasks[1], "<answer>420</answer>").correct);
     }
 
     #[test]
@@ -276,8 +277,8 @@ mod tests {
             ExternalVerifier::ExactString,
         )[0];
         assert!(t.prompt.ends_with(INSTRUCTION));
-        assert!(crate::verify(t, "so <answer> Paris </answer>").correct);
-        assert!(!crate::verify(t, "<answer>paris</answer>").correct);
+        assert!(verify(t, "so <answer> Paris </answer>").correct);
+        assert!(!verify(t, "<answer>paris</answer>").correct);
         let path =
             std::env::temp_dir().join(format!("tasks-import-bad-{}.jsonl", std::process::id()));
         std::fs::write(

@@ -1,21 +1,30 @@
 //! Verifiable tasks for RLVR: generators that make problems without limit, exact verifiers that
 //! decide answers (the reward), and an autocurriculum that chooses what to train on.
 //!
-//! Pipeline order: a [`TasksConfig`] names the families in play; a [`Curriculum`] picks a cell
-//! (family × knob setting) and asks the [`Registry`]'s [`Family`] to generate a [`Task`] from a
-//! seed; the policy answers; [`verify`] turns each completion into a [`Verdict`]; the verdicts go
-//! back to [`Curriculum::observe`]. Frozen eval sets ([`EvalSet`]) are JSONL files of tasks whose
-//! ids training never uses; [`jaggedness_map`] tabulates pass rates per family × difficulty.
-//! This crate has no model dependency: it is a task library on its own.
+//! Pipeline order: a [`TasksConfig`] names the families in play and the curriculum strategy; a
+//! [`Curriculum`] picks a cell (family × knob setting) with that family's [`Strategy`] and asks the
+//! [`Registry`]'s [`Family`] to generate a [`Task`] from a seed; the policy answers;
+//! [`Registry::verify`] turns each completion into a [`Verdict`]; the verdicts go back to
+//! [`Curriculum::observe`]. Frozen eval sets ([`EvalSet`]) are JSONL files of tasks whose ids
+//! training never uses; [`jaggedness_map`] tabulates pass rates per family × difficulty. This
+//! crate has no model dependency: it is a task library on its own.
 //!
-//! Adding a verifier means adding a family: implement [`Family`] (four required methods: `name`,
-//! `knobs`, `generate`, `verify`; `ladder`, `doc`, `formats`, `chance` and `check` have defaults),
-//! reuse [`answer::extract`] for the prompt styles, and [`Registry::register`] it. The contract
-//! every family must meet (VERIFIERS.md) is checked per family by the property tests in
-//! `families/contract.rs`.
+//! The [`Registry`] is a value (no global): [`Registry::builtin`] holds the seven built-in
+//! families and the five built-in strategies, and whatever needs families (the curriculum, the
+//! verifier, the trainer) is handed one. Both extension points are open from another crate:
+//! - A family (a verifier): implement [`Family`] (four required methods: `name`, `knobs`,
+//!   `generate`, `verify`; `ladder`, `doc`, `formats`, `chance` and `check` have defaults), reuse
+//!   [`answer::extract`] for the prompt styles, and [`Registry::register`] it. The contract every
+//!   family must meet (VERIFIERS.md) is checked per family by the property tests in
+//!   `families/contract.rs`.
+//! - A curriculum strategy: implement [`Strategy`] (one required method, `choose`) and a
+//!   [`StrategyConfig`] for its `[tasks.curriculum]` parameters, and
+//!   [`Registry::register_strategy`] it under the name that `type = "..."` selects.
+//!
+//! `docs/extending.md` walks through both; `examples/custom-family` trains on its own family.
 //!
 //! ```
-//! use tasks::{verify, Knobs, NumberFormat, PromptStyle, Registry};
+//! use tasks::{Knobs, NumberFormat, PromptStyle, Registry};
 //!
 //! let registry = Registry::builtin();
 //! let width = Knobs::from_static(&[("width", 8.0)]);
@@ -23,8 +32,8 @@
 //!     .generate_level("addition", 2, &width, PromptStyle::Bare, NumberFormat::FixedWidthLsbFirst, 7)
 //!     .unwrap();
 //! assert_eq!(task.prompt.len(), "21000000+43000000=".len());
-//! assert!(verify(&task, &task.answer).correct);
-//! assert!(!verify(&task, "12").correct);
+//! assert!(registry.verify(&task, &task.answer).correct);
+//! assert!(!registry.verify(&task, "12").correct);
 //! ```
 #![deny(missing_docs)]
 
@@ -43,9 +52,13 @@ mod rng;
 mod task;
 
 pub use config::{CurriculumConfig, FamilyConfig, StatsConfig, TasksConfig};
-pub use curriculum::{CellStats, Curriculum, FamilyPosition, Strategy};
+pub use curriculum::{
+    CellStats, Curriculum, CurriculumState, FamilyCells, FamilyPosition, FixedConfig,
+    FrontierConfig, LadderConfig, LearnabilityConfig, NewCell, Strategies, Strategy,
+    StrategyConfig, UniformConfig,
+};
 pub use error::{Result, TasksError};
-pub use family::{verify, Family, Harder, Knob, KnobRange, Registry};
+pub use family::{Family, Harder, Knob, KnobRange, Registry};
 pub use import::{import_jsonl, ExternalVerifier};
 pub use jaggedness::{jaggedness_map, JaggednessMap, JaggednessRow};
 pub use jsonl::{eval_file_name, EvalSet};

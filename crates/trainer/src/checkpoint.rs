@@ -6,14 +6,16 @@
 //! Random streams need no state: each step's generator derives from (seed, stream, step).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::rollout::Group;
 
-/// Counters and the curriculum: the non-tensor state of a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Counters and the curriculum: the non-tensor state of a run. Saved with serde; read back by
+/// `load_state`, which restores the curriculum over the run's registry.
+#[derive(Debug, Clone, Serialize)]
 pub struct TrainState {
     /// Last completed RL step.
     pub step: u64,
@@ -27,6 +29,17 @@ pub struct TrainState {
     pub pending: Vec<Group>,
     /// The curriculum, statistics and generator state included.
     pub curriculum: tasks::Curriculum,
+}
+
+/// [`TrainState`] as `state.json` holds it: the curriculum without its registry.
+#[derive(Deserialize)]
+struct SavedState {
+    step: u64,
+    updates: u64,
+    train_seconds: f64,
+    tokens_sampled: u64,
+    pending: Vec<Group>,
+    curriculum: tasks::CurriculumState,
 }
 
 /// The checkpoint directory of a run.
@@ -73,12 +86,23 @@ pub fn save(
     Ok(())
 }
 
-/// Reads `state.json` of a run's checkpoint.
-pub fn load_state(run: &Path) -> Result<TrainState> {
+/// Reads `state.json` of a run's checkpoint; the curriculum continues over `registry`.
+pub fn load_state(run: &Path, registry: Arc<tasks::Registry>) -> Result<TrainState> {
     let path = dir(run).join("state.json");
     let text = std::fs::read(&path).map_err(|source| Error::Io {
         path: path.clone(),
         error: source,
     })?;
-    serde_json::from_slice(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+    let saved: SavedState = serde_json::from_slice(&text)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let curriculum = tasks::Curriculum::restore(saved.curriculum, registry)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    Ok(TrainState {
+        step: saved.step,
+        updates: saved.updates,
+        train_seconds: saved.train_seconds,
+        tokens_sampled: saved.tokens_sampled,
+        pending: saved.pending,
+        curriculum,
+    })
 }

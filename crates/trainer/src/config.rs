@@ -386,8 +386,9 @@ impl Default for EvalConfig {
 }
 
 impl RunConfig {
-    /// Checks values serde cannot: sizes and ranges, with the key named.
-    pub fn validate(&self) -> Result<()> {
+    /// Checks values serde cannot: sizes and ranges, with the key named; `[tasks]` against the
+    /// families and strategies of `registry`.
+    pub fn validate_with(&self, registry: &tasks::Registry) -> Result<()> {
         let bad = |key: &str, value: String, why: &str| {
             Err(Error::Config(format!("{key} = {value}: {why}")))
         };
@@ -462,7 +463,7 @@ impl RunConfig {
         self.train.schedule().validate()?;
         self.warm_start.schedule().validate()?;
         self.tasks
-            .validate()
+            .validate_with(registry)
             .map_err(|e| Error::Config(format!("[tasks]: {e}")))?;
         Ok(())
     }
@@ -499,9 +500,10 @@ mod tests {
 
     #[test]
     fn dtype_is_checked_against_the_device() {
-        let err = |cfg: &RunConfig| cfg.validate().unwrap_err().to_string();
+        let registry = tasks::Registry::builtin();
+        let err = |cfg: &RunConfig| cfg.validate_with(&registry).unwrap_err().to_string();
         let mut cfg = RunConfig::default();
-        cfg.validate().unwrap();
+        cfg.validate_with(&registry).unwrap();
         cfg.dtype = "bf16".into();
         let e = err(&cfg);
         assert!(e.contains("dtype") && e.contains("CUDA"), "{e}");
@@ -511,6 +513,6 @@ mod tests {
         // on CUDA bf16 passes validation (opening the device is checked later)
         cfg.device = "cuda:0".into();
         cfg.dtype = "bf16".into();
-        cfg.validate().unwrap();
+        cfg.validate_with(&registry).unwrap();
     }
 }

@@ -129,8 +129,14 @@ fn collect_jsonl(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Greedy pass@1 per family and level, plus sampled pass@k when `eval.pass_at_k > 0`.
-pub fn evaluate(policy: &policy::Policy, cfg: &RunConfig, sets: &EvalSets) -> Result<EvalResult> {
+/// Greedy pass@1 per family and level, plus sampled pass@k when `eval.pass_at_k > 0`; answers
+/// are decided by `registry`'s families.
+pub fn evaluate(
+    policy: &policy::Policy,
+    registry: &tasks::Registry,
+    cfg: &RunConfig,
+    sets: &EvalSets,
+) -> Result<EvalResult> {
     let mut pass = serde_json::Map::new();
     let mut pass_k = serde_json::Map::new();
     let k = cfg.eval.pass_at_k;
@@ -138,10 +144,10 @@ pub fn evaluate(policy: &policy::Policy, cfg: &RunConfig, sets: &EvalSets) -> Re
         let mut fam = serde_json::Map::new();
         let mut fam_k = serde_json::Map::new();
         for (level, tasks) in levels {
-            let greedy = pass_rate(policy, cfg, tasks, 1, true, *level as u64)?;
+            let greedy = pass_rate(policy, registry, cfg, tasks, 1, true, *level as u64)?;
             fam.insert(level.to_string(), json!(greedy));
             if k > 0 {
-                let sampled = pass_rate(policy, cfg, tasks, k, false, *level as u64)?;
+                let sampled = pass_rate(policy, registry, cfg, tasks, k, false, *level as u64)?;
                 fam_k.insert(level.to_string(), json!(sampled));
             }
         }
@@ -163,6 +169,7 @@ pub fn evaluate(policy: &policy::Policy, cfg: &RunConfig, sets: &EvalSets) -> Re
 /// Fraction of `tasks` with at least one correct completion among `k` samples (greedy: k = 1).
 pub fn pass_rate(
     policy: &policy::Policy,
+    registry: &tasks::Registry,
     cfg: &RunConfig,
     tasks: &[tasks::Task],
     k: usize,
@@ -196,7 +203,7 @@ pub fn pass_rate(
                     .copied()
                     .take_while(|&t| t != eos)
                     .collect();
-                tasks::verify(task, &tokenizer.decode(&body)).correct
+                registry.verify(task, &tokenizer.decode(&body)).correct
             });
             solved += any as usize;
         }

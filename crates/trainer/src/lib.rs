@@ -6,6 +6,10 @@
 //! [`AdamW::step`] at the rate [`LrSchedule::lr_at`] gives; afterwards [`report::write_report`]
 //! turns a run directory's `metrics.jsonl` / `eval.jsonl` into plots and a summary.
 //!
+//! [`train`] and [`resume`] run a whole run over the task families and curriculum strategies of
+//! [`TrainOptions::registry`] (a `tasks::Registry`, the built-ins by default): register your own
+//! there to train on them (`docs/extending.md`, `examples/custom-family`).
+//!
 //! ```
 //! use candle_core::{Device, Tensor, Var};
 //! use trainer::{advantages, policy_loss, AdvantageKind, LossConfig, LossNorm};

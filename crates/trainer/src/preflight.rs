@@ -25,6 +25,7 @@ pub fn run(policy: &policy::Policy, cfg: &RunConfig, curriculum: &tasks::Curricu
         let tasks = probe.next_tasks(n);
         groups.extend(sample_groups(
             policy,
+            curriculum.registry(),
             tasks,
             &cfg.sampling,
             cfg.train.overlong,

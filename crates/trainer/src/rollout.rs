@@ -79,9 +79,10 @@ pub fn sample_params(cfg: &SamplingConfig, greedy: bool) -> policy::SampleParams
     }
 }
 
-/// Samples `group_size` completions for each task and verifies them.
+/// Samples `group_size` completions for each task and verifies them with `registry`'s families.
 pub fn sample_groups(
     policy: &policy::Policy,
+    registry: &tasks::Registry,
     tasks: Vec<tasks::Task>,
     cfg: &SamplingConfig,
     overlong: Overlong,
@@ -109,7 +110,7 @@ pub fn sample_groups(
             let verdict = if truncated {
                 tasks::Verdict::truncated()
             } else {
-                tasks::verify(&task, &text)
+                registry.verify(&task, &text)
             };
             let penalty = match overlong {
                 Overlong::SoftPenalty { buffer } => {

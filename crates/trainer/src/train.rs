@@ -9,6 +9,7 @@
 //! `correct`), and an update waits until `train.min_groups` informative groups are buffered.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::Var;
@@ -26,12 +27,25 @@ use crate::update::{update, UpdateStats};
 use crate::warm_start;
 
 /// How `train` was asked to run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TrainOptions {
     /// Overrides `train.max_steps`.
     pub max_steps: Option<u64>,
     /// Draw a progress bar on stderr (when it is a terminal).
     pub progress: bool,
+    /// The task families and curriculum strategies the config may name (default: the built-ins);
+    /// register your own in it to train on them.
+    pub registry: Arc<tasks::Registry>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            max_steps: None,
+            progress: false,
+            registry: Arc::new(tasks::Registry::builtin()),
+        }
+    }
 }
 
 /// What a finished run reports.
@@ -52,6 +66,7 @@ pub struct TrainSummary {
 /// Everything a run holds while it trains.
 struct Run {
     cfg: RunConfig,
+    registry: Arc<tasks::Registry>,
     dir: PathBuf,
     policy: policy::Policy,
     reference: Option<policy::Policy>,
@@ -64,9 +79,16 @@ struct Run {
     evals: JsonlWriter,
 }
 
-/// Starts a new run in `out` (created; must not hold a run already).
-pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
-    cfg.validate()?;
+/// Starts a new run in `out` (created; must not hold a run already), with the families and
+/// strategies of `opts.registry`.
+pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
+    let registry = opts.registry.clone();
+    cfg.validate_with(&registry)?;
+    // Every curriculum parameter written out, defaults included.
+    cfg.tasks = cfg
+        .tasks
+        .resolved(&registry)
+        .map_err(|e| Error::Config(format!("[tasks]: {e}")))?;
     if out.join("config.toml").exists() {
         return Err(Error::Config(format!(
             "{} already holds a run: resume it with `rlvr train --resume {}` or choose another --out",
@@ -115,7 +137,9 @@ pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSum
     if cfg.warm_start.steps > 0 {
         let t = Instant::now();
         let mut log = JsonlWriter::append(&out.join("warm_start.jsonl"))?;
-        policy::run_in_thread_pool(|| warm_start::run(&policy, &cfg, &eval_sets.ids, &mut log))?;
+        policy::run_in_thread_pool(|| {
+            warm_start::run(&policy, &registry, &cfg, &eval_sets.ids, &mut log)
+        })?;
         train_seconds += t.elapsed().as_secs_f64();
     }
     let reference = if cfg.train.loss.beta != 0.0 && cfg.lora.is_none() {
@@ -125,10 +149,11 @@ pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSum
     };
     let curriculum = tasks::Curriculum::new(
         &cfg.tasks,
+        registry.clone(),
         stream_seed(cfg.seed, Stream::Curriculum, 0),
         eval_sets.ids.clone(),
     )?;
-    let first = eval::evaluate(&policy, &cfg, &eval_sets)?;
+    let first = eval::evaluate(&policy, &registry, &cfg, &eval_sets)?;
     evals.write(&json!({ "step": 0, "train_seconds": train_seconds, "pass": first.pass, "pass_at_k": first.pass_at_k }))?;
     crate::preflight::run(&policy, &cfg, &curriculum)?;
     let vars = policy.trainable_vars();
@@ -146,6 +171,7 @@ pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSum
         samples: JsonlWriter::append(&out.join("samples.jsonl"))?,
         evals,
         cfg,
+        registry,
         dir: out.to_path_buf(),
         policy,
         reference,
@@ -158,8 +184,10 @@ pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSum
     run.train_loop(opts)
 }
 
-/// Continues the run in `dir` from its checkpoint, exactly as if it had not stopped.
+/// Continues the run in `dir` from its checkpoint, exactly as if it had not stopped; `opts.registry`
+/// must hold the families and strategies the run used.
 pub fn resume(dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
+    let registry = opts.registry.clone();
     let path = dir.join("config.toml");
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
         path: path.clone(),
@@ -167,10 +195,10 @@ pub fn resume(dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
     })?;
     let cfg: RunConfig =
         toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-    cfg.validate()?;
+    cfg.validate_with(&registry)?;
     let device = setup_device(&cfg)?;
     let eval_sets = EvalSets::load(&cfg)?;
-    let state = checkpoint::load_state(dir)?;
+    let state = checkpoint::load_state(dir, registry.clone())?;
     let ck = checkpoint::dir(dir);
     let dtype = policy::parse_dtype(&cfg.dtype)?;
     let mut policy = policy::Policy::load(ck.join("model"), &device)?;
@@ -198,6 +226,7 @@ pub fn resume(dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
         samples: JsonlWriter::append(&dir.join("samples.jsonl"))?,
         evals: JsonlWriter::append(&dir.join("eval.jsonl"))?,
         cfg,
+        registry,
         dir: dir.to_path_buf(),
         policy,
         reference,
@@ -302,6 +331,7 @@ impl Run {
                 .next_tasks(cfg.sampling.tasks_per_step);
             let groups = sample_groups(
                 &self.policy,
+                &self.registry,
                 tasks,
                 &cfg.sampling,
                 cfg.train.overlong,
@@ -461,7 +491,7 @@ impl Run {
     /// Greedy pass rates on the eval sets, on their own clock, appended to `eval.jsonl`.
     fn evaluate(&mut self) -> Result<serde_json::Value> {
         let t = Instant::now();
-        let result = eval::evaluate(&self.policy, &self.cfg, &self.eval_sets)?;
+        let result = eval::evaluate(&self.policy, &self.registry, &self.cfg, &self.eval_sets)?;
         self.evals.write(&json!({
             "step": self.state.step,
             "train_seconds": self.state.train_seconds,

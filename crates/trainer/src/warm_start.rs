@@ -16,9 +16,11 @@ use crate::rng::{stream_rng, Stream};
 use crate::rollout::encode_prompt;
 use crate::update::{add_grads, side_by_side};
 
-/// Runs `cfg.warm_start.steps` supervised steps on `policy`'s trainable weights.
+/// Runs `cfg.warm_start.steps` supervised steps on `policy`'s trainable weights, on tasks of
+/// `registry`'s families.
 pub fn run(
     policy: &policy::Policy,
+    registry: &tasks::Registry,
     cfg: &RunConfig,
     exclude: &HashSet<String>,
     log: &mut JsonlWriter,
@@ -32,7 +34,6 @@ pub fn run(
     let mut opt = AdamW::new(vars.clone(), adamw, ws.lr)?;
     let schedule = ws.schedule();
     schedule.validate()?;
-    let registry = tasks::Registry::shared();
     let cells: Vec<(usize, u32)> = cfg
         .tasks
         .families

@@ -7,8 +7,71 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CellStats, FamilyCells, Strategy};
+use super::{CellStats, FamilyCells, Strategy, StrategyConfig};
+use crate::config::{bad, unit};
+use crate::error::Result;
 use crate::rng::TaskRng;
+
+/// `[tasks.curriculum] type = "frontier"`: train at the frontier, the lowest level not mastered
+/// (plus cells above it whose pass rate is inside `band`), replaying mastered cells a fraction
+/// `replay` of the time. Mastered = at least `min_groups` groups and a chance-corrected pass-rate
+/// EMA at or above `promote`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FrontierConfig {
+    /// Mastery threshold (chance-corrected EMA).
+    pub promote: f64,
+    /// Pass-rate band `[low, high]` of trainable cells above the frontier.
+    pub band: [f64; 2],
+    /// Groups at a cell before it can count as mastered.
+    pub min_groups: u64,
+    /// Fraction of choices that replay mastered cells.
+    pub replay: f64,
+    /// A mastered cell whose EMA falls below this is the frontier again (forgetting).
+    pub demote: f64,
+}
+
+impl Default for FrontierConfig {
+    fn default() -> Self {
+        Self {
+            promote: 0.8,
+            band: [0.05, 0.95],
+            min_groups: 24,
+            replay: 0.1,
+            demote: 0.3,
+        }
+    }
+}
+
+impl StrategyConfig for FrontierConfig {
+    type Strategy = Frontier;
+
+    fn validate(&self) -> Result<()> {
+        unit("curriculum.promote", self.promote)?;
+        unit("curriculum.replay", self.replay)?;
+        unit("curriculum.demote", self.demote)?;
+        let band = self.band;
+        if !(0.0..=1.0).contains(&band[0]) || band[1] < band[0] || band[1] > 1.0 {
+            return Err(bad(
+                "curriculum.band",
+                format!("{band:?}"),
+                "must be [low, high] with 0 <= low <= high <= 1",
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(&self, family: &FamilyCells) -> Frontier {
+        Frontier::new(
+            self.promote,
+            self.band,
+            self.min_groups,
+            self.replay,
+            self.demote,
+            family.start,
+        )
+    }
+}
 
 /// Frontier state of one family.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,5 +141,9 @@ impl Strategy for Frontier {
 
     fn position(&self, _family: &FamilyCells, _cells: &[CellStats]) -> usize {
         self.pos
+    }
+
+    fn mastery(&self) -> f64 {
+        self.promote
     }
 }

@@ -3,8 +3,58 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CellStats, FamilyCells, Strategy};
+use super::{CellStats, FamilyCells, Strategy, StrategyConfig};
+use crate::config::{bad, unit};
+use crate::error::Result;
 use crate::rng::TaskRng;
+
+/// `[tasks.curriculum] type = "ladder"`: reasoning-gym's threshold ladder. Promote when the mean
+/// pass rate over the last `window` groups at the current level is above `promote`, demote below
+/// `demote`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LadderConfig {
+    /// Promotion threshold.
+    pub promote: f64,
+    /// Demotion threshold.
+    pub demote: f64,
+    /// Groups averaged before a move.
+    pub window: usize,
+}
+
+impl Default for LadderConfig {
+    fn default() -> Self {
+        Self {
+            promote: 0.7,
+            demote: 0.3,
+            window: 8,
+        }
+    }
+}
+
+impl StrategyConfig for LadderConfig {
+    type Strategy = Ladder;
+
+    fn validate(&self) -> Result<()> {
+        unit("curriculum.promote", self.promote)?;
+        unit("curriculum.demote", self.demote)?;
+        if self.demote >= self.promote {
+            return Err(bad(
+                "curriculum.demote",
+                self.demote,
+                format!("must be below promote = {}", self.promote),
+            ));
+        }
+        if self.window == 0 {
+            return Err(bad("curriculum.window", self.window, "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    fn build(&self, family: &FamilyCells) -> Ladder {
+        Ladder::new(self.promote, self.demote, self.window, family.start)
+    }
+}
 
 /// Threshold ladder state of one family.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

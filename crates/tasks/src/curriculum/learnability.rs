@@ -11,9 +11,86 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{softmax_pick, CellStats, FamilyCells, Strategy};
-use crate::knobs::{fmt_number, Knobs};
+use super::{softmax_pick, CellStats, FamilyCells, NewCell, Strategy, StrategyConfig};
+use crate::config::{bad, unit};
+use crate::error::Result;
+use crate::knobs::fmt_number;
 use crate::rng::TaskRng;
+
+/// `[tasks.curriculum] type = "learnability"` (ours): score cells by q(1 − q) + `progress_weight`
+/// · |learning progress| (q = chance-corrected pass rate), sample ∝ exp(score / `temperature`)
+/// among reachable cells; when the frontier cell has had `min_groups` groups without one success,
+/// add intermediate knob settings between it and the level below so that the next step is
+/// reachable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LearnabilityConfig {
+    /// Weight of |fast − slow| EMA in the score.
+    pub progress_weight: f64,
+    /// Softmax temperature of the choice.
+    pub temperature: f64,
+    /// Assumed pass rate of a reachable cell never tried.
+    pub prior: f64,
+    /// Mastery threshold (chance-corrected EMA).
+    pub promote: f64,
+    /// Groups before mastery or a stall is decided.
+    pub min_groups: u64,
+    /// Fraction of choices that replay mastered cells.
+    pub replay: f64,
+    /// Whether stalled steps get intermediate cells.
+    pub intermediates: bool,
+}
+
+impl Default for LearnabilityConfig {
+    fn default() -> Self {
+        Self {
+            progress_weight: 1.0,
+            temperature: 0.05,
+            prior: 0.5,
+            promote: 0.8,
+            min_groups: 24,
+            replay: 0.1,
+            intermediates: true,
+        }
+    }
+}
+
+impl StrategyConfig for LearnabilityConfig {
+    type Strategy = Learnability;
+
+    fn validate(&self) -> Result<()> {
+        unit("curriculum.prior", self.prior)?;
+        unit("curriculum.promote", self.promote)?;
+        unit("curriculum.replay", self.replay)?;
+        if self.temperature.is_nan() || self.temperature <= 0.0 {
+            return Err(bad(
+                "curriculum.temperature",
+                self.temperature,
+                "must be positive",
+            ));
+        }
+        if self.progress_weight.is_nan() || self.progress_weight < 0.0 {
+            return Err(bad(
+                "curriculum.progress_weight",
+                self.progress_weight,
+                "must be >= 0",
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(&self, _family: &FamilyCells) -> Learnability {
+        Learnability::new(
+            self.progress_weight,
+            self.temperature,
+            self.prior,
+            self.promote,
+            self.min_groups,
+            self.replay,
+            self.intermediates,
+        )
+    }
+}
 
 /// Learnability state of one family.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,19 +137,15 @@ impl Learnability {
         q * (1.0 - q) + self.progress_weight * s.learning_progress().abs()
     }
 
-    /// Intermediate cells `(position, knobs, label)` to add when the frontier step is stalled.
-    pub fn propose(
-        &mut self,
-        family: &FamilyCells,
-        cells: &[CellStats],
-    ) -> Option<Vec<(usize, Knobs, String)>> {
+    /// Intermediate cells to add when the frontier step is stalled.
+    fn intermediates(&mut self, family: &FamilyCells, cells: &[CellStats]) -> Vec<NewCell> {
         if !self.intermediates {
-            return None;
+            return Vec::new();
         }
         let pos = family.frontier(cells, self.promote, self.min_groups);
         let s = &cells[family.levels[pos]];
         if pos == 0 || s.groups < self.min_groups || s.correct > 0 || self.proposed.contains(&pos) {
-            return None;
+            return Vec::new();
         }
         self.proposed.push(pos);
         let (lo, hi) = (&cells[family.levels[pos - 1]], s);
@@ -100,10 +173,14 @@ impl Learnability {
             for v in steps {
                 let mut k = lo.knobs.clone();
                 k.set(name.to_string(), v);
-                out.push((pos, k, format!("{}+{name}={}", lo.label, fmt_number(v))));
+                out.push(NewCell {
+                    position: pos,
+                    knobs: k,
+                    label: format!("{}+{name}={}", lo.label, fmt_number(v)),
+                });
             }
         }
-        Some(out)
+        out
     }
 }
 
@@ -137,10 +214,16 @@ impl Strategy for Learnability {
         eligible[softmax_pick(&scores, self.temperature, rng)]
     }
 
-    fn update(&mut self, _family: &FamilyCells, _cell: usize, _cells: &[CellStats]) {}
+    fn propose(&mut self, family: &FamilyCells, cells: &[CellStats]) -> Vec<NewCell> {
+        self.intermediates(family, cells)
+    }
 
     fn position(&self, family: &FamilyCells, cells: &[CellStats]) -> usize {
         family.frontier(cells, self.promote, self.min_groups)
+    }
+
+    fn mastery(&self) -> f64 {
+        self.promote
     }
 }
 
@@ -149,6 +232,8 @@ mod tests {
     use super::*;
     use crate::config::{CurriculumConfig, FamilyConfig, TasksConfig};
     use crate::curriculum::Curriculum;
+    use crate::family::Registry;
+    use crate::knobs::Knobs;
     use crate::task::{NumberFormat, Verdict};
 
     #[test]
@@ -163,18 +248,19 @@ mod tests {
                 start_level: 5,
                 weight: 1.0,
             }],
-            curriculum: CurriculumConfig::Learnability {
-                progress_weight: 1.0,
-                temperature: 0.05,
-                prior: 0.5,
-                promote: 0.8,
-                min_groups: 4,
-                replay: 0.0,
-                intermediates: true,
-            },
+            curriculum: CurriculumConfig::new(
+                "learnability",
+                &LearnabilityConfig {
+                    min_groups: 4,
+                    replay: 0.0,
+                    ..LearnabilityConfig::default()
+                },
+            )
+            .unwrap(),
             ..TasksConfig::default()
         };
-        let mut c = Curriculum::new(&config, 0, Default::default()).unwrap();
+        let registry = std::sync::Arc::new(Registry::builtin());
+        let mut c = Curriculum::new(&config, registry.clone(), 0, Default::default()).unwrap();
         let right: Vec<Verdict> = (0..16).map(|_| Verdict::correct("1")).collect();
         let wrong: Vec<Verdict> = (0..16).map(|_| Verdict::unparseable("")).collect();
         for _ in 0..200 {
@@ -192,7 +278,7 @@ mod tests {
         let mut cfg2 = config.clone();
         cfg2.families[0].levels = [7, 8]; // 4x4 -> 5x5: both knobs differ.
         cfg2.families[0].start_level = 7;
-        let mut c = Curriculum::new(&cfg2, 0, Default::default()).unwrap();
+        let mut c = Curriculum::new(&cfg2, registry, 0, Default::default()).unwrap();
         for _ in 0..200 {
             for t in c.next_tasks(1) {
                 let v = if t.level == Some(7) { &right } else { &wrong };

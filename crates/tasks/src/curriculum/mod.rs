@@ -1,35 +1,41 @@
 //! The autocurriculum: per-cell statistics and a [`Strategy`] that picks the next cell.
 //!
-//! A cell is one family at one knob setting (a ladder level, or an intermediate setting the
-//! `learnability` strategy adds). [`Curriculum::next_tasks`] picks a family by weight, lets that
-//! family's strategy choose a cell, and generates a task there from a seed drawn from the
+//! A cell is one family at one knob setting (a ladder level, or a setting a strategy adds, such
+//! as `learnability`'s intermediates). [`Curriculum::next_tasks`] picks a family by weight, lets
+//! that family's strategy choose a cell, and generates a task there from a seed drawn from the
 //! curriculum's own [`TaskRng`], skipping excluded (eval) ids; [`Curriculum::observe`] folds one
 //! group's verdicts into the cell's statistics and tells the strategy. The whole state, RNG
-//! included, is serde: save → restore → the same calls give the same tasks.
+//! included, is serde: save → [`Curriculum::restore`] with the registry → the same calls give the
+//! same tasks.
 
 mod frontier;
 mod ladder;
 mod learnability;
 #[cfg(test)]
 mod simulation;
+mod strategy;
 mod uniform;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{CurriculumConfig, StatsConfig, TasksConfig};
+use crate::config::{StatsConfig, TasksConfig};
 use crate::error::Result;
 use crate::family::Registry;
 use crate::knobs::Knobs;
 use crate::rng::TaskRng;
 use crate::task::{NumberFormat, PromptStyle, Task, Verdict};
 
-pub use frontier::Frontier;
-pub use ladder::Ladder;
-pub use learnability::Learnability;
-pub use uniform::{Fixed, Uniform};
+pub use frontier::FrontierConfig;
+pub use ladder::LadderConfig;
+pub use learnability::LearnabilityConfig;
+pub use strategy::{NewCell, Strategies, Strategy, StrategyConfig};
+pub use uniform::{FixedConfig, UniformConfig};
+
+use strategy::Slot;
 
 /// Statistics of one cell (family × knob setting).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,92 +196,6 @@ impl FamilyCells {
     }
 }
 
-/// Chooses the next cell of one family and learns from the outcomes (one instance per family).
-pub trait Strategy {
-    /// The cell (an index into `cells`) for the next task of `family`.
-    fn choose(&mut self, family: &FamilyCells, cells: &[CellStats], rng: &mut TaskRng) -> usize;
-    /// Called after `cells[cell]` took in one group's outcomes.
-    fn update(&mut self, family: &FamilyCells, cell: usize, cells: &[CellStats]);
-    /// The current ladder position (index into `family.levels`) for metrics and plots.
-    fn position(&self, family: &FamilyCells, cells: &[CellStats]) -> usize;
-}
-
-/// The configured strategy of one family, serialisable for checkpoints.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum AnyStrategy {
-    Fixed(Fixed),
-    Uniform(Uniform),
-    Ladder(Ladder),
-    Frontier(Frontier),
-    Learnability(Learnability),
-}
-
-impl AnyStrategy {
-    fn new(config: &CurriculumConfig, family: &FamilyCells) -> Self {
-        match config.clone() {
-            CurriculumConfig::Fixed => AnyStrategy::Fixed(Fixed),
-            CurriculumConfig::Uniform => AnyStrategy::Uniform(Uniform),
-            CurriculumConfig::Ladder {
-                promote,
-                demote,
-                window,
-            } => AnyStrategy::Ladder(Ladder::new(promote, demote, window, family.start)),
-            CurriculumConfig::Frontier {
-                promote,
-                band,
-                min_groups,
-                replay,
-                demote,
-            } => AnyStrategy::Frontier(Frontier::new(
-                promote,
-                band,
-                min_groups,
-                replay,
-                demote,
-                family.start,
-            )),
-            CurriculumConfig::Learnability {
-                progress_weight,
-                temperature,
-                prior,
-                promote,
-                min_groups,
-                replay,
-                intermediates,
-            } => AnyStrategy::Learnability(Learnability::new(
-                progress_weight,
-                temperature,
-                prior,
-                promote,
-                min_groups,
-                replay,
-                intermediates,
-            )),
-        }
-    }
-
-    fn inner(&mut self) -> &mut dyn Strategy {
-        match self {
-            AnyStrategy::Fixed(s) => s,
-            AnyStrategy::Uniform(s) => s,
-            AnyStrategy::Ladder(s) => s,
-            AnyStrategy::Frontier(s) => s,
-            AnyStrategy::Learnability(s) => s,
-        }
-    }
-
-    fn inner_ref(&self) -> &dyn Strategy {
-        match self {
-            AnyStrategy::Fixed(s) => s,
-            AnyStrategy::Uniform(s) => s,
-            AnyStrategy::Ladder(s) => s,
-            AnyStrategy::Frontier(s) => s,
-            AnyStrategy::Learnability(s) => s,
-        }
-    }
-}
-
 /// Where one family stands, for metrics and plots.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FamilyPosition {
@@ -287,29 +207,61 @@ pub struct FamilyPosition {
     pub mastered: usize,
 }
 
-/// Cells, their statistics, one strategy per family and the RNG: what the trainer holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Cells, their statistics, one strategy per family and the RNG, over the families of a
+/// [`Registry`]: what the trainer holds. It serialises to a [`CurriculumState`] (the registry is
+/// not part of it); [`Curriculum::restore`] takes the registry again.
+#[derive(Debug, Clone, Serialize)]
 pub struct Curriculum {
+    #[serde(skip)]
+    registry: Arc<Registry>,
     style: PromptStyle,
     rates: StatsConfig,
     families: Vec<FamilyCells>,
     cells: Vec<CellStats>,
-    strategies: Vec<AnyStrategy>,
+    strategies: Vec<Slot>,
     rng: TaskRng,
     exclude: HashSet<String>,
-    /// Mastery threshold used by `position` for strategies without their own.
-    promote: f64,
+}
+
+/// A saved [`Curriculum`] (what a checkpoint holds): everything but the registry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurriculumState {
+    style: PromptStyle,
+    rates: StatsConfig,
+    families: Vec<FamilyCells>,
+    cells: Vec<CellStats>,
+    /// Each family's strategy as `{"type": name, ..its serde state}`.
+    strategies: Vec<serde_json::Value>,
+    rng: TaskRng,
+    exclude: HashSet<String>,
+}
+
+impl PartialEq for Curriculum {
+    /// Equal state (the registries are not compared).
+    fn eq(&self, other: &Self) -> bool {
+        self.style == other.style
+            && self.rates == other.rates
+            && self.families == other.families
+            && self.cells == other.cells
+            && self.strategies == other.strategies
+            && self.rng == other.rng
+            && self.exclude == other.exclude
+    }
 }
 
 /// Draws per cell before a task whose id is not excluded is given up on.
 const MAX_DRAWS: usize = 256;
 
 impl Curriculum {
-    /// A curriculum over `config`'s families (built-in registry), seeded by `seed`, that never
-    /// issues a task whose id is in `exclude`.
-    pub fn new(config: &TasksConfig, seed: u64, exclude: HashSet<String>) -> Result<Self> {
-        let registry = Registry::shared();
-        config.validate_with(registry)?;
+    /// A curriculum over `config`'s families and strategy (both looked up in `registry`), seeded
+    /// by `seed`, that never issues a task whose id is in `exclude`.
+    pub fn new(
+        config: &TasksConfig,
+        registry: Arc<Registry>,
+        seed: u64,
+        exclude: HashSet<String>,
+    ) -> Result<Self> {
+        config.validate_with(&registry)?;
         let mut families = Vec::new();
         let mut cells = Vec::new();
         for f in &config.families {
@@ -343,14 +295,10 @@ impl Curriculum {
         }
         let strategies = families
             .iter()
-            .map(|f| AnyStrategy::new(&config.curriculum, f))
-            .collect();
-        let promote = match config.curriculum {
-            CurriculumConfig::Frontier { promote, .. }
-            | CurriculumConfig::Learnability { promote, .. } => promote,
-            _ => 0.8,
-        };
+            .map(|f| registry.strategies().build(&config.curriculum, f))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
+            registry,
             style: config.style,
             rates: config.stats.clone(),
             families,
@@ -358,21 +306,47 @@ impl Curriculum {
             strategies,
             rng: TaskRng::new(seed),
             exclude,
-            promote,
         })
+    }
+
+    /// The curriculum saved as `state`, over `registry` (which must know its families and
+    /// strategies): it continues exactly where the saved one stopped.
+    pub fn restore(state: CurriculumState, registry: Arc<Registry>) -> Result<Self> {
+        for f in &state.families {
+            registry.get(&f.name)?;
+        }
+        let strategies = state
+            .strategies
+            .into_iter()
+            .map(|s| registry.strategies().restore(s))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            registry,
+            style: state.style,
+            rates: state.rates,
+            families: state.families,
+            cells: state.cells,
+            strategies,
+            rng: state.rng,
+            exclude: state.exclude,
+        })
+    }
+
+    /// The registry whose families and strategies this curriculum uses.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
     }
 
     /// The next `n` tasks (never an excluded id; fewer only if a cell's tasks are all excluded).
     pub fn next_tasks(&mut self, n: usize) -> Vec<Task> {
-        let registry = Registry::shared();
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             let f = self.pick_family();
             let cell =
                 self.strategies[f]
-                    .inner()
+                    .get_mut()
                     .choose(&self.families[f], &self.cells, &mut self.rng);
-            let Ok(family) = registry.get(&self.families[f].name) else {
+            let Ok(family) = self.registry.get(&self.families[f].name) else {
                 continue;
             };
             let stats = &self.cells[cell];
@@ -433,33 +407,40 @@ impl Curriculum {
         };
         let correct = verdicts.iter().filter(|v| v.correct).count() as u64;
         self.cells[cell].observe(correct, verdicts.len() as u64, &self.rates);
-        self.strategies[f]
-            .inner()
-            .update(&self.families[f], cell, &self.cells);
-        if let AnyStrategy::Learnability(s) = &mut self.strategies[f] {
-            if let Some(new) = s.propose(&self.families[f], &self.cells) {
-                self.add_intermediates(f, new);
-            }
+        let strategy = self.strategies[f].get_mut();
+        strategy.update(&self.families[f], cell, &self.cells);
+        let new = strategy.propose(&self.families[f], &self.cells);
+        if !new.is_empty() {
+            self.add_cells(f, new);
         }
     }
 
-    /// Adds intermediate cells `(position, knobs)` to family `f` (skipping invalid or known ones).
-    fn add_intermediates(&mut self, f: usize, new: Vec<(usize, Knobs, String)>) {
-        let registry = Registry::shared();
-        for (pos, knobs, label) in new {
+    /// Adds the cells a strategy proposed to family `f` (skipping invalid or known ones).
+    fn add_cells(&mut self, f: usize, new: Vec<NewCell>) {
+        for NewCell {
+            position,
+            knobs,
+            label,
+        } in new
+        {
             let fam = &self.families[f];
-            let Ok(knobs) = registry.resolve(&fam.name, &knobs, fam.format) else {
+            let Ok(knobs) = self.registry.resolve(&fam.name, &knobs, fam.format) else {
                 continue;
             };
             if fam.all().any(|(_, c)| self.cells[c].knobs == knobs) {
                 continue;
             }
-            let chance = registry.get(&fam.name).map_or(0.0, |x| x.chance(&knobs));
-            tracing::info!(family = %fam.name, cell = %label, "learnability: added an intermediate cell");
+            let chance = self
+                .registry
+                .get(&fam.name)
+                .map_or(0.0, |x| x.chance(&knobs));
+            let position = position.min(fam.levels.len());
+            let strategy = self.strategies[f].kind();
+            tracing::info!(family = %fam.name, cell = %label, strategy, "added an intermediate cell");
             let cell = CellStats::new(&fam.name, None, label, knobs, chance);
             self.cells.push(cell);
             let idx = self.cells.len() - 1;
-            self.families[f].extras.push((pos, idx));
+            self.families[f].extras.push((position, idx));
         }
     }
 
@@ -474,14 +455,15 @@ impl Curriculum {
             .iter()
             .zip(&self.strategies)
             .map(|(f, s)| {
-                let p = s.inner_ref().position(f, &self.cells);
+                let s = s.get();
+                let p = s.position(f, &self.cells).min(f.levels.len() - 1);
                 FamilyPosition {
                     family: f.name.clone(),
                     level: self.cells[f.levels[p]].level.unwrap_or(0),
                     mastered: f
                         .levels
                         .iter()
-                        .filter(|&&c| self.cells[c].mastered(self.promote, 1))
+                        .filter(|&&c| self.cells[c].mastered(s.mastery(), 1))
                         .count(),
                 }
             })
@@ -515,34 +497,34 @@ pub(crate) fn softmax_pick(scores: &[f64], temperature: f64, rng: &mut TaskRng) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::FamilyConfig;
+    use crate::config::{CurriculumConfig, FamilyConfig};
 
     fn config(kind: &str) -> TasksConfig {
         let curriculum = match kind {
-            "fixed" => CurriculumConfig::Fixed,
-            "uniform" => CurriculumConfig::Uniform,
-            "ladder" => CurriculumConfig::Ladder {
-                promote: 0.7,
-                demote: 0.3,
-                window: 4,
-            },
-            "frontier" => CurriculumConfig::Frontier {
-                promote: 0.8,
-                band: [0.05, 0.95],
-                min_groups: 4,
-                replay: 0.1,
-                demote: 0.3,
-            },
-            _ => CurriculumConfig::Learnability {
-                progress_weight: 1.0,
-                temperature: 0.05,
-                prior: 0.5,
-                promote: 0.8,
-                min_groups: 4,
-                replay: 0.1,
-                intermediates: true,
-            },
-        };
+            "ladder" => CurriculumConfig::new(
+                "ladder",
+                &LadderConfig {
+                    window: 4,
+                    ..LadderConfig::default()
+                },
+            ),
+            "frontier" => CurriculumConfig::new(
+                "frontier",
+                &FrontierConfig {
+                    min_groups: 4,
+                    ..FrontierConfig::default()
+                },
+            ),
+            "learnability" => CurriculumConfig::new(
+                "learnability",
+                &LearnabilityConfig {
+                    min_groups: 4,
+                    ..LearnabilityConfig::default()
+                },
+            ),
+            other => Ok(CurriculumConfig::named(other)),
+        }
+        .unwrap();
         let mut c = TasksConfig {
             curriculum,
             ..TasksConfig::default()
@@ -583,21 +565,30 @@ mod tests {
         ids
     }
 
+    fn builtin() -> Arc<Registry> {
+        Arc::new(Registry::builtin())
+    }
+
+    fn new(kind: &str, seed: u64, exclude: HashSet<String>) -> Curriculum {
+        Curriculum::new(&config(kind), builtin(), seed, exclude).unwrap()
+    }
+
     #[test]
     fn save_restore_gives_the_same_tasks_for_every_strategy() {
         for kind in ["fixed", "uniform", "ladder", "frontier", "learnability"] {
-            let mut a = Curriculum::new(&config(kind), 11, HashSet::new()).unwrap();
+            let mut a = new(kind, 11, HashSet::new());
             drive(&mut a, 20);
             let saved = serde_json::to_string(&a).unwrap();
-            let mut b: Curriculum = serde_json::from_str(&saved).unwrap();
+            let state: CurriculumState = serde_json::from_str(&saved).unwrap();
+            let mut b = Curriculum::restore(state, builtin()).unwrap();
             assert_eq!(a, b, "{kind}: state changed in a round trip");
             assert_eq!(
                 drive(&mut a, 20),
                 drive(&mut b, 20),
                 "{kind}: diverged after restore"
             );
-            let mut c = Curriculum::new(&config(kind), 11, HashSet::new()).unwrap();
-            let mut d = Curriculum::new(&config(kind), 11, HashSet::new()).unwrap();
+            let mut c = new(kind, 11, HashSet::new());
+            let mut d = new(kind, 11, HashSet::new());
             assert_eq!(
                 drive(&mut c, 10),
                 drive(&mut d, 10),
@@ -608,9 +599,9 @@ mod tests {
 
     #[test]
     fn excluded_ids_are_never_issued() {
-        let mut probe = Curriculum::new(&config("uniform"), 3, HashSet::new()).unwrap();
+        let mut probe = new("uniform", 3, HashSet::new());
         let excluded: HashSet<String> = probe.next_tasks(400).into_iter().map(|t| t.id).collect();
-        let mut c = Curriculum::new(&config("uniform"), 3, excluded.clone()).unwrap();
+        let mut c = new("uniform", 3, excluded.clone());
         let tasks = c.next_tasks(400);
         assert!(tasks.len() >= 380, "{}", tasks.len());
         assert!(tasks.iter().all(|t| !excluded.contains(&t.id)));
@@ -618,7 +609,7 @@ mod tests {
 
     #[test]
     fn stats_count_attempts_correct_informative_and_ema() {
-        let mut c = Curriculum::new(&config("fixed"), 0, HashSet::new()).unwrap();
+        let mut c = new("fixed", 0, HashSet::new());
         let t = c.next_tasks(1).pop().unwrap();
         c.observe(&t, &verdicts(8, 16));
         c.observe(&t, &verdicts(16, 16));
@@ -636,7 +627,7 @@ mod tests {
 
     #[test]
     fn fixed_stays_and_positions_report_levels() {
-        let mut c = Curriculum::new(&config("fixed"), 0, HashSet::new()).unwrap();
+        let mut c = new("fixed", 0, HashSet::new());
         let tasks = c.next_tasks(50);
         assert!(tasks
             .iter()
@@ -653,7 +644,7 @@ mod tests {
 
     #[test]
     fn ladder_promotes_above_0_7_and_demotes_below_0_3() {
-        let mut c = Curriculum::new(&config("ladder"), 0, HashSet::new()).unwrap();
+        let mut c = new("ladder", 0, HashSet::new());
         let level = |c: &Curriculum| c.position()[0].level;
         let feed = |c: &mut Curriculum, k: usize| {
             for t in c
@@ -677,7 +668,7 @@ mod tests {
 
     #[test]
     fn frontier_promotes_only_after_min_groups_and_against_chance() {
-        let mut c = Curriculum::new(&config("frontier"), 0, HashSet::new()).unwrap();
+        let mut c = new("frontier", 0, HashSet::new());
         // Boolean answers pass at 0.5 by chance: 0.75 raw is only 0.5 skill, below 0.8.
         for _ in 0..40 {
             for t in c

@@ -3,9 +3,11 @@
 //! must beat `uniform` on the informative-group fraction and on levels mastered per step.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::config::{CurriculumConfig, TasksConfig};
-use crate::curriculum::Curriculum;
+use crate::curriculum::{Curriculum, FrontierConfig, LadderConfig, LearnabilityConfig};
+use crate::family::Registry;
 use crate::rng::TaskRng;
 use crate::task::Verdict;
 
@@ -56,7 +58,8 @@ fn run(curriculum: CurriculumConfig, seed: u64) -> (f64, usize) {
         curriculum,
         ..TasksConfig::default()
     };
-    let mut c = Curriculum::new(&config, seed, HashSet::new()).unwrap();
+    let registry = Arc::new(Registry::builtin());
+    let mut c = Curriculum::new(&config, registry, seed, HashSet::new()).unwrap();
     let mut learner = Learner::new();
     let mut rng = TaskRng::new(seed ^ 0xabc);
     let (mut groups, mut informative) = (0usize, 0usize);
@@ -98,28 +101,28 @@ fn mean(curriculum: CurriculumConfig) -> (f64, f64) {
 /// mastered. The simulation is deterministic (seeded), so the test cannot fail by chance.
 #[test]
 fn frontier_and_learnability_beat_uniform() {
-    let uniform = mean(CurriculumConfig::Uniform);
-    let frontier = mean(CurriculumConfig::Frontier {
-        promote: 0.8,
-        band: [0.05, 0.95],
-        min_groups: 8,
-        replay: 0.1,
-        demote: 0.3,
-    });
-    let learn = mean(CurriculumConfig::Learnability {
-        progress_weight: 1.0,
-        temperature: 0.05,
-        prior: 0.5,
-        promote: 0.8,
-        min_groups: 8,
-        replay: 0.1,
-        intermediates: true,
-    });
-    let ladder = mean(CurriculumConfig::Ladder {
-        promote: 0.7,
-        demote: 0.3,
-        window: 8,
-    });
+    let uniform = mean(CurriculumConfig::named("uniform"));
+    let frontier = mean(
+        CurriculumConfig::new(
+            "frontier",
+            &FrontierConfig {
+                min_groups: 8,
+                ..FrontierConfig::default()
+            },
+        )
+        .unwrap(),
+    );
+    let learn = mean(
+        CurriculumConfig::new(
+            "learnability",
+            &LearnabilityConfig {
+                min_groups: 8,
+                ..LearnabilityConfig::default()
+            },
+        )
+        .unwrap(),
+    );
+    let ladder = mean(CurriculumConfig::new("ladder", &LadderConfig::default()).unwrap());
     eprintln!("informative fraction, levels mastered after {STEPS} steps x {TASKS_PER_STEP} groups (mean of 4 seeds):");
     eprintln!("  uniform      {:.3} {:.2}", uniform.0, uniform.1);
     eprintln!("  ladder       {:.3} {:.2}", ladder.0, ladder.1);

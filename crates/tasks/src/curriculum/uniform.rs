@@ -2,38 +2,56 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CellStats, FamilyCells, Strategy};
+use super::{CellStats, FamilyCells, Strategy, StrategyConfig};
 use crate::rng::TaskRng;
+
+/// `[tasks.curriculum] type = "fixed"`: no parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedConfig {}
+
+impl StrategyConfig for FixedConfig {
+    type Strategy = Fixed;
+
+    fn build(&self, _family: &FamilyCells) -> Fixed {
+        Fixed {}
+    }
+}
 
 /// Always the start level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Fixed;
+pub struct Fixed {}
 
 impl Strategy for Fixed {
     fn choose(&mut self, family: &FamilyCells, _cells: &[CellStats], _rng: &mut TaskRng) -> usize {
         family.levels[family.start]
     }
 
-    fn update(&mut self, _family: &FamilyCells, _cell: usize, _cells: &[CellStats]) {}
-
     fn position(&self, family: &FamilyCells, _cells: &[CellStats]) -> usize {
         family.start
     }
 }
 
+/// `[tasks.curriculum] type = "uniform"`: no parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UniformConfig {}
+
+impl StrategyConfig for UniformConfig {
+    type Strategy = Uniform;
+
+    fn build(&self, _family: &FamilyCells) -> Uniform {
+        Uniform {}
+    }
+}
+
 /// Uniform over every cell of the family in play.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Uniform;
+pub struct Uniform {}
 
 impl Strategy for Uniform {
     fn choose(&mut self, family: &FamilyCells, _cells: &[CellStats], rng: &mut TaskRng) -> usize {
         let all: Vec<usize> = family.all().map(|(_, c)| c).collect();
         all[rng.below(all.len() as u64) as usize]
-    }
-
-    fn update(&mut self, _family: &FamilyCells, _cell: usize, _cells: &[CellStats]) {}
-
-    fn position(&self, family: &FamilyCells, cells: &[CellStats]) -> usize {
-        family.frontier(cells, 0.8, 1)
     }
 }

@@ -19,6 +19,8 @@ pub use multiplication::Multiplication;
 pub use sat::Sat;
 pub use sorting::Sorting;
 
+use std::sync::Arc;
+
 use crate::family::Family;
 
 /// `task.data` of a countdown puzzle (used by the importer).
@@ -33,15 +35,15 @@ pub(crate) fn countdown_puzzle(numbers: Vec<i64>, target: i64, use_all: bool) ->
 use crate::rng::TaskRng;
 
 /// The seven built-in families, in ladder-of-abstraction order.
-pub(crate) fn builtin() -> Vec<Box<dyn Family>> {
+pub(crate) fn builtin() -> Vec<Arc<dyn Family>> {
     vec![
-        Box::new(Addition),
-        Box::new(Multiplication),
-        Box::new(IntegerExpression),
-        Box::new(BooleanEval),
-        Box::new(Sat),
-        Box::new(Countdown),
-        Box::new(Sorting),
+        Arc::new(Addition),
+        Arc::new(Multiplication),
+        Arc::new(IntegerExpression),
+        Arc::new(BooleanEval),
+        Arc::new(Sat),
+        Arc::new(Countdown),
+        Arc::new(Sorting),
     ]
 }
 
