@@ -39,6 +39,7 @@ mod import;
 mod jaggedness;
 mod jsonl;
 mod knobs;
+pub mod program;
 mod rng;
 mod task;
 
