@@ -80,6 +80,8 @@ pub struct EvolveStats {
     pub proposals: u64,
     /// Proposals whose edit could not be applied (nothing to swap, a knob at its bound, ...).
     pub failed: u64,
+    /// Proposals skipped as redundant spellings (`add(x, 0)`, `if(c, x, x)`, ...; see the docs).
+    pub redundant: u64,
     /// Proposals identical in structure to an earlier one (not evaluated again).
     pub duplicates: u64,
     /// Proposals that meet the validity rules (repeats included).
@@ -215,6 +217,10 @@ impl Evolver {
                 self.stats.failed += 1;
                 continue;
             };
+            if grammar::redundant(proposal.program.expr()) {
+                self.stats.redundant += 1;
+                continue;
+            }
             let h = proposal.program.structural_hash();
             if self.seen.contains_key(&h) || pending.contains_key(&h) {
                 self.stats.duplicates += 1;
@@ -354,5 +360,116 @@ impl Evolver {
                 proposal: index,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::types::Type;
+    use super::*;
+
+    fn archive_lines(e: &Evolver) -> Vec<String> {
+        e.archive()
+            .records()
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn same_seed_same_archive_and_other_seed_another() {
+        let mut a = Evolver::new(EvolveConfig::default(), 3);
+        let mut b = Evolver::new(EvolveConfig::default(), 3).with_threads(3);
+        let mut c = Evolver::new(EvolveConfig::default(), 4);
+        a.run(2000);
+        b.run(2000);
+        c.run(2000);
+        assert_eq!(archive_lines(&a), archive_lines(&b));
+        assert_eq!(a.stats(), b.stats());
+        assert_ne!(archive_lines(&a), archive_lines(&c));
+    }
+
+    #[test]
+    fn distinct_families_grow_and_are_valid_and_distinct() {
+        let mut e = Evolver::new(EvolveConfig::default(), 0);
+        let mut counts = Vec::new();
+        for n in [500, 1000, 2000, 4000] {
+            e.run(n);
+            counts.push(e.stats().distinct);
+        }
+        assert!(counts.windows(2).all(|w| w[1] > w[0]), "{counts:?}");
+        let s = e.stats();
+        assert_eq!(s.proposals, 4000);
+        assert_eq!(s.distinct as usize, e.archive().len());
+        assert!(s.valid >= s.distinct);
+        assert_eq!(s.found_by.values().sum::<u64>(), s.distinct);
+        // Edits, not only samples, find families.
+        assert!(s.found_by.get(&Edit::Wrap).copied().unwrap_or(0) > 0);
+        let rules = e.config().validity;
+        let mut seen = std::collections::HashSet::new();
+        for r in e.archive().records() {
+            let again = Program::parse(&r.program.to_string()).unwrap();
+            assert_eq!(again.validate(&rules), Ok(r.fingerprint), "{}", r.program);
+            assert!(seen.insert(r.fingerprint));
+            assert_eq!(r.cell, Cell::of(&r.program));
+            if let Some(parent) = r.lineage.parent {
+                let p = e.archive().get(parent).unwrap();
+                assert!(p.lineage.proposal < r.lineage.proposal);
+            } else {
+                assert_eq!(r.lineage.edit, Edit::Sample);
+            }
+        }
+        assert!(e.archive().cells_filled() > 10);
+    }
+
+    #[test]
+    fn a_checkpointed_evolver_continues_exactly() {
+        let mut a = Evolver::new(EvolveConfig::default(), 9);
+        a.run(700);
+        let saved = serde_json::to_string(&a).unwrap();
+        let mut b: Evolver = serde_json::from_str(&saved).unwrap();
+        assert_eq!(serde_json::to_string(&b).unwrap(), saved);
+        a.run(1500);
+        b.run(1500);
+        assert_eq!(archive_lines(&a), archive_lines(&b));
+        assert_eq!(a.stats(), b.stats());
+    }
+
+    #[test]
+    fn fitness_steers_the_choice_of_parents() {
+        // Prefer list-valued families: their children are more often lists than without.
+        let lists = |r: &FamilyRecord| f64::from(u8::from(r.program.output_type() == Type::List));
+        let config = EvolveConfig {
+            tournament: 8,
+            ..EvolveConfig::default()
+        };
+        let mut steered = Evolver::new(config.clone(), 5);
+        let mut plain = Evolver::new(config, 5);
+        for _ in 0..8 {
+            steered.step(&lists);
+            plain.step(&Uniform);
+        }
+        let share = |e: &Evolver| {
+            let edited: Vec<_> = e
+                .archive()
+                .records()
+                .iter()
+                .filter(|r| r.lineage.parent.is_some())
+                .collect();
+            let from_lists = edited
+                .iter()
+                .filter(|r| {
+                    let p = e.archive().get(r.lineage.parent.unwrap()).unwrap();
+                    p.program.output_type() == Type::List
+                })
+                .count();
+            from_lists as f64 / edited.len() as f64
+        };
+        assert!(
+            share(&steered) > share(&plain) + 0.2,
+            "{} vs {}",
+            share(&steered),
+            share(&plain)
+        );
     }
 }

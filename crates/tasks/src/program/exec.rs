@@ -394,3 +394,203 @@ pub fn floor_div(a: i64, b: i64) -> Result<(i64, i64), ExecError> {
         Ok((q, r))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Program, Value};
+    use super::*;
+
+    /// Runs a closed program (no inputs) under default limits.
+    fn eval(text: &str) -> Result<Value, ExecError> {
+        Program::parse(text)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .run(&[], &Limits::default())
+    }
+
+    fn int(text: &str) -> i64 {
+        match eval(text) {
+            Ok(Value::Int(x)) => x,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    fn list(text: &str) -> Vec<i64> {
+        match eval(text) {
+            Ok(Value::List(l)) => l,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    fn boolean(text: &str) -> bool {
+        match eval(text) {
+            Ok(Value::Bool(b)) => b,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn integer_primitives_match_hand_computed_values() {
+        assert_eq!(int("add(2, 3)"), 5);
+        assert_eq!(int("sub(2, 3)"), -1);
+        assert_eq!(int("mul(-4, 3)"), -12);
+        assert_eq!(int("neg(7)"), -7);
+        assert_eq!(int("abs(-7)"), 7);
+        assert_eq!(int("min(-1, 3)"), -1);
+        assert_eq!(int("max(-1, 3)"), 3);
+        assert_eq!(int("square(-12)"), 144);
+        // Python: 7 // 2, -7 // 2, 7 // -2, -7 // -2 = 3, -4, -4, 3
+        assert_eq!(int("div(7, 2)"), 3);
+        assert_eq!(int("div(-7, 2)"), -4);
+        assert_eq!(int("div(7, -2)"), -4);
+        assert_eq!(int("div(-7, -2)"), 3);
+        assert_eq!(int("div(-6, 2)"), -3);
+        // Python: 7 % 2, -7 % 2, 7 % -2, -7 % -2 = 1, 1, -1, -1
+        assert_eq!(int("mod(7, 2)"), 1);
+        assert_eq!(int("mod(-7, 2)"), 1);
+        assert_eq!(int("mod(7, -2)"), -1);
+        assert_eq!(int("mod(-7, -2)"), -1);
+        assert_eq!(int("mod(-6, 3)"), 0);
+        assert_eq!(eval("div(1, 0)"), Err(ExecError::DivByZero));
+        assert_eq!(eval("mod(1, sub(2, 2))"), Err(ExecError::DivByZero));
+    }
+
+    #[test]
+    fn integers_beyond_the_bound_are_too_large_never_wrapped() {
+        assert_eq!(int("add(999999999999999998, 1)"), 999_999_999_999_999_999);
+        assert_eq!(eval("add(999999999999999999, 1)"), Err(ExecError::TooLarge));
+        assert_eq!(
+            eval("sub(-999999999999999999, 1)"),
+            Err(ExecError::TooLarge)
+        );
+        assert_eq!(
+            eval("mul(999999999999999999, 999999999999999999)"),
+            Err(ExecError::TooLarge)
+        );
+        assert_eq!(eval("square(1000000000)"), Err(ExecError::TooLarge));
+        assert_eq!(int("square(999999999)"), 999_999_998_000_000_001);
+        let limits = Limits {
+            max_int_digits: 3,
+            ..Limits::default()
+        };
+        let p = Program::parse("mul(a, a); a:int[2]").unwrap();
+        assert_eq!(p.run(&[Value::Int(31)], &limits), Ok(Value::Int(961)));
+        assert_eq!(p.run(&[Value::Int(32)], &limits), Err(ExecError::TooLarge));
+    }
+
+    #[test]
+    fn boolean_primitives_and_lazy_if() {
+        assert!(boolean("eq(3, 3)") && !boolean("eq(3, -3)"));
+        assert!(boolean("lt(-3, 2)") && !boolean("lt(2, 2)"));
+        assert!(boolean("gt(3, 2)") && !boolean("gt(2, 2)"));
+        assert!(!boolean("not(true)"));
+        assert!(boolean("and(true, true)") && !boolean("and(true, false)"));
+        assert!(boolean("or(false, true)") && !boolean("or(false, false)"));
+        assert!(boolean("xor(true, false)") && !boolean("xor(true, true)"));
+        assert!(boolean("even(-4)") && !boolean("even(-3)") && boolean("even(0)"));
+        // Only the chosen branch runs: the other would divide by zero.
+        assert_eq!(int("if(true, 1, div(1, 0))"), 1);
+        assert_eq!(int("if(false, div(1, 0), 2)"), 2);
+        assert_eq!(list("if(lt(1, 2), digits(12), digits(3))"), vec![1, 2]);
+        assert!(boolean("if(false, true, eq(1, 1))"));
+        // and/or evaluate both sides: an error on either side is the run's error.
+        assert_eq!(
+            eval("and(false, eq(div(1, 0), 1))"),
+            Err(ExecError::DivByZero)
+        );
+    }
+
+    #[test]
+    fn list_primitives_match_hand_computed_values() {
+        assert_eq!(list("digits(0)"), vec![0]);
+        assert_eq!(list("digits(-120)"), vec![1, 2, 0]);
+        assert_eq!(list("digits(999999999999999999)"), vec![9; 18]);
+        assert_eq!(int("undigits(digits(-120))"), 120);
+        assert_eq!(int("undigits(concat(digits(0), digits(7)))"), 7);
+        assert_eq!(int("undigits(take(digits(5), 0))"), 0);
+        assert_eq!(
+            eval("undigits(cumsum(digits(99)))"),
+            Err(ExecError::BadDigit { value: 18 })
+        );
+        assert_eq!(
+            eval("undigits(concat(digits(999999999999999999), digits(1)))"),
+            Err(ExecError::TooLarge)
+        );
+        assert_eq!(int("sum(digits(987))"), 24);
+        assert_eq!(int("sum(take(digits(5), 0))"), 0);
+        assert_eq!(int("len(digits(12345))"), 5);
+        assert_eq!(list("sort(digits(31412))"), vec![1, 1, 2, 3, 4]);
+        assert_eq!(list("rev(digits(123))"), vec![3, 2, 1]);
+        assert_eq!(int("head(digits(123))"), 1);
+        assert_eq!(int("last(digits(123))"), 3);
+        assert_eq!(int("max_of(digits(3192))"), 9);
+        assert_eq!(int("min_of(digits(3192))"), 1);
+        assert_eq!(list("take(digits(12345), 2)"), vec![1, 2]);
+        assert_eq!(list("take(digits(12345), -1)"), Vec::<i64>::new());
+        assert_eq!(list("take(digits(12345), 9)"), vec![1, 2, 3, 4, 5]);
+        assert_eq!(list("drop(digits(12345), 2)"), vec![3, 4, 5]);
+        assert_eq!(list("drop(digits(12345), -3)"), vec![1, 2, 3, 4, 5]);
+        assert_eq!(list("drop(digits(12345), 7)"), Vec::<i64>::new());
+        assert_eq!(int("count(digits(1231), 1)"), 2);
+        assert_eq!(int("count(digits(1231), 5)"), 0);
+        assert_eq!(list("concat(digits(12), digits(34))"), vec![1, 2, 3, 4]);
+        assert_eq!(
+            list("concat(rev(digits(12)), digits(34))"),
+            vec![2, 1, 3, 4]
+        );
+        assert_eq!(list("filter_even(digits(123456))"), vec![2, 4, 6]);
+        assert_eq!(list("filter_odd(digits(123456))"), vec![1, 3, 5]);
+        assert_eq!(list("cumsum(digits(1234))"), vec![1, 3, 6, 10]);
+        for prim in ["head", "last", "max_of", "min_of"] {
+            let p = Prim::from_name(prim).unwrap();
+            assert_eq!(
+                eval(&format!("{prim}(take(digits(1), 0))")),
+                Err(ExecError::EmptyList { prim: p })
+            );
+        }
+    }
+
+    #[test]
+    fn list_inputs_negative_elements_and_bounds() {
+        let p = Program::parse("filter_odd(l); l:list[4,2]").unwrap();
+        let out = p.run(&[Value::List(vec![-3, -2, 5, 0])], &Limits::default());
+        assert_eq!(out, Ok(Value::List(vec![-3, 5])));
+        let p = Program::parse("concat(l, l); l:list[40,1]").unwrap();
+        assert_eq!(
+            p.run(&[Value::List(vec![1; 40])], &Limits::default()),
+            Err(ExecError::TooLong)
+        );
+        assert_eq!(
+            p.run(&[Value::Int(1)], &Limits::default()),
+            Err(ExecError::InputType {
+                index: 0,
+                expected: Type::List
+            })
+        );
+        assert_eq!(
+            p.run(&[], &Limits::default()),
+            Err(ExecError::InputCount {
+                expected: 1,
+                found: 0
+            })
+        );
+        assert_eq!(
+            p.run(&[Value::List(vec![MAX_INT + 1])], &Limits::default()),
+            Err(ExecError::InputType {
+                index: 0,
+                expected: Type::List
+            })
+        );
+    }
+
+    #[test]
+    fn the_step_budget_stops_a_run() {
+        let p = Program::parse("sum(sort(concat(l, l))); l:list[30,2]").unwrap();
+        let input = [Value::List(vec![7; 30])];
+        assert_eq!(p.run(&input, &Limits::default()), Ok(Value::Int(420)));
+        let tight = Limits {
+            max_steps: 50,
+            ..Limits::default()
+        };
+        assert_eq!(p.run(&input, &tight), Err(ExecError::Budget));
+    }
+}

@@ -317,3 +317,138 @@ impl Program {
         Checker::new(&rules.limits).validate(self, rules)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program(text: &str) -> Program {
+        Program::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn validate(text: &str) -> Result<Fingerprint, Invalid> {
+        program(text).validate(&Validity::default())
+    }
+
+    #[test]
+    fn equal_behaviour_is_one_family() {
+        let a = validate("a; a:int[3]").unwrap();
+        assert_eq!(validate("add(a, 0); a:int[3]"), Ok(a));
+        assert_eq!(validate("neg(neg(x)); x:int[3]"), Ok(a));
+        assert_eq!(validate("undigits(digits(a)); a:int[3]"), Ok(a));
+        assert_eq!(
+            validate("add(a, b); a:int[3]; b:int[3]"),
+            validate("add(b, a); a:int[3]; b:int[3]")
+        );
+        // Declaration order is input order: sub(b, a) over (b, a) is sub(a, b) over (a, b).
+        assert_eq!(
+            validate("sub(a, b); a:int[3]; b:int[3]"),
+            validate("sub(b, a); b:int[3]; a:int[3]")
+        );
+        assert_ne!(
+            validate("sub(a, b); a:int[3]; b:int[3]"),
+            validate("sub(b, a); a:int[3]; b:int[3]")
+        );
+        // Other knobs, other family.
+        assert_ne!(validate("a; a:int[4]"), Ok(a));
+        assert_eq!(program("add(a, 0); a:int[3]").fingerprint(), Ok(a));
+    }
+
+    #[test]
+    fn fingerprints_are_pinned() {
+        // A change here changes every archive's fingerprints: only on purpose.
+        let f = validate("sort(digits(add(a, b))); a:int[3]; b:int[3]").unwrap();
+        assert_eq!(f.to_string(), "bfc2c3b5607c2531");
+        assert_eq!(f.to_string().parse::<Fingerprint>(), Ok(f));
+        assert_eq!(serde_json::to_string(&f).unwrap(), format!("\"{f}\""));
+    }
+
+    #[test]
+    fn validity_rejections_name_the_rule() {
+        assert_eq!(validate("mul(a, 0); a:int[3]"), Err(Invalid::Constant));
+        assert_eq!(validate("len(l); l:list[4,2]"), Err(Invalid::Constant));
+        assert_eq!(validate("add(1, 2)"), Err(Invalid::Constant));
+        assert_eq!(
+            validate("add(a, mul(b, 0)); a:int[3]; b:int[3]"),
+            Err(Invalid::IgnoresInput { name: "b".into() })
+        );
+        assert_eq!(
+            validate("if(or(c, not(c)), a, 0); c:bool; a:int[2]"),
+            Err(Invalid::IgnoresInput { name: "c".into() })
+        );
+        // Probe 0 sets b = 0.
+        assert_eq!(
+            validate("div(a, b); a:int[3]; b:int[3]"),
+            Err(Invalid::InvalidOnProbe {
+                probe: 0,
+                error: ExecError::DivByZero
+            })
+        );
+        assert!(validate("div(a, add(b, 1)); a:int[3]; b:int[3]").is_ok());
+        assert_eq!(
+            validate("mul(a, b); a:int[18]; b:int[18]"),
+            Err(Invalid::InvalidOnProbe {
+                probe: 1,
+                error: ExecError::TooLarge
+            })
+        );
+        let short = Validity {
+            max_answer_chars: 5,
+            ..Validity::default()
+        };
+        // Probe 1: 999 * 999 = 998001, six characters.
+        assert_eq!(
+            program("mul(a, b); a:int[3]; b:int[3]").validate(&short),
+            Err(Invalid::AnswerTooLong { chars: 6, max: 5 })
+        );
+        // `[9, 9, 9]` is nine characters.
+        assert_eq!(
+            program("l; l:list[3,1]").validate(&Validity {
+                max_answer_chars: 8,
+                ..Validity::default()
+            }),
+            Err(Invalid::AnswerTooLong { chars: 9, max: 8 })
+        );
+        let tight = Validity {
+            limits: Limits {
+                max_steps: 5,
+                ..Limits::default()
+            },
+            ..Validity::default()
+        };
+        assert_eq!(
+            program("sum(sort(l)); l:list[8,2]").validate(&tight),
+            Err(Invalid::Budget { probe: 0 })
+        );
+    }
+
+    #[test]
+    fn probes_have_edges_and_depend_on_kinds_not_names() {
+        let inputs = program("add(a, head(l)); a:int[2]; l:list[3,1]")
+            .inputs
+            .clone();
+        let probes = probe_inputs(&inputs);
+        assert_eq!(probes.len(), NUM_PROBES);
+        assert_eq!(probes[0], vec![Value::Int(0), Value::List(vec![0, 0, 0])]);
+        assert_eq!(probes[1], vec![Value::Int(99), Value::List(vec![9, 9, 9])]);
+        for p in &probes {
+            assert!(matches!(p[0], Value::Int(x) if (0..100).contains(&x)));
+            assert!(
+                matches!(&p[1], Value::List(l) if l.len() == 3 && l.iter().all(|x| (0..10).contains(x)))
+            );
+        }
+        let renamed = program("add(x, head(y)); x:int[2]; y:list[3,1]")
+            .inputs
+            .clone();
+        assert_eq!(probe_inputs(&renamed), probes);
+        // A longer list extends the shorter one's draws.
+        let longer = program("head(l); l:list[5,1]").inputs.clone();
+        let shorter = program("head(l); l:list[3,1]").inputs.clone();
+        for (a, b) in probe_inputs(&longer).iter().zip(probe_inputs(&shorter)) {
+            let (Value::List(a), Value::List(b)) = (&a[0], &b[0]) else {
+                panic!()
+            };
+            assert_eq!(&a[..3], &b[..]);
+        }
+    }
+}

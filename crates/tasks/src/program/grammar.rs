@@ -280,6 +280,40 @@ pub(crate) fn normalize(mut e: Expr, inputs: &[Input]) -> Program {
     Program::new_unchecked(e, out)
 }
 
+/// Whether the tree holds a redundant pattern that a smaller program says as well: a call on
+/// literals only (`add(1, 2)`), an `if` on a literal or with equal branches, `x op x` for an op
+/// where that is trivial (`sub eq lt gt min max div mod and or xor`), an identity or annihilator
+/// literal (`add(x, 0)`, `sub(x, 0)`, `mul(x, 1)`, `mul(x, 0)`, `div(x, 1)`, `mod(x, 1)`,
+/// `take`/`drop` by 0) or a doubled involution or idempotent (`neg(neg(x))`, `not(not(x))`,
+/// `rev(rev(l))`, `abs(abs(x))`, `abs(neg(x))`, `sort(sort(l))`, `sort(rev(l))`). The evolver
+/// skips such proposals: they would only be longer spellings of simpler families.
+pub(crate) fn redundant(e: &Expr) -> bool {
+    let Expr::Call(p, args) = e else {
+        return false;
+    };
+    let literal = |e: &Expr| matches!(e, Expr::Int(_) | Expr::Bool(_));
+    let is_int = |e: &Expr, v: i64| matches!(e, Expr::Int(x) if *x == v);
+    let inner = |q: Prim| matches!(args.first(), Some(Expr::Call(r, _)) if *r == q);
+    use Prim::*;
+    let bad = args.iter().all(literal)
+        || match (p, args.as_slice()) {
+            (If, [c, t, f]) => literal(c) || t == f,
+            (Sub | Eq | Lt | Gt | Min | Max | Div | Mod | And | Or | Xor, [x, y]) if x == y => true,
+            (Add, [x, y]) => is_int(x, 0) || is_int(y, 0),
+            (Sub, [_, y]) => is_int(y, 0),
+            (Mul, [x, y]) => is_int(x, 0) || is_int(y, 0) || is_int(x, 1) || is_int(y, 1),
+            (Div | Mod, [_, y]) => is_int(y, 1) || is_int(y, 0),
+            (Take | Drop, [_, k]) => is_int(k, 0),
+            (Neg, _) => inner(Neg),
+            (Not, _) => inner(Not),
+            (Rev, _) => inner(Rev),
+            (Abs, _) => inner(Abs) || inner(Neg),
+            (Sort, _) => inner(Sort) || inner(Rev),
+            _ => false,
+        };
+    bad || args.iter().any(redundant)
+}
+
 /// Picks a random element.
 fn pick<T: Copy>(xs: &[T], rng: &mut TaskRng) -> Option<T> {
     if xs.is_empty() {
@@ -454,4 +488,135 @@ pub(crate) fn knob(p: &Program, config: &GrammarConfig, rng: &mut TaskRng) -> Op
         InputKind::Bool => return None,
     };
     Some(Program::new_unchecked(p.expr.clone(), inputs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sampled(seed: u64) -> Program {
+        let config = GrammarConfig::default();
+        let mut rng = TaskRng::new(seed);
+        loop {
+            if let Some(p) = Grammar::program(&config, &mut rng) {
+                return p;
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn sampled_programs_print_and_parse_back(seed in any::<u64>()) {
+            let p = sampled(seed);
+            let text = p.to_string();
+            let q = Program::parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            prop_assert_eq!(&q, &p, "{}", text);
+            prop_assert_eq!(q.to_string(), text);
+            prop_assert!(p.depth() <= GrammarConfig::default().max_depth);
+        }
+
+        #[test]
+        fn edited_programs_are_well_typed_and_within_limits(seed in any::<u64>()) {
+            let config = GrammarConfig::default();
+            let mut rng = TaskRng::new(seed);
+            let (p, q) = (sampled(seed), sampled(seed ^ 1));
+            let edits = [
+                swap(&p, &mut rng),
+                replace(&p, &config, &mut rng),
+                wrap(&p, &config, &mut rng),
+                crossover(&p, &q, &config, &mut rng),
+                knob(&p, &config, &mut rng),
+            ];
+            for e in edits.into_iter().flatten() {
+                let text = e.to_string();
+                let back = Program::parse(&text).map_err(|err| TestCaseError::fail(format!("{text}: {err}")))?;
+                prop_assert_eq!(&back, &e);
+                prop_assert!(e.depth() <= config.max_depth, "{}", text);
+                prop_assert!(e.inputs().len() <= config.max_inputs, "{}", text);
+                for (i, _) in e.inputs().iter().enumerate() {
+                    prop_assert!(e.expr().uses_input(i), "{}", text);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn redundant_patterns_are_recognised() {
+        for text in [
+            "add(a, mul(2, 3)); a:int[2]",
+            "if(true, a, b); a:int[1]; b:int[1]",
+            "if(p, a, a); p:bool; a:int[1]",
+            "sub(abs(a), abs(a)); a:int[1]",
+            "add(a, 0); a:int[1]",
+            "mul(1, a); a:int[1]",
+            "take(l, 0); l:list[2,1]",
+            "sum(rev(rev(l))); l:list[2,1]",
+            "abs(neg(a)); a:int[1]",
+            "sort(rev(l)); l:list[2,1]",
+            "not(not(p)); p:bool",
+        ] {
+            assert!(redundant(Program::parse(text).unwrap().expr()), "{text}");
+        }
+        for text in [
+            "add(a, a); a:int[1]",
+            "mul(a, 2); a:int[1]",
+            "if(p, a, b); p:bool; a:int[1]; b:int[1]",
+            "rev(sort(l)); l:list[2,1]",
+            "take(l, 1); l:list[2,1]",
+        ] {
+            assert!(!redundant(Program::parse(text).unwrap().expr()), "{text}");
+        }
+    }
+
+    #[test]
+    fn edits_do_what_they_say() {
+        let config = GrammarConfig::default();
+        let p = Program::parse("add(a, b); a:int[3]; b:int[2]").unwrap();
+        let mut rng = TaskRng::new(1);
+        let mut wrapped = 0;
+        for _ in 0..20 {
+            let s = swap(&p, &mut rng).unwrap();
+            let Expr::Call(q, _) = s.expr() else { panic!() };
+            assert_ne!(*q, Prim::Add);
+            assert_eq!(
+                (q.args(), q.result()),
+                (Prim::Add.args(), Prim::Add.result())
+            );
+            let k = knob(&p, &config, &mut rng);
+            if let Some(k) = k {
+                assert_eq!(k.expr(), p.expr());
+                let moved: Vec<_> = k
+                    .inputs()
+                    .iter()
+                    .zip(p.inputs())
+                    .filter(|(x, y)| x != y)
+                    .collect();
+                assert_eq!(moved.len(), 1);
+            }
+            // Wrapping the root or a leaf of a depth-2 tree makes it at least 3 deep.
+            if let Some(w) = wrap(&p, &config, &mut rng) {
+                wrapped += 1;
+                assert!(w.depth() >= 3, "{w}");
+            }
+        }
+        assert!(wrapped > 10, "{wrapped}");
+        // Unused inputs are dropped and the rest renamed in first-use order.
+        let e = Expr::Call(Prim::Sum, vec![Expr::Input(2)]);
+        let inputs = p
+            .inputs()
+            .iter()
+            .cloned()
+            .chain([Input {
+                name: "zz".into(),
+                kind: InputKind::List { len: 3, digits: 1 },
+            }])
+            .collect::<Vec<_>>();
+        assert_eq!(normalize(e, &inputs).to_string(), "sum(l); l:list[3,1]");
+        let e = Expr::Call(Prim::Sub, vec![Expr::Input(1), Expr::Input(0)]);
+        assert_eq!(
+            normalize(e, p.inputs()).to_string(),
+            "sub(a, b); a:int[2]; b:int[3]"
+        );
+    }
 }
