@@ -2,12 +2,16 @@
 //! each in a MAP-Elites [`Cell`] (output type × depth × input size) so that coverage is a number.
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::fingerprint::Fingerprint;
 use super::tree::Program;
 use super::types::Type;
+use crate::error::TasksError;
 
 /// Depth buckets: 1, 2, ..., 6, and 7 or more.
 pub const DEPTH_BUCKETS: u8 = 7;
@@ -198,6 +202,34 @@ impl Archive {
     /// Coverage: filled cells / [`Cell::TOTAL`].
     pub fn coverage(&self) -> f64 {
         self.filled.len() as f64 / Cell::TOTAL as f64
+    }
+
+    /// Number of distinct expressions among the families, input knobs ignored (`add(a, b)` at
+    /// 3 and at 4 digits are two families but one expression).
+    pub fn distinct_expressions(&self) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        for r in &self.records {
+            let mut h = 0;
+            r.program.expr().structural_hash(&mut h);
+            seen.insert(h);
+        }
+        seen.len()
+    }
+
+    /// Writes one JSON object per family (`program`, `fingerprint`, `cell`, `lineage`), in
+    /// discovery order, to `path`.
+    pub fn write_jsonl(&self, path: &Path) -> crate::Result<()> {
+        let io = |source| TasksError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut w = BufWriter::new(File::create(path).map_err(io)?);
+        for r in &self.records {
+            // A record has no map with non-string keys, so serialising cannot fail.
+            let line = serde_json::to_string(r).unwrap_or_default();
+            writeln!(w, "{line}").map_err(io)?;
+        }
+        w.flush().map_err(io)
     }
 
     /// Indices of the non-empty cells, in the order they were first filled.
