@@ -133,8 +133,9 @@ fn mutated_valid_programs_never_panic_and_some_still_parse() {
         }
         parsed += usize::from(exercise(&text, &mut rng));
     }
-    // Many single edits keep a program well formed (a digit changed, a space added).
-    assert!(parsed > 1000, "{parsed}");
+    // Some edits keep a program well formed (a digit changed, a space added): about 3 % here,
+    // so the run-and-validate half of `exercise` is fuzzed too.
+    assert!(parsed > 200, "{parsed}");
 }
 
 /// The target: 10^6 fuzzed program texts without a panic. Run with

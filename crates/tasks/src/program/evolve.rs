@@ -157,8 +157,10 @@ mod seen_sorted {
 }
 
 impl Evolver {
-    /// An evolver with an empty archive, all randomness from `seed`.
-    pub fn new(config: EvolveConfig, seed: u64) -> Evolver {
+    /// An evolver with an empty archive, all randomness from `seed`. The grammar settings are
+    /// clamped to the language's limits ([`GrammarConfig::clamped`]).
+    pub fn new(mut config: EvolveConfig, seed: u64) -> Evolver {
+        config.grammar = config.grammar.clamped();
         Evolver {
             config,
             rng: TaskRng::new(seed ^ 0x6576_6f6c_7665_0000),
@@ -207,6 +209,8 @@ impl Evolver {
 
     /// One batch of `n` proposals; returns the number of new families.
     pub fn step_n(&mut self, n: usize, fitness: &dyn Fitness) -> usize {
+        // A restored state's config may have been edited: keep it within the language's limits.
+        self.config.grammar = self.config.grammar.clamped();
         let mut batch: Vec<Proposal> = Vec::with_capacity(n);
         let mut repeats: Vec<u64> = Vec::new();
         let mut pending: HashMap<u64, (), BuildHasherDefault<IdHasher>> = HashMap::default();

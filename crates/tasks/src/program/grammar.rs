@@ -5,8 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::syntax::MAX_DEPTH;
 use super::tree::{Expr, Program};
-use super::types::{Input, InputKind, Prim, Type, MAX_INPUTS, PRIMS};
+use super::types::{
+    Input, InputKind, Prim, Type, MAX_INPUTS, MAX_INT, MAX_INT_DIGITS, MAX_LIST_LEN, PRIMS,
+};
 use crate::rng::TaskRng;
 
 /// What the grammar may generate.
@@ -36,6 +39,25 @@ impl Default for GrammarConfig {
             list_len: [2, 8],
             list_digits: [1, 2],
             max_literal: 9,
+        }
+    }
+}
+
+impl GrammarConfig {
+    /// The config with every field inside the language's limits (depth <= 32, inputs <= 8,
+    /// digits 1..=18, list length 1..=64, literals within the value bound), ranges ordered.
+    pub fn clamped(&self) -> GrammarConfig {
+        let range = |[lo, hi]: [u32; 2], max: u32| {
+            let (lo, hi) = (lo.min(hi).clamp(1, max), lo.max(hi).clamp(1, max));
+            [lo, hi]
+        };
+        GrammarConfig {
+            max_depth: self.max_depth.clamp(1, MAX_DEPTH),
+            max_inputs: self.max_inputs.clamp(1, MAX_INPUTS),
+            int_digits: range(self.int_digits, MAX_INT_DIGITS),
+            list_len: range(self.list_len, MAX_LIST_LEN as u32),
+            list_digits: range(self.list_digits, MAX_INT_DIGITS),
+            max_literal: self.max_literal.clamp(0, MAX_INT),
         }
     }
 }
