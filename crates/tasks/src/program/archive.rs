@@ -109,7 +109,6 @@ pub struct Lineage {
 #[serde(deny_unknown_fields)]
 pub struct FamilyRecord {
     /// The program, serialised as its canonical text with declarations.
-    #[serde(serialize_with = "program_text", deserialize_with = "parse_program")]
     pub program: Program,
     /// Its behavioural fingerprint.
     pub fingerprint: Fingerprint,
@@ -117,15 +116,6 @@ pub struct FamilyRecord {
     pub cell: Cell,
     /// How it was found.
     pub lineage: Lineage,
-}
-
-fn program_text<S: Serializer>(p: &Program, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(p)
-}
-
-fn parse_program<'de, D: Deserializer<'de>>(d: D) -> Result<Program, D::Error> {
-    let text = String::deserialize(d)?;
-    Program::parse(&text).map_err(|e| serde::de::Error::custom(format!("program {text:?}: {e}")))
 }
 
 /// The families found so far, indexed by fingerprint and by cell.

@@ -139,3 +139,87 @@ pub fn draw_value(kind: InputKind, rng: &mut TaskRng) -> Value {
         InputKind::Bool => Value::Bool(rng.below(2) == 1),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program(text: &str) -> Program {
+        Program::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn with_inputs_changes_sizes_only() {
+        let p = program("add(a, head(l)); a:int[3]; l:list[5,2]");
+        let bigger = vec![
+            Input {
+                name: "a".into(),
+                kind: InputKind::Int { digits: 6 },
+            },
+            Input {
+                name: "l".into(),
+                kind: InputKind::List { len: 9, digits: 1 },
+            },
+        ];
+        let q = p.with_inputs(bigger.clone()).unwrap();
+        assert_eq!(q.to_string(), "add(a, head(l)); a:int[6]; l:list[9,1]");
+        assert_eq!((q.expr(), q.output_type()), (p.expr(), p.output_type()));
+        let mut renamed = bigger.clone();
+        renamed[0].name = "b".into();
+        assert!(matches!(
+            p.with_inputs(renamed),
+            Err(ProgramError::InputMismatch { index: 0, .. })
+        ));
+        let mut retyped = bigger.clone();
+        retyped[1].kind = InputKind::Bool;
+        assert!(matches!(
+            p.with_inputs(retyped),
+            Err(ProgramError::InputMismatch { index: 1, .. })
+        ));
+        let mut too_long = bigger.clone();
+        too_long[1].kind = InputKind::List { len: 65, digits: 1 };
+        assert!(p.with_inputs(too_long).is_err());
+        assert!(p.with_inputs(bigger[..1].to_vec()).is_err());
+    }
+
+    #[test]
+    fn drawn_inputs_follow_the_declared_sizes_and_the_seed() {
+        let p = program("if(c, add(a, sum(l)), 0); c:bool; a:int[3]; l:list[4,2]");
+        let mut seen_true = false;
+        let mut rng = TaskRng::new(0);
+        for _ in 0..200 {
+            let v = p.draw_inputs(&mut rng);
+            let [Value::Bool(c), Value::Int(a), Value::List(l)] = v.as_slice() else {
+                panic!("{v:?}")
+            };
+            seen_true |= *c;
+            assert!((0..1000).contains(a));
+            assert!(l.len() == 4 && l.iter().all(|x| (0..100).contains(x)));
+            let expect = if *c { a + l.iter().sum::<i64>() } else { 0 };
+            assert_eq!(p.run(&v, &Limits::default()), Ok(Value::Int(expect)));
+        }
+        assert!(seen_true);
+        assert_eq!(
+            p.draw_inputs(&mut TaskRng::new(5)),
+            p.draw_inputs(&mut TaskRng::new(5))
+        );
+    }
+
+    #[test]
+    fn programs_serialise_as_their_text_and_build_from_parts() {
+        let p = program("sum(take(rev(l),2));l:list[5,2]");
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(json, "\"sum(take(rev(l), 2)); l:list[5,2]\"");
+        assert_eq!(serde_json::from_str::<Program>(&json).unwrap(), p);
+        assert!(serde_json::from_str::<Program>("\"sum(l)\"").is_err());
+        let q = Program::from_parts(p.expr().clone(), p.inputs().to_vec()).unwrap();
+        assert_eq!(q, p);
+        let ill = Expr::Call(Prim::Sum, vec![Expr::Int(3)]);
+        assert!(matches!(
+            Program::from_parts(ill, vec![]),
+            Err(ProgramError::Type { pos: 4, .. })
+        ));
+        // sum > take > rev > l is 4 deep; sum, take, rev, l, 2 are 5 nodes.
+        assert_eq!((p.depth(), p.size()), (4, 5));
+    }
+}

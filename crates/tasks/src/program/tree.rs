@@ -185,6 +185,22 @@ impl Program {
     }
 }
 
+impl serde::Serialize for Program {
+    /// As its canonical text with declarations.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Program {
+    /// From program text (any spacing), parsed and type-checked.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Program::parse(&text)
+            .map_err(|e| serde::de::Error::custom(format!("program {text:?}: {e}")))
+    }
+}
+
 /// The input kind packed into one word (for hashes).
 pub(crate) fn kind_word(kind: super::types::InputKind) -> u64 {
     use super::types::InputKind;
