@@ -8,6 +8,11 @@
 //! ids training never uses; [`jaggedness_map`] tabulates pass rates per family × difficulty.
 //! This crate has no model dependency: it is a task library on its own.
 //!
+//! Task programs ([`program`]) make families without Rust: a typed one-line expression such as
+//! `sort(digits(add(a, b))); a:int[3]; b:int[3]` whose executor computes the answer, a behavioural
+//! fingerprint that says which programs are one family, and an evolver that grows an archive of
+//! distinct families from the primitives alone.
+//!
 //! Adding a verifier means adding a family: implement [`Family`] (four required methods: `name`,
 //! `knobs`, `generate`, `verify`; `ladder`, `doc`, `formats`, `chance` and `check` have defaults),
 //! reuse [`answer::extract`] for the prompt styles, and [`Registry::register`] it. The contract
