@@ -178,7 +178,8 @@ pub enum ExecError {
     },
 }
 
-/// Why a program is not kept as a task family (the validity rules, see `Validity`).
+/// Why a program is not kept as a task family (the validity rules, see `Validity`). A
+/// `Program` is well typed by construction: type errors are [`ProgramError`]s when parsing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Invalid {
     /// The step budget ran out on a probe input.
