@@ -1,5 +1,6 @@
 //! `rlvr tasks`: list families, sample tasks, verify completions, export the frozen eval sets and
-//! import external JSONL tasks. Every command writes JSON lines (or a table) to stdout.
+//! import external JSONL tasks, and evolve task-program families. Every command writes JSON lines
+//! (or a table) to stdout.
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
@@ -7,10 +8,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde::Deserialize;
+use tasks::program::{Cell, EvolveConfig, Evolver};
 use tasks::{
     eval_file_name, import_jsonl, EvalSet, ExternalVerifier, Knobs, NumberFormat, PromptStyle,
     Reason, Registry, Task, Verdict,
 };
+use trainer::report::EvolvePoint;
 
 /// Arguments of `rlvr tasks`.
 #[derive(Debug, Args)]
@@ -36,6 +39,29 @@ pub enum TasksCommand {
     Export(ExportArgs),
     /// Convert external `{"question", "answer"}` JSONL (reasoning-gym's) into tasks.
     Import(ImportArgs),
+    /// Grow an archive of distinct task-program families from the primitives alone.
+    ///
+    /// Writes DIR/archive.jsonl (one family per line: program, fingerprint, cell, lineage),
+    /// DIR/distinct.png (distinct families against proposals) and one summary JSON line on
+    /// stdout. The same seed gives a byte-identical archive, whatever the thread count.
+    Evolve(EvolveArgs),
+}
+
+/// Arguments of `rlvr tasks evolve`.
+#[derive(Debug, Args)]
+pub struct EvolveArgs {
+    /// Proposals to make.
+    #[arg(long, default_value_t = 100_000)]
+    pub proposals: u64,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory (created if needed).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Threads evaluating each batch of proposals (results do not depend on it).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
 }
 
 /// Arguments of `rlvr tasks sample`.
@@ -120,6 +146,7 @@ pub fn run(args: TasksArgs) -> anyhow::Result<()> {
         TasksCommand::Verify => verify_stdin(&registry),
         TasksCommand::Export(a) => export(&registry, a),
         TasksCommand::Import(a) => import(&registry, a),
+        TasksCommand::Evolve(a) => evolve(a),
     }
 }
 
@@ -293,6 +320,66 @@ fn import(registry: &Registry, a: ImportArgs) -> anyhow::Result<()> {
     }
     w.flush()?;
     tracing::info!(tasks = tasks.len(), verifier = %a.verifier, "imported");
+    Ok(())
+}
+
+fn evolve(a: EvolveArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let start = std::time::Instant::now();
+    let mut evolver = Evolver::new(EvolveConfig::default(), a.seed).with_threads(a.threads);
+    let bar = indicatif::ProgressBar::new(a.proposals);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} proposals {msg}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    // About 400 points on the plot, each after whole batches (so that a shorter run's archive
+    // is a prefix of a longer one's).
+    let batch = evolver.config().batch.max(1) as u64;
+    let every = (a.proposals / 400).div_ceil(batch).max(1) * batch;
+    let mut points = vec![EvolvePoint {
+        proposals: 0,
+        valid: 0,
+        distinct: 0,
+    }];
+    while evolver.stats().proposals < a.proposals {
+        let target = (evolver.stats().proposals + every).min(a.proposals);
+        evolver.run(target);
+        let s = evolver.stats();
+        points.push(EvolvePoint {
+            proposals: s.proposals,
+            valid: s.valid,
+            distinct: s.distinct,
+        });
+        bar.set_position(s.proposals);
+        bar.set_message(format!("{} distinct", s.distinct));
+    }
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let archive_path = a.out.join("archive.jsonl");
+    evolver.archive().write_jsonl(&archive_path)?;
+    let plot_path = a.out.join("distinct.png");
+    trainer::report::write_evolution_plot(&points, &plot_path)?;
+    let s = evolver.stats();
+    let archive = evolver.archive();
+    let summary = serde_json::json!({
+        "proposals": s.proposals,
+        "valid": s.valid,
+        "distinct": s.distinct,
+        "distinct_expressions": archive.distinct_expressions(),
+        "cells_filled": archive.cells_filled(),
+        "cells_total": Cell::TOTAL,
+        "coverage": archive.coverage(),
+        "duplicates": s.duplicates,
+        "redundant": s.redundant,
+        "failed": s.failed,
+        "found_by": s.found_by,
+        "seconds": seconds,
+        "proposals_per_second": s.proposals as f64 / seconds.max(1e-9),
+        "archive": archive_path,
+        "plot": plot_path,
+    });
+    println!("{summary}");
     Ok(())
 }
 

@@ -23,6 +23,11 @@
 //!
 //! `docs/extending.md` walks through both; `examples/custom-family` trains on its own family.
 //!
+//! Task programs ([`program`]) make families without Rust: a typed one-line expression such as
+//! `sort(digits(add(a, b))); a:int[3]; b:int[3]` whose executor computes the answer, a behavioural
+//! fingerprint that says which programs are one family, and an evolver that grows an archive of
+//! distinct families from the primitives alone.
+//!
 //! ```
 //! use tasks::{Knobs, NumberFormat, PromptStyle, Registry};
 //!
@@ -48,6 +53,7 @@ mod import;
 mod jaggedness;
 mod jsonl;
 mod knobs;
+pub mod program;
 mod rng;
 mod task;
 

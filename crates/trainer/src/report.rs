@@ -208,6 +208,9 @@ pub fn write_report(run_dir: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
+/// Plot of a `rlvr tasks evolve` run: distinct families and valid proposals against proposals.
+pub use crate::plots::{evolution as write_evolution_plot, EvolvePoint};
+
 /// Formats seconds as "42 s" or "3 min 05 s".
 pub fn format_seconds(s: f64) -> String {
     if s < 60.0 {

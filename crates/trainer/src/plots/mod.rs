@@ -1,6 +1,7 @@
 //! Drawing the report's PNGs with plotters' bitmap backend: shared style, the embedded font, the
 //! time axis and a side legend; one file per plot.
 
+mod evolution;
 mod jaggedness;
 mod pass_rate;
 mod training;
@@ -11,6 +12,7 @@ use std::sync::OnceLock;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+pub use evolution::{evolution, EvolvePoint};
 pub(crate) use jaggedness::jaggedness;
 pub(crate) use pass_rate::pass_rate;
 pub(crate) use training::training;
