@@ -341,7 +341,8 @@ impl Run {
                 &mut self.optimizer,
             );
             stats = policy::run_in_thread_pool(|| {
-                update(policy, reference, vars, optimizer, &batch, &cfg.train, step)
+                let temperature = cfg.sampling.temperature as f32;
+                update(policy, reference, vars, optimizer, &batch, &cfg.train, temperature, step)
             })?;
             self.state.updates += 1;
             updated = true;
