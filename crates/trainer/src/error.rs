@@ -53,7 +53,7 @@ pub enum Error {
     /// A configuration value is out of its allowed range.
     #[error("invalid config value {key} = {value}: {reason}")]
     InvalidConfig {
-        /// Dotted key of the value (e.g. "loss.epsilon_low").
+        /// Dotted key of the value (e.g. "train.loss.epsilon_low").
         key: String,
         /// The value as written.
         value: String,
