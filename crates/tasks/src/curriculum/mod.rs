@@ -5,7 +5,9 @@
 //! family's strategy choose a cell, and generates a task there from a seed drawn from the
 //! curriculum's own [`TaskRng`], skipping excluded (eval) ids; [`Curriculum::observe`] folds one
 //! group's verdicts into the cell's statistics and tells the strategy. The whole state, RNG
-//! included, is serde: save → restore → the same calls give the same tasks.
+//! included, is serde: save → restore → the same calls give the same tasks. The excluded ids are
+//! the exception (thousands of eval ids, the same for the whole run): they are not serialised,
+//! and a restored curriculum takes them back with [`Curriculum::set_exclude`].
 
 mod frontier;
 mod ladder;
@@ -296,6 +298,7 @@ pub struct Curriculum {
     cells: Vec<CellStats>,
     strategies: Vec<AnyStrategy>,
     rng: TaskRng,
+    #[serde(skip)]
     exclude: HashSet<String>,
     /// Mastery threshold used by `position` for strategies without their own.
     promote: f64,
@@ -492,6 +495,11 @@ impl Curriculum {
     pub fn families(&self) -> &[FamilyCells] {
         &self.families
     }
+
+    /// Replaces the ids never to issue (a restored curriculum has none: they are not serialised).
+    pub fn set_exclude(&mut self, exclude: HashSet<String>) {
+        self.exclude = exclude;
+    }
 }
 
 /// Samples an index with probability ∝ exp(score / temperature) (max-subtracted for stability).
@@ -614,6 +622,22 @@ mod tests {
         let tasks = c.next_tasks(400);
         assert!(tasks.len() >= 380, "{}", tasks.len());
         assert!(tasks.iter().all(|t| !excluded.contains(&t.id)));
+    }
+
+    #[test]
+    fn excluded_ids_are_not_serialised_and_come_back_with_set_exclude() {
+        let mut probe = Curriculum::new(&config("uniform"), 3, HashSet::new()).unwrap();
+        let excluded: HashSet<String> = probe.next_tasks(400).into_iter().map(|t| t.id).collect();
+        let c = Curriculum::new(&config("uniform"), 3, excluded.clone()).unwrap();
+        let saved = serde_json::to_string(&c).unwrap();
+        assert!(excluded.iter().all(|id| !saved.contains(id.as_str())));
+        let mut restored: Curriculum = serde_json::from_str(&saved).unwrap();
+        restored.set_exclude(excluded.clone());
+        assert_eq!(restored, c);
+        assert!(restored
+            .next_tasks(400)
+            .iter()
+            .all(|t| !excluded.contains(&t.id)));
     }
 
     #[test]
