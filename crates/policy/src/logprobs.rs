@@ -147,7 +147,7 @@ impl Policy {
         let rows_idx = Tensor::from_vec(rows_idx, n * l_max, dev)?;
         let h = self.model.hidden_at(&ids, &rows_idx, adapter, base_grad)?; // (n*L, D)
         let logits = self.model.logits(Kernels::Trained, &h, base_grad)?; // (n*L, V)
-        // An affine op (with its backward), skipped at T = 1 so that results stay bit for bit.
+                                                                          // An affine op (with its backward), skipped at T = 1 so that results stay bit for bit.
         let logits = if temperature == 1.0 {
             logits
         } else {

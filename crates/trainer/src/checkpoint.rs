@@ -242,7 +242,9 @@ mod tests {
         assert_eq!(names, ["checkpoint"]);
         assert_eq!(weights(&dir(run.path())), "2");
         assert_eq!(
-            load_state(run.path(), &eval, Path::new("eval")).unwrap().step,
+            load_state(run.path(), &eval, Path::new("eval"))
+                .unwrap()
+                .step,
             2
         );
     }
@@ -263,7 +265,10 @@ mod tests {
         let state = load_state(run.path(), &eval, Path::new("eval")).unwrap();
         assert_eq!(state.step, 3);
         assert_eq!(weights(&dir(run.path())), "3");
-        assert!(!old_dir(run.path()).exists(), "checkpoint.old was renamed back");
+        assert!(
+            !old_dir(run.path()).exists(),
+            "checkpoint.old was renamed back"
+        );
         // The next save goes through (and clears the leftover tmp).
         save_step(run.path(), 4, &eval);
         assert_eq!(weights(&dir(run.path())), "4");
@@ -281,7 +286,9 @@ mod tests {
         std::fs::create_dir(&tmp).unwrap();
         std::fs::write(tmp.join("weights"), "half").unwrap();
         assert_eq!(
-            load_state(run.path(), &eval, Path::new("eval")).unwrap().step,
+            load_state(run.path(), &eval, Path::new("eval"))
+                .unwrap()
+                .step,
             3
         );
 
@@ -290,7 +297,9 @@ mod tests {
         std::fs::write(old.join("weights"), "2").unwrap();
         std::fs::write(old.join(STATE), "{}").unwrap();
         assert_eq!(
-            load_state(run.path(), &eval, Path::new("eval")).unwrap().step,
+            load_state(run.path(), &eval, Path::new("eval"))
+                .unwrap()
+                .step,
             3
         );
         save_step(run.path(), 4, &eval);
@@ -321,8 +330,8 @@ mod tests {
 
         let state = load_state(run.path(), &eval, Path::new("tasks/eval")).unwrap();
         let mut restored = state.curriculum;
-        let mut original = tasks::Curriculum::new(&tasks::TasksConfig::default(), 0, eval.clone())
-            .unwrap();
+        let mut original =
+            tasks::Curriculum::new(&tasks::TasksConfig::default(), 0, eval.clone()).unwrap();
         assert_eq!(restored, original, "the excluded ids come back");
         assert_eq!(restored.next_tasks(5), original.next_tasks(5));
 

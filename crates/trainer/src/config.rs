@@ -607,7 +607,11 @@ fn rekey(e: Error, section: &str, length: &str) -> Error {
     match e {
         Error::InvalidConfig { key, value, reason } => {
             let name = |field: &str| {
-                let field = if field == "total_steps" { length } else { field };
+                let field = if field == "total_steps" {
+                    length
+                } else {
+                    field
+                };
                 format!("{section}.{field}")
             };
             let reason = match reason.strip_prefix("must not exceed ") {
@@ -704,53 +708,101 @@ mod tests {
             ("threads", Box::new(|c| c.threads = 0)),
             ("dtype", Box::new(|c| c.dtype = "fp8".into())),
             ("dtype", Box::new(|c| c.dtype = "bf16".into())),
-            ("sampling.group_size", Box::new(|c| c.sampling.group_size = 1)),
-            ("sampling.tasks_per_step", Box::new(|c| c.sampling.tasks_per_step = 0)),
-            ("sampling.max_new_tokens", Box::new(|c| c.sampling.max_new_tokens = 0)),
-            ("sampling.temperature", Box::new(|c| c.sampling.temperature = 0.0)),
+            (
+                "sampling.group_size",
+                Box::new(|c| c.sampling.group_size = 1),
+            ),
+            (
+                "sampling.tasks_per_step",
+                Box::new(|c| c.sampling.tasks_per_step = 0),
+            ),
+            (
+                "sampling.max_new_tokens",
+                Box::new(|c| c.sampling.max_new_tokens = 0),
+            ),
+            (
+                "sampling.temperature",
+                Box::new(|c| c.sampling.temperature = 0.0),
+            ),
             ("train.lr", Box::new(|c| c.train.lr = f64::NAN)),
             ("train.micro_batch", Box::new(|c| c.train.micro_batch = 0)),
             ("train.shards", Box::new(|c| c.train.shards = 0)),
             ("train.epochs", Box::new(|c| c.train.epochs = 0)),
             ("train.max_rounds", Box::new(|c| c.train.max_rounds = 0)),
             ("train.min_groups", Box::new(|c| c.train.min_groups = 65)),
-            ("train.max_seconds", Box::new(|c| c.train.max_seconds = Some(-1.0))),
+            (
+                "train.max_seconds",
+                Box::new(|c| c.train.max_seconds = Some(-1.0)),
+            ),
             (
                 "train.decay_steps",
                 Box::new(|c| c.train.lr_schedule = ScheduleKind::Cosine),
             ),
-            ("warm_start.batch_size", Box::new(|c| {
-                c.warm_start.steps = 10;
-                c.warm_start.batch_size = 0;
-            })),
-            ("warm_start.levels", Box::new(|c| c.warm_start.levels = [3, 1])),
-            ("train.loss.epsilon_low", Box::new(|c| c.train.loss.epsilon_low = 1.0)),
-            ("train.loss.epsilon_high", Box::new(|c| c.train.loss.epsilon_high = -1.0)),
+            (
+                "warm_start.batch_size",
+                Box::new(|c| {
+                    c.warm_start.steps = 10;
+                    c.warm_start.batch_size = 0;
+                }),
+            ),
+            (
+                "warm_start.levels",
+                Box::new(|c| c.warm_start.levels = [3, 1]),
+            ),
+            (
+                "train.loss.epsilon_low",
+                Box::new(|c| c.train.loss.epsilon_low = 1.0),
+            ),
+            (
+                "train.loss.epsilon_high",
+                Box::new(|c| c.train.loss.epsilon_high = -1.0),
+            ),
             ("train.loss.beta", Box::new(|c| c.train.loss.beta = -1.0)),
             ("train.beta1", Box::new(|c| c.train.beta1 = 1.0)),
             ("train.beta2", Box::new(|c| c.train.beta2 = -0.5)),
             ("train.eps", Box::new(|c| c.train.eps = 0.0)),
-            ("train.weight_decay", Box::new(|c| c.train.weight_decay = -1.0)),
-            ("train.min_lr", Box::new(move |c| {
-                cosine(c);
-                c.train.min_lr = 1.0;
-            })),
-            ("train.warmup_steps", Box::new(move |c| {
-                cosine(c);
-                c.train.warmup_steps = 101;
-            })),
+            (
+                "train.weight_decay",
+                Box::new(|c| c.train.weight_decay = -1.0),
+            ),
+            (
+                "train.min_lr",
+                Box::new(move |c| {
+                    cosine(c);
+                    c.train.min_lr = 1.0;
+                }),
+            ),
+            (
+                "train.warmup_steps",
+                Box::new(move |c| {
+                    cosine(c);
+                    c.train.warmup_steps = 101;
+                }),
+            ),
             ("warm_start.lr", Box::new(|c| c.warm_start.lr = -1.0)),
-            ("warm_start.min_lr", Box::new(move |c| {
-                ws_cosine(c);
-                c.warm_start.min_lr = 1.0;
-            })),
-            ("warm_start.warmup_steps", Box::new(move |c| {
-                ws_cosine(c);
-                c.warm_start.warmup_steps = 101;
-            })),
+            (
+                "warm_start.min_lr",
+                Box::new(move |c| {
+                    ws_cosine(c);
+                    c.warm_start.min_lr = 1.0;
+                }),
+            ),
+            (
+                "warm_start.warmup_steps",
+                Box::new(move |c| {
+                    ws_cosine(c);
+                    c.warm_start.warmup_steps = 101;
+                }),
+            ),
             ("tasks.families", Box::new(|c| c.tasks.families.clear())),
-            ("tasks.families[0].levels", Box::new(|c| c.tasks.families[0].levels = [1, 9])),
-            ("tasks.families[0].start_level", Box::new(|c| c.tasks.families[0].start_level = 9)),
+            (
+                "tasks.families[0].levels",
+                Box::new(|c| c.tasks.families[0].levels = [1, 9]),
+            ),
+            (
+                "tasks.families[0].start_level",
+                Box::new(|c| c.tasks.families[0].start_level = 9),
+            ),
             ("tasks.stats.ema", Box::new(|c| c.tasks.stats.ema = 0.0)),
             (
                 "tasks.curriculum.promote",
@@ -797,8 +849,14 @@ mod tests {
         };
         assert_eq!(key(|m| m.hidden_size = 0), "model.hidden_size");
         assert_eq!(key(|m| m.num_hidden_layers = 0), "model.num_hidden_layers");
-        assert_eq!(key(|m| m.num_attention_heads = 3), "model.num_attention_heads");
-        assert_eq!(key(|m| m.num_key_value_heads = 3), "model.num_key_value_heads");
+        assert_eq!(
+            key(|m| m.num_attention_heads = 3),
+            "model.num_attention_heads"
+        );
+        assert_eq!(
+            key(|m| m.num_key_value_heads = 3),
+            "model.num_key_value_heads"
+        );
         assert_eq!(key(|m| m.rope_theta = 0.0), "model.rope_theta");
         assert_eq!(key(|m| m.rms_norm_eps = f64::NAN), "model.rms_norm_eps");
         let m = ModelSection {

@@ -2,7 +2,7 @@
 //! the curriculum's own rule (a chance-corrected pass-rate EMA at or above `promote` after at least
 //! `min_groups` groups), so it has nowhere left to move and `train.stop_when_mastered` ends the run.
 
-use tasks::{CellStats, CurriculumConfig, Curriculum};
+use tasks::{CellStats, Curriculum, CurriculumConfig};
 
 /// Mastery threshold and groups for the strategies that have none of their own (`uniform`,
 /// `fixed`): the `frontier` defaults.
@@ -39,9 +39,11 @@ pub(crate) fn nothing_left_to_learn(curriculum: &Curriculum, config: &Curriculum
             CurriculumConfig::Fixed => &f.levels[f.start..=f.start],
             _ => &f.levels[..],
         };
-        levels
-            .iter()
-            .all(|&c| cells.get(c).is_some_and(|s| s.mastered(promote, min_groups)))
+        levels.iter().all(|&c| {
+            cells
+                .get(c)
+                .is_some_and(|s| s.mastered(promote, min_groups))
+        })
     })
 }
 

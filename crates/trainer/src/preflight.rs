@@ -70,7 +70,7 @@ enum Outlook {
     /// Every group is all right: the curriculum moves up once the cells count as mastered.
     Mastered,
     /// No group is informative, but some are all right: those cells are mastered, the others
-    /// not yet within reach; the curriculum moves on from the mastered ones.
+    /// not yet within reach (signal comes with the first right answers there).
     Split,
     /// Every group is all right and the curriculum never moves (`fixed`).
     MasteredStuck,
@@ -129,7 +129,7 @@ pub fn run(policy: &policy::Policy, cfg: &RunConfig, curriculum: &tasks::Curricu
         }
         Outlook::Split => {
             "no informative group yet: the cells drawn are either mastered or not yet within \
-             reach; the curriculum moves on from the mastered ones"
+             reach; GRPO learns once some answers at the harder cells are right"
         }
         Outlook::MasteredStuck | Outlook::Hopeless => "cannot train",
     };

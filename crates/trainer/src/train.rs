@@ -338,7 +338,9 @@ impl Run {
         if self.state.step >= t.max_steps {
             return Some(RunEnd::MaxSteps);
         }
-        if t.max_seconds.is_some_and(|limit| self.state.train_seconds >= limit) {
+        if t.max_seconds
+            .is_some_and(|limit| self.state.train_seconds >= limit)
+        {
             return Some(RunEnd::TimeBudget);
         }
         if t.stop_when_mastered
@@ -432,7 +434,16 @@ impl Run {
             );
             stats = policy::run_in_thread_pool(|| {
                 let temperature = cfg.sampling.temperature as f32;
-                update(policy, reference, vars, optimizer, &batch, &cfg.train, temperature, step)
+                update(
+                    policy,
+                    reference,
+                    vars,
+                    optimizer,
+                    &batch,
+                    &cfg.train,
+                    temperature,
+                    step,
+                )
             })?;
             self.state.updates += 1;
             updated = true;

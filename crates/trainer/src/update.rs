@@ -541,8 +541,7 @@ mod tests {
                 .build()
                 .unwrap();
             pool.install(|| {
-                let mb =
-                    micro_batch(&policy, None, &vars, &samples, &cfg, &norm, 1.0, 3).unwrap();
+                let mb = micro_batch(&policy, None, &vars, &samples, &cfg, &norm, 1.0, 3).unwrap();
                 let mut out = vec![vec![(mb.loss as f32).to_bits()]];
                 for (_, v) in &vars {
                     let g = flat(mb.grads.get(v.as_tensor()).unwrap());
@@ -569,7 +568,12 @@ mod tests {
             ..policy::SampleParams::default()
         };
         let out = policy
-            .sample(&prompts, 3, &params, &mut rand::rngs::StdRng::seed_from_u64(4))
+            .sample(
+                &prompts,
+                3,
+                &params,
+                &mut rand::rngs::StdRng::seed_from_u64(4),
+            )
             .unwrap();
         let adv: Vec<f32> = (0..out.tokens.len()).map(|i| i as f32 - 2.5).collect();
         let samples: Vec<Sample<'_>> = (0..out.tokens.len())
@@ -593,7 +597,10 @@ mod tests {
             "on-policy loss {} vs {want}",
             tempered.loss
         );
-        assert_eq!(tempered.sums.clip_region, 0.0, "nothing is clipped on-policy");
+        assert_eq!(
+            tempered.sums.clip_region, 0.0,
+            "nothing is clipped on-policy"
+        );
         let untempered = micro_batch(&policy, None, &vars, &samples, &cfg, &norm, 1.0, 2).unwrap();
         assert!(
             (untempered.loss - want).abs() > 1e-3,
