@@ -148,20 +148,36 @@ fn a_finished_run_extended_on_resume_equals_a_longer_run() {
     let mut args = cosine.to_vec();
     args.extend(["--max-steps", "4"]);
     let first: Value = serde_json::from_str(train(&stepped, &args).trim()).unwrap();
-    assert_eq!((first["steps"].as_u64(), first["stopped"].as_str()), (Some(4), Some("max_steps")));
+    assert_eq!(
+        (first["steps"].as_u64(), first["stopped"].as_str()),
+        (Some(4), Some("max_steps"))
+    );
     let mut args = cosine.to_vec();
     args.extend(["--set", "train.max_seconds=0"]);
     let first: Value = serde_json::from_str(train(&timed, &args).trim()).unwrap();
-    assert_eq!((first["steps"].as_u64(), first["stopped"].as_str()), (Some(0), Some("time_budget")));
+    assert_eq!(
+        (first["steps"].as_u64(), first["stopped"].as_str()),
+        (Some(0), Some("time_budget"))
+    );
 
     run_ok(&["train", "--resume", path(&stepped), "--max-steps", "6"]);
-    run_ok(&["train", "--resume", path(&timed), "--set", "train.max_seconds=inf"]);
+    run_ok(&[
+        "train",
+        "--resume",
+        path(&timed),
+        "--set",
+        "train.max_seconds=inf",
+    ]);
     let want = deterministic(read_jsonl(&straight.join("metrics.jsonl")));
     assert_eq!(want.len(), 6);
     for run in [&stepped, &timed] {
         let got = deterministic(read_jsonl(&run.join("metrics.jsonl")));
         assert_eq!(got, want, "{}: extended run differs", run.display());
-        assert!(weights(run) == weights(&straight), "{}: weights differ", run.display());
+        assert!(
+            weights(run) == weights(&straight),
+            "{}: weights differ",
+            run.display()
+        );
     }
     // The extension is written into the run's config.
     let resolved = std::fs::read_to_string(stepped.join("config.toml")).unwrap();
@@ -187,7 +203,10 @@ fn resume_refuses_a_change_that_alters_the_math_and_names_the_key() {
         "{err}"
     );
     let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
-    assert!(!resolved.contains("lr = 0.5"), "a refused change is not written: {resolved}");
+    assert!(
+        !resolved.contains("lr = 0.5"),
+        "a refused change is not written: {resolved}"
+    );
 }
 
 /// Issue 21: a crash between the two renames of a checkpoint swap leaves only
@@ -233,7 +252,10 @@ fn resume_refuses_changed_eval_sets() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(!state.contains(&first_id), "eval ids copied into the checkpoint");
+    assert!(
+        !state.contains(&first_id),
+        "eval ids copied into the checkpoint"
+    );
     assert!(state.contains("eval_digest"), "no digest in the checkpoint");
     // Drop one task from an eval set.
     let file = eval.join("boolean_eval-bare-natural-L2.jsonl");
