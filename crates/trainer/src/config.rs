@@ -511,6 +511,20 @@ impl RunConfig {
                 "min > max",
             );
         }
+        let [lo, hi] = self.warm_start.levels;
+        if self.warm_start.steps > 0
+            && !self
+                .tasks
+                .families
+                .iter()
+                .any(|f| lo <= f.levels[1] && f.levels[0] <= hi)
+        {
+            return bad(
+                "warm_start.levels",
+                format!("{:?}", self.warm_start.levels),
+                "overlaps no family's levels in [tasks]",
+            );
+        }
         self.train.loss.validate()?;
         self.train.adamw().validate()?;
         // The schedule names its own fields: rename them to this config's keys.
@@ -748,6 +762,13 @@ mod tests {
             (
                 "warm_start.levels",
                 Box::new(|c| c.warm_start.levels = [3, 1]),
+            ),
+            (
+                "warm_start.levels",
+                Box::new(|c| {
+                    c.warm_start.steps = 10;
+                    c.warm_start.levels = [20, 30];
+                }),
             ),
             (
                 "train.loss.epsilon_low",
