@@ -270,8 +270,9 @@ pub struct TrainConfig {
     /// Stop RL after this many seconds of training wall time (eval excluded); not reproducible,
     /// for demos with a time budget. Absent: no limit.
     pub max_seconds: Option<f64>,
-    /// Stop when every level the curriculum can draw from is mastered by its own rule (nothing
-    /// left to learn; see `mastery.rs`).
+    /// Stop when every level the curriculum can draw from is mastered by its own rule: a
+    /// chance-corrected pass-rate EMA at or above its `promote` after its `min_groups` groups
+    /// (`ladder`: `window`; `uniform` and `fixed`: 0.8 after 24). Nothing is left to learn then.
     pub stop_when_mastered: bool,
 }
 

@@ -190,14 +190,21 @@ pub fn train(cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSum
 /// finished run can be extended; the changes are written back to `config.toml`. A checkpoint
 /// swap cut short by a crash is recovered from `checkpoint.old/`; eval sets that changed since
 /// the run started are refused.
-pub fn resume(dir: &Path, cfg: RunConfig, opts: &TrainOptions) -> Result<TrainSummary> {
+pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<TrainSummary> {
     let path = dir.join("config.toml");
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
         path: path.clone(),
         error: source,
     })?;
-    let saved: RunConfig =
+    let mut saved: RunConfig =
         toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    if saved.train.lr_schedule == crate::config::ScheduleKind::Cosine
+        && saved.train.decay_steps.is_none()
+    {
+        // A run from before `train.decay_steps`: its cosine ran over its `max_steps`.
+        saved.train.decay_steps = Some(saved.train.max_steps);
+        cfg.train.decay_steps = saved.train.decay_steps;
+    }
     let changed = cfg.changes_from(&saved)?;
     cfg.validate()?;
     let device = setup_device(&cfg)?;
