@@ -601,6 +601,19 @@ mod tests {
             tempered.sums.clip_region, 0.0,
             "nothing is clipped on-policy"
         );
+        // The division by T sits before the fused log-prob op: every weight still gets its
+        // gradient through it.
+        for (name, v) in &vars {
+            let norm = tempered.grads.get(v.as_tensor()).map_or(0.0, |g| {
+                g.sqr()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+            });
+            assert!(norm > 0.0, "{name}: no gradient at T = 0.7");
+        }
         let untempered = micro_batch(&policy, None, &vars, &samples, &cfg, &norm, 1.0, 2).unwrap();
         assert!(
             (untempered.loss - want).abs() > 1e-3,
