@@ -129,7 +129,8 @@ fn path(p: &Path) -> &str {
 
 /// Issue 21: a finished run, whether it stopped at `max_steps` or on its time budget, extended
 /// on resume equals (metrics and weights) a run that went that far from the start; a cosine
-/// schedule's length is its own key, so the extension does not bend it.
+/// schedule's length is its own key, so the extension does not bend it (and a run from before
+/// that key resumes with the length it had, its `max_steps`).
 #[test]
 fn a_finished_run_extended_on_resume_equals_a_longer_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -139,10 +140,11 @@ fn a_finished_run_extended_on_resume_equals_a_longer_run() {
         "--set",
         "train.decay_steps=6",
     ];
-    let (straight, stepped, timed) = (
+    let (straight, stepped, timed, legacy) = (
         dir.path().join("straight"),
         dir.path().join("stepped"),
         dir.path().join("timed"),
+        dir.path().join("legacy"),
     );
     train(&straight, &cosine);
     let mut args = cosine.to_vec();
@@ -160,7 +162,25 @@ fn a_finished_run_extended_on_resume_equals_a_longer_run() {
         (Some(0), Some("time_budget"))
     );
 
+    // A run written before `train.decay_steps`, cut short at step 3: its cosine ran over its
+    // max_steps, and a resume keeps it so.
+    let mut args = cosine.to_vec();
+    args.extend(["--max-steps", "3"]);
+    train(&legacy, &args);
+    let config = legacy.join("config.toml");
+    let old: Vec<String> = std::fs::read_to_string(&config)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("decay_steps"))
+        .map(|l| match l.starts_with("max_steps") {
+            true => "max_steps = 6".to_string(),
+            false => l.to_string(),
+        })
+        .collect();
+    std::fs::write(&config, old.join("\n")).unwrap();
+
     run_ok(&["train", "--resume", path(&stepped), "--max-steps", "6"]);
+    run_ok(&["train", "--resume", path(&legacy)]);
     run_ok(&[
         "train",
         "--resume",
@@ -170,7 +190,7 @@ fn a_finished_run_extended_on_resume_equals_a_longer_run() {
     ]);
     let want = deterministic(read_jsonl(&straight.join("metrics.jsonl")));
     assert_eq!(want.len(), 6);
-    for run in [&stepped, &timed] {
+    for run in [&stepped, &timed, &legacy] {
         let got = deterministic(read_jsonl(&run.join("metrics.jsonl")));
         assert_eq!(got, want, "{}: extended run differs", run.display());
         assert!(
