@@ -63,8 +63,12 @@ fn sampled_answers_verify_and_a_bad_line_does_not_stop_the_rest() {
         assert_eq!(v["correct"], expect, "line {}: {v}", i + 1);
         assert!(v["score"].is_number() && v["reason"].is_string(), "{v}");
     }
+    // Input line 2 is the first malformed one: its verdict names it by number.
+    assert_eq!(verdicts[1]["reason"], "invalid_input", "{}", verdicts[1]);
     assert!(
-        verdicts[1].to_string().contains('2'),
+        verdicts[1]["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("line 2: ")),
         "the malformed line is named: {}",
         verdicts[1]
     );

@@ -118,6 +118,209 @@ fn same_seed_same_run_and_resume_continues_exactly() {
     assert!(w1 == w2, "final weights differ after resume");
 }
 
+/// The final weights of a run.
+fn weights(run: &Path) -> Vec<u8> {
+    std::fs::read(run.join("model/model.safetensors")).unwrap()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Issue 21: a finished run, whether it stopped at `max_steps` or on its time budget, extended
+/// on resume equals (metrics and weights) a run that went that far from the start; a cosine
+/// schedule's length is its own key, so the extension does not bend it (and a run from before
+/// that key resumes with the length it had, its `max_steps`).
+#[test]
+fn a_finished_run_extended_on_resume_equals_a_longer_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cosine = [
+        "--set",
+        "train.lr_schedule=cosine",
+        "--set",
+        "train.decay_steps=6",
+    ];
+    let (straight, stepped, timed, legacy) = (
+        dir.path().join("straight"),
+        dir.path().join("stepped"),
+        dir.path().join("timed"),
+        dir.path().join("legacy"),
+    );
+    train(&straight, &cosine);
+    let mut args = cosine.to_vec();
+    args.extend(["--max-steps", "4"]);
+    let first: Value = serde_json::from_str(train(&stepped, &args).trim()).unwrap();
+    assert_eq!(
+        (first["steps"].as_u64(), first["stopped"].as_str()),
+        (Some(4), Some("max_steps"))
+    );
+    let mut args = cosine.to_vec();
+    args.extend(["--set", "train.max_seconds=0"]);
+    let first: Value = serde_json::from_str(train(&timed, &args).trim()).unwrap();
+    assert_eq!(
+        (first["steps"].as_u64(), first["stopped"].as_str()),
+        (Some(0), Some("time_budget"))
+    );
+
+    // A run written before `train.decay_steps`, cut short at step 3: its cosine ran over its
+    // max_steps, and a resume keeps it so.
+    let mut args = cosine.to_vec();
+    args.extend(["--max-steps", "3"]);
+    train(&legacy, &args);
+    let config = legacy.join("config.toml");
+    let old: Vec<String> = std::fs::read_to_string(&config)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("decay_steps"))
+        .map(|l| match l.starts_with("max_steps") {
+            true => "max_steps = 6".to_string(),
+            false => l.to_string(),
+        })
+        .collect();
+    std::fs::write(&config, old.join("\n")).unwrap();
+
+    run_ok(&["train", "--resume", path(&stepped), "--max-steps", "6"]);
+    run_ok(&["train", "--resume", path(&legacy)]);
+    run_ok(&[
+        "train",
+        "--resume",
+        path(&timed),
+        "--set",
+        "train.max_seconds=inf",
+    ]);
+    let want = deterministic(read_jsonl(&straight.join("metrics.jsonl")));
+    assert_eq!(want.len(), 6);
+    for run in [&stepped, &timed, &legacy] {
+        let got = deterministic(read_jsonl(&run.join("metrics.jsonl")));
+        assert_eq!(got, want, "{}: extended run differs", run.display());
+        assert!(
+            weights(run) == weights(&straight),
+            "{}: weights differ",
+            run.display()
+        );
+    }
+    // The extension is written into the run's config.
+    let resolved = std::fs::read_to_string(stepped.join("config.toml")).unwrap();
+    assert!(resolved.contains("max_steps = 6"), "{resolved}");
+    let resolved = std::fs::read_to_string(timed.join("config.toml")).unwrap();
+    assert!(resolved.contains("max_seconds = inf"), "{resolved}");
+}
+
+/// Issue 21: a resume refuses a key that changes what a step computes, naming it.
+#[test]
+fn resume_refuses_a_change_that_alters_the_math_and_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    train(&out, &["--max-steps", "1"]);
+    let refused = rlvr()
+        .args(["train", "--resume", path(&out), "--set", "train.lr=0.5"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("--resume: `train.lr` cannot change on resume"),
+        "{err}"
+    );
+    let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(
+        !resolved.contains("lr = 0.5"),
+        "a refused change is not written: {resolved}"
+    );
+}
+
+/// Issue 21: a crash between the two renames of a checkpoint swap leaves only
+/// `checkpoint.old/`; the resume recovers it and continues exactly.
+#[test]
+fn a_crash_mid_checkpoint_swap_resumes_from_checkpoint_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let (straight, crashed) = (dir.path().join("straight"), dir.path().join("crashed"));
+    train(&straight, &[]);
+    train(&crashed, &["--max-steps", "3"]);
+    // The crash state by hand: the new checkpoint half-written in checkpoint.tmp/, the old one
+    // already renamed away.
+    std::fs::rename(crashed.join("checkpoint"), crashed.join("checkpoint.old")).unwrap();
+    std::fs::create_dir(crashed.join("checkpoint.tmp")).unwrap();
+    std::fs::write(crashed.join("checkpoint.tmp/state.json"), "{\"ste").unwrap();
+    run_ok(&["train", "--resume", path(&crashed), "--max-steps", "6"]);
+    assert_eq!(
+        deterministic(read_jsonl(&crashed.join("metrics.jsonl"))),
+        deterministic(read_jsonl(&straight.join("metrics.jsonl")))
+    );
+    assert!(weights(&crashed) == weights(&straight));
+    assert!(!crashed.join("checkpoint.old").exists());
+    assert!(!crashed.join("checkpoint.tmp").exists());
+}
+
+/// Issue 21: checkpoints hold a digest of the eval ids, not the ids; a resume with changed eval
+/// sets is refused with a message that says so.
+#[test]
+fn resume_refuses_changed_eval_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let eval = dir.path().join("eval");
+    std::fs::create_dir(&eval).unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for level in [1, 2] {
+        let name = format!("boolean_eval-bare-natural-L{level}.jsonl");
+        std::fs::copy(repo.join("tasks/eval").join(&name), eval.join(&name)).unwrap();
+    }
+    let out = dir.path().join("run");
+    let set_dir = format!("eval.dir={}", path(&eval));
+    train(&out, &["--max-steps", "1", "--set", &set_dir]);
+    let state = std::fs::read_to_string(out.join("checkpoint/state.json")).unwrap();
+    let first_id = read_jsonl(&eval.join("boolean_eval-bare-natural-L1.jsonl"))[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !state.contains(&first_id),
+        "eval ids copied into the checkpoint"
+    );
+    assert!(state.contains("eval_digest"), "no digest in the checkpoint");
+    // Drop one task from an eval set.
+    let file = eval.join("boolean_eval-bare-natural-L2.jsonl");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let rest: Vec<&str> = text.lines().skip(1).collect();
+    std::fs::write(&file, rest.join("\n")).unwrap();
+    let refused = rlvr()
+        .args(["train", "--resume", path(&out), "--max-steps", "2"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("eval sets under"), "{err}");
+    assert!(err.contains("changed since the run started"), "{err}");
+}
+
+/// Issue 21: a run stops when every level the curriculum can draw from is mastered. With
+/// `promote = 0` every level counts as mastered after `min_groups` groups, whatever the model
+/// does: 2 levels x 8 groups, at 8 tasks a step, are seen by step 3 at the latest.
+#[test]
+fn a_run_stops_when_every_level_is_mastered_unless_told_not_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let easy = [
+        "--set",
+        "tasks.curriculum={ type = \"frontier\", promote = 0.0, min_groups = 8, replay = 0.0 }",
+        "--set",
+        "train.eval_every=0",
+    ];
+    let out = dir.path().join("stops");
+    let summary: Value = serde_json::from_str(train(&out, &easy).trim()).unwrap();
+    assert_eq!(summary["stopped"], "mastered", "{summary}");
+    let steps = summary["steps"].as_u64().unwrap();
+    assert!((2..=3).contains(&steps), "{summary}");
+    assert_eq!(read_jsonl(&out.join("metrics.jsonl")).len() as u64, steps);
+
+    let mut args = easy.to_vec();
+    args.extend(["--set", "train.stop_when_mastered=false"]);
+    let out = dir.path().join("goes_on");
+    let summary: Value = serde_json::from_str(train(&out, &args).trim()).unwrap();
+    assert_eq!(
+        (summary["steps"].as_u64(), summary["stopped"].as_str()),
+        (Some(6), Some("max_steps"))
+    );
+}
+
 #[test]
 fn unknown_config_key_is_named() {
     let out = rlvr()

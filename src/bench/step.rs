@@ -110,8 +110,9 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
                 })
                 .collect();
             let t0 = now()?;
-            let mut mb =
-                trainer::micro_batch(&model, reference, &vars, &samples, &loss_cfg, &norm, shards)?;
+            let mut mb = trainer::micro_batch(
+                &model, reference, &vars, &samples, &loss_cfg, &norm, 1.0, shards,
+            )?;
             let t1 = now()?;
             trainer::clip_grad_norm(&mut mb.grads, &vars, wl.max_grad_norm)?;
             opt.step(&mb.grads)?;

@@ -40,7 +40,8 @@ pub struct GenerateArgs {
     /// Seed of the sampler.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Print one JSON object per completion instead of plain text.
+    /// Print one JSON object per completion instead of plain text (with each token's log-prob
+    /// under softmax(logits / temperature), 1 when greedy; top-k/top-p not applied).
     #[arg(long)]
     pub json: bool,
     /// CPU threads.

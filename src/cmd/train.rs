@@ -1,4 +1,4 @@
-//! `rlvr train`: start a run from a config, or resume one.
+//! `rlvr train`: start a run from a config, or resume one (and extend it past its end).
 
 use std::path::PathBuf;
 
@@ -17,29 +17,38 @@ pub struct TrainArgs {
     /// Run seed (overrides `seed`).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// RL steps to run (overrides `train.max_steps`); with --resume, the total to reach.
+    /// RL steps to reach: sets `train.max_steps` (written to the run's config.toml); with
+    /// --resume, the total to reach, past the run's end if need be.
     #[arg(long)]
     pub max_steps: Option<u64>,
-    /// Override a config key, e.g. --set train.lr=1e-4 (repeatable).
+    /// Override a config key, e.g. --set train.lr=1e-4 (repeatable). With --resume only the keys
+    /// that do not change what a step computes: train.max_steps, train.max_seconds (`inf`: no
+    /// limit), train.stop_when_mastered, train.eval_every, train.checkpoint_every,
+    /// train.samples_per_step, eval.pass_at_k, eval.batch_size.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
-    /// Continue the run in this directory from its last checkpoint, exactly.
-    #[arg(long, conflicts_with_all = ["config", "seed", "sets", "out"])]
+    /// Continue the run in this directory from its last checkpoint, exactly; with --max-steps or
+    /// --set train.max_seconds=S it goes on past where it stopped.
+    #[arg(long, conflicts_with_all = ["config", "seed", "out"])]
     pub resume: Option<PathBuf>,
 }
 
 /// Runs `rlvr train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let opts = trainer::TrainOptions {
-        max_steps: args.max_steps,
         progress: true,
         ..trainer::TrainOptions::default()
     };
+    let mut sets = args.sets.clone();
+    if let Some(n) = args.max_steps {
+        sets.push(format!("train.max_steps={n}"));
+    }
     let summary = if let Some(dir) = &args.resume {
-        trainer::resume(dir, &opts).with_context(|| format!("resuming {}", dir.display()))?
+        let path = dir.join("config.toml");
+        let cfg: trainer::RunConfig = crate::config::load(&path, &sets)?;
+        trainer::resume(dir, cfg, &opts).with_context(|| format!("resuming {}", dir.display()))?
     } else {
         let path = args.config.context("a config file is required")?;
-        let mut sets = args.sets.clone();
         if let Some(seed) = args.seed {
             sets.push(format!("seed={seed}"));
         }
@@ -55,7 +64,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     println!("{}", serde_json::to_string(&summary)?);
     eprintln!(
-        "run finished: {} steps, {} updates, {:.0} s of training; plots: rlvr report {}",
+        "run finished ({}): {} steps, {} updates, {:.0} s of training; plots: rlvr report {}",
+        summary.stopped,
         summary.steps,
         summary.updates,
         summary.train_seconds,

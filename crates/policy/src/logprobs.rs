@@ -58,7 +58,28 @@ impl Policy {
         completions: &[&[u32]],
         adapter: AdapterMode,
     ) -> Result<TokenLogProbs> {
-        crate::device::run_in_thread_pool(|| self.logprobs_in_pool(prompts, completions, adapter))
+        self.completion_logprobs_tempered(prompts, completions, adapter, 1.0)
+    }
+
+    /// [`Policy::completion_logprobs`] of the tempered policy: the logits are divided by
+    /// `temperature` before the log-softmax (as TRL does), so the log-probs and entropies are
+    /// those of the distribution [`Policy::sample`] draws from at that temperature (top-k/top-p
+    /// aside). The gradient flows through the division.
+    pub fn completion_logprobs_tempered(
+        &self,
+        prompts: &[&[u32]],
+        completions: &[&[u32]],
+        adapter: AdapterMode,
+        temperature: f32,
+    ) -> Result<TokenLogProbs> {
+        if !(temperature.is_finite() && temperature > 0.0) {
+            return Err(Error::Invalid(format!(
+                "temperature {temperature}: must be positive and finite"
+            )));
+        }
+        crate::device::run_in_thread_pool(|| {
+            self.logprobs_in_pool(prompts, completions, adapter, temperature)
+        })
     }
 
     fn logprobs_in_pool(
@@ -66,6 +87,7 @@ impl Policy {
         prompts: &[&[u32]],
         completions: &[&[u32]],
         adapter: AdapterMode,
+        temperature: f32,
     ) -> Result<TokenLogProbs> {
         let n = prompts.len();
         if n != completions.len() || n == 0 {
@@ -125,6 +147,12 @@ impl Policy {
         let rows_idx = Tensor::from_vec(rows_idx, n * l_max, dev)?;
         let h = self.model.hidden_at(&ids, &rows_idx, adapter, base_grad)?; // (n*L, D)
         let logits = self.model.logits(Kernels::Trained, &h, base_grad)?; // (n*L, V)
+                                                                          // An affine op (with its backward), skipped at T = 1 so that results stay bit for bit.
+        let logits = if temperature == 1.0 {
+            logits
+        } else {
+            logits.affine(1.0 / f64::from(temperature), 0.0)?
+        };
         let targets = Tensor::from_vec(targets, n * l_max, dev)?;
         let both = Kernels::Trained.token_logprob(&logits, &targets)?; // (n*L, 2)
         let logp = both.narrow(1, 0, 1)?.reshape((n, l_max))?;

@@ -80,10 +80,10 @@ pub struct SampleTimings {
 pub struct Rollouts {
     /// Generated ids of each row, the EOS included when emitted.
     pub tokens: Vec<Vec<u32>>,
-    /// Log-probability of each generated token under the policy itself: `log_softmax` of the
-    /// raw logits over the whole vocabulary (temperature 1, no top-k/top-p, PAD/BOS not
-    /// removed), i.e. the same quantity [`Policy::completion_logprobs`] computes, not the
-    /// probability of the modified distribution the token was drawn from.
+    /// Log-probability of each generated token under the tempered policy: `log_softmax` of the
+    /// logits divided by the temperature (1 when greedy) over the whole vocabulary (no
+    /// top-k/top-p, PAD/BOS not removed), as TRL computes it, i.e. the same quantity
+    /// [`Policy::completion_logprobs_tempered`] computes at that temperature.
     pub logprobs: Vec<Vec<f32>>,
     /// Why each row stopped.
     pub stop: Vec<StopReason>,
@@ -91,13 +91,26 @@ pub struct Rollouts {
     pub timings: SampleTimings,
 }
 
-/// `log_softmax(logits)[token]`.
-fn logprob(logits: &[f32], token: usize) -> f32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
+/// `log_softmax(logits / temperature)[token]`.
+fn logprob(logits: &[f32], token: usize, temperature: f32) -> f32 {
+    let inv_t = 1.0 / temperature;
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) * inv_t;
+    let sum: f32 = logits.iter().map(|&l| (l * inv_t - max).exp()).sum();
     logits
         .get(token)
-        .map_or(f32::NEG_INFINITY, |&l| l - max - sum.ln())
+        .map_or(f32::NEG_INFINITY, |&l| l * inv_t - max - sum.ln())
+}
+
+impl SampleParams {
+    /// The temperature the sampled tokens' log-probs are computed at: `temperature`, or 1 when
+    /// greedy (where no temperature applies).
+    pub fn logprob_temperature(&self) -> f32 {
+        if self.greedy || self.temperature <= 0.0 {
+            1.0
+        } else {
+            self.temperature
+        }
+    }
 }
 
 /// Picks one token from `logits` with `banned` ids excluded.
@@ -362,6 +375,7 @@ impl Policy {
         drop(prompt_cache);
         timings.prefill_s = t0.elapsed().as_secs_f64();
 
+        let logprob_t = params.logprob_temperature();
         let mut tokens: Vec<Vec<u32>> = vec![Vec::with_capacity(params.max_new_tokens); n_rows];
         let mut logprobs: Vec<Vec<f32>> = vec![Vec::with_capacity(params.max_new_tokens); n_rows];
         let mut stop: Vec<Option<StopReason>> = vec![None; n_rows];
@@ -379,7 +393,7 @@ impl Policy {
                 }
                 let tok = choose(row_logits, &banned, params, &mut rngs[row / group_size]);
                 tokens[row].push(tok);
-                logprobs[row].push(logprob(row_logits, tok as usize));
+                logprobs[row].push(logprob(row_logits, tok as usize, logprob_t));
                 if params.stop_at_eos && tok == eos {
                     stop[row] = Some(StopReason::Eos);
                 } else if tokens[row].len() == params.max_new_tokens {
@@ -482,9 +496,12 @@ mod tests {
     }
 
     #[test]
-    fn logprob_is_log_softmax() {
+    fn logprob_is_log_softmax_of_the_tempered_logits() {
         let l = [1.0f32, 2.0, 3.0];
         let z = (1f32.exp() + 2f32.exp() + 3f32.exp()).ln();
-        assert!((logprob(&l, 1) - (2.0 - z)).abs() < 1e-6);
+        assert!((logprob(&l, 1, 1.0) - (2.0 - z)).abs() < 1e-6);
+        // T = 0.5: log_softmax([2, 4, 6])[1] = 4 - ln(e^2 + e^4 + e^6).
+        let z = (2f32.exp() + 4f32.exp() + 6f32.exp()).ln();
+        assert!((logprob(&l, 1, 0.5) - (4.0 - z)).abs() < 1e-6);
     }
 }

@@ -144,6 +144,9 @@ fn batched_rows_of_different_prompt_lengths_equal_their_unpadded_runs() {
     }
 }
 
+/// Issue 21: the sampler draws from softmax(logits / T), so its log-probs, and the teacher-forced
+/// ones the loss uses, are those of the tempered distribution (TRL: logits / T before the
+/// log-softmax); at T = 0.7 they differ from the T = 1 ones.
 #[test]
 fn sampling_logprobs_equal_teacher_forced_logprobs() {
     let p = tiny_policy(3);
@@ -162,20 +165,33 @@ fn sampling_logprobs_equal_teacher_forced_logprobs() {
         .collect();
     let rows_c: Vec<&[u32]> = out.tokens.iter().map(Vec::as_slice).collect();
     let lp = p
-        .completion_logprobs(&rows_p, &rows_c, AdapterMode::Active)
+        .completion_logprobs_tempered(&rows_p, &rows_c, AdapterMode::Active, 0.7)
         .unwrap();
+    let untempered = to_vec2(
+        &p.completion_logprobs(&rows_p, &rows_c, AdapterMode::Active)
+            .unwrap()
+            .logp,
+    );
     let (logp, mask) = (to_vec2(&lp.logp), to_vec2(&lp.mask));
+    let mut largest_gap = 0f32;
     for (r, toks) in out.tokens.iter().enumerate() {
         for j in 0..logp[r].len() {
             assert_eq!(mask[r][j], if j < toks.len() { 1.0 } else { 0.0 });
             if j < toks.len() {
                 assert!(
                     (logp[r][j] - out.logprobs[r][j]).abs() < 1e-4,
-                    "row {r} tok {j}"
+                    "row {r} tok {j}: teacher-forced {} vs sampled {}",
+                    logp[r][j],
+                    out.logprobs[r][j]
                 );
+                largest_gap = largest_gap.max((untempered[r][j] - out.logprobs[r][j]).abs());
             }
         }
     }
+    assert!(
+        largest_gap > 1e-2,
+        "the T = 1 log-probs should differ from the T = 0.7 ones (largest gap {largest_gap})"
+    );
 }
 
 #[test]

@@ -127,9 +127,39 @@ impl ModelSection {
             attention_bias: self.attention_bias,
             ..policy::ModelConfig::default()
         };
-        config
-            .validate()
-            .map_err(|e| Error::Config(format!("[model]: {e}")))?;
+        for (key, v) in [
+            ("model.rope_theta", self.rope_theta),
+            ("model.rms_norm_eps", self.rms_norm_eps),
+        ] {
+            if v.is_nan() || v <= 0.0 {
+                return Err(Error::InvalidConfig {
+                    key: key.into(),
+                    value: v.to_string(),
+                    reason: "must be positive".into(),
+                });
+            }
+        }
+        config.validate().map_err(|e| match e {
+            // The model config's field names are this section's keys; the head dimension follows
+            // from hidden_size / num_attention_heads, the vocabulary from the tokenizer.
+            policy::Error::ConfigValue { field, message, .. } => {
+                let (key, value) = match field.as_str() {
+                    "hidden_size" => (field.as_str(), self.hidden_size),
+                    "intermediate_size" => (field.as_str(), self.intermediate_size),
+                    "num_hidden_layers" => (field.as_str(), self.num_hidden_layers),
+                    "num_key_value_heads" => (field.as_str(), self.num_key_value_heads),
+                    "max_position_embeddings" => (field.as_str(), self.max_position_embeddings),
+                    "vocab_size" => ("tokenizer", vocab_size),
+                    _ => ("num_attention_heads", self.num_attention_heads),
+                };
+                Error::InvalidConfig {
+                    key: format!("model.{key}"),
+                    value: value.to_string(),
+                    reason: message,
+                }
+            }
+            other => Error::Config(format!("[model]: {other}")),
+        })?;
         Ok(config)
     }
 }
@@ -184,14 +214,19 @@ pub enum Overlong {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
-    /// RL steps (sampling rounds); `--max-steps` overrides.
+    /// RL steps (sampling rounds); `--max-steps` sets it (and a resume may raise it).
     pub max_steps: u64,
     /// Peak learning rate of the RL update (keep it far below the warm start's).
     pub lr: f64,
-    /// Learning-rate shape over optimizer updates: `constant` or `cosine` (to `min_lr`).
+    /// Learning-rate shape over optimizer updates: `constant` or `cosine` (to `min_lr` at
+    /// `decay_steps`).
     pub lr_schedule: ScheduleKind,
     /// Linear warm-up of the learning rate over this many updates.
     pub warmup_steps: u64,
+    /// Length of the cosine schedule: the optimizer update (warm-up included) at which the rate
+    /// reaches `min_lr` and stays. Its own key, not `max_steps`, so that extending a run does not
+    /// bend the schedule; required by `lr_schedule = "cosine"`.
+    pub decay_steps: Option<u64>,
     /// Floor of the cosine schedule.
     pub min_lr: f64,
     /// AdamW decoupled weight decay.
@@ -235,6 +270,10 @@ pub struct TrainConfig {
     /// Stop RL after this many seconds of training wall time (eval excluded); not reproducible,
     /// for demos with a time budget. Absent: no limit.
     pub max_seconds: Option<f64>,
+    /// Stop when every level the curriculum can draw from is mastered by its own rule: a
+    /// chance-corrected pass-rate EMA at or above its `promote` after its `min_groups` groups
+    /// (`ladder`: `window`; `uniform` and `fixed`: 0.8 after 24). Nothing is left to learn then.
+    pub stop_when_mastered: bool,
 }
 
 impl Default for TrainConfig {
@@ -244,6 +283,7 @@ impl Default for TrainConfig {
             lr: 1e-4,
             lr_schedule: ScheduleKind::Constant,
             warmup_steps: 0,
+            decay_steps: None,
             min_lr: 0.0,
             weight_decay: 0.0,
             beta1: 0.9,
@@ -264,6 +304,7 @@ impl Default for TrainConfig {
             checkpoint_every: 50,
             samples_per_step: 2,
             max_seconds: None,
+            stop_when_mastered: true,
         }
     }
 }
@@ -274,7 +315,8 @@ impl Default for TrainConfig {
 pub enum ScheduleKind {
     /// Constant at `lr`.
     Constant,
-    /// Cosine decay from `lr` to `min_lr` over `max_steps`.
+    /// Cosine decay from `lr` to `min_lr` over `train.decay_steps` updates (`warm_start.steps`
+    /// in the warm start).
     Cosine,
 }
 
@@ -290,7 +332,7 @@ impl TrainConfig {
             (ScheduleKind::Cosine, w) => LrSchedule::WarmupCosine {
                 lr: self.lr,
                 warmup_steps: w,
-                total_steps: self.max_steps,
+                total_steps: self.decay_steps.unwrap_or(0),
                 min_lr: self.min_lr,
             },
         }
@@ -386,8 +428,9 @@ impl Default for EvalConfig {
 }
 
 impl RunConfig {
-    /// Checks values serde cannot: sizes and ranges, with the key named; `[tasks]` against the
-    /// families and strategies of `registry`.
+    /// Checks values serde cannot: sizes and ranges, with the key named by its full path
+    /// (`train.beta1`, `train.loss.epsilon_low`, `tasks.families[0].levels`, ...); `[tasks]`
+    /// against the families and strategies of `registry`.
     pub fn validate_with(&self, registry: &tasks::Registry) -> Result<()> {
         let bad = |key: &str, value: String, why: &str| {
             Err(Error::Config(format!("{key} = {value}: {why}")))
@@ -448,6 +491,18 @@ impl RunConfig {
                 "must not exceed train.max_groups",
             );
         }
+        if let Some(s) = self.train.max_seconds {
+            if s.is_nan() || s < 0.0 {
+                return bad("train.max_seconds", s.to_string(), "must be >= 0");
+            }
+        }
+        if self.train.lr_schedule == ScheduleKind::Cosine && self.train.decay_steps.is_none() {
+            return bad(
+                "train.decay_steps",
+                "(absent)".into(),
+                "train.lr_schedule = \"cosine\" needs it: the update at which the rate reaches train.min_lr",
+            );
+        }
         if self.warm_start.steps > 0 && self.warm_start.batch_size == 0 {
             return bad("warm_start.batch_size", "0".into(), "must be at least 1");
         }
@@ -458,14 +513,134 @@ impl RunConfig {
                 "min > max",
             );
         }
+        let [lo, hi] = self.warm_start.levels;
+        if self.warm_start.steps > 0
+            && !self
+                .tasks
+                .families
+                .iter()
+                .any(|f| lo <= f.levels[1] && f.levels[0] <= hi)
+        {
+            return bad(
+                "warm_start.levels",
+                format!("{:?}", self.warm_start.levels),
+                "overlaps no family's levels in [tasks]",
+            );
+        }
         self.train.loss.validate()?;
         self.train.adamw().validate()?;
-        self.train.schedule().validate()?;
-        self.warm_start.schedule().validate()?;
-        self.tasks
-            .validate_with(registry)
-            .map_err(|e| Error::Config(format!("[tasks]: {e}")))?;
+        // The schedule names its own fields: rename them to this config's keys.
+        self.train
+            .schedule()
+            .validate()
+            .map_err(|e| rekey(e, "train", "decay_steps"))?;
+        self.warm_start
+            .schedule()
+            .validate()
+            .map_err(|e| rekey(e, "warm_start", "steps"))?;
+        self.tasks.validate_with(registry).map_err(|e| match e {
+            tasks::TasksError::Config { key, value, why } => Error::InvalidConfig {
+                key: format!("tasks.{key}"),
+                value,
+                reason: why,
+            },
+            other => Error::Config(format!("[tasks]: {other}")),
+        })?;
         Ok(())
+    }
+}
+
+/// The keys a resume may change (`rlvr train --resume DIR --max-steps N --set KEY=VALUE`): the
+/// budgets, the stopping rule and the cadences of evaluation, checkpoints and logging. None of
+/// them changes what a step computes, so an extended run equals one that ran longer from the
+/// start; every other key would, and a resume refuses it.
+pub const RESUMABLE_KEYS: &[&str] = &[
+    "train.max_steps",
+    "train.max_seconds",
+    "train.stop_when_mastered",
+    "train.eval_every",
+    "train.checkpoint_every",
+    "train.samples_per_step",
+    "eval.pass_at_k",
+    "eval.batch_size",
+];
+
+impl RunConfig {
+    /// The keys whose values differ from `saved`'s (dotted paths, sorted), if a resume may
+    /// change them all ([`RESUMABLE_KEYS`]); else an error naming the first that may not.
+    pub fn changes_from(&self, saved: &RunConfig) -> Result<Vec<String>> {
+        let value = |c: &RunConfig| {
+            toml::Value::try_from(c)
+                .map_err(|e| Error::Invalid(format!("serialising the config: {e}")))
+        };
+        let mut changed = Vec::new();
+        diff_keys("", &value(saved)?, &value(self)?, &mut changed);
+        for (key, old, new) in &changed {
+            if !RESUMABLE_KEYS.contains(&key.as_str()) {
+                return Err(Error::ResumeChange {
+                    key: key.clone(),
+                    old: old.clone(),
+                    new: new.clone(),
+                    allowed: RESUMABLE_KEYS.join(", "),
+                });
+            }
+        }
+        Ok(changed.into_iter().map(|(key, ..)| key).collect())
+    }
+}
+
+/// Appends `(dotted key, old, new)` for every leaf where `a` and `b` differ (a key present on one
+/// side only shows as `(absent)` on the other).
+fn diff_keys(
+    prefix: &str,
+    a: &toml::Value,
+    b: &toml::Value,
+    out: &mut Vec<(String, String, String)>,
+) {
+    let show = |v: Option<&toml::Value>| v.map_or("(absent)".to_string(), |v| v.to_string());
+    match (a, b) {
+        (toml::Value::Table(x), toml::Value::Table(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                match (x.get(k), y.get(k)) {
+                    (Some(u), Some(v)) => diff_keys(&path, u, v, out),
+                    (u, v) => out.push((path, show(u), show(v))),
+                }
+            }
+        }
+        _ if a != b => out.push((prefix.to_string(), show(Some(a)), show(Some(b)))),
+        _ => {}
+    }
+}
+
+/// A schedule's error with its field renamed to `section`'s key (`total_steps` is `length`).
+fn rekey(e: Error, section: &str, length: &str) -> Error {
+    match e {
+        Error::InvalidConfig { key, value, reason } => {
+            let name = |field: &str| {
+                let field = if field == "total_steps" {
+                    length
+                } else {
+                    field
+                };
+                format!("{section}.{field}")
+            };
+            let reason = match reason.strip_prefix("must not exceed ") {
+                Some(other) => format!("must not exceed {}", name(other)),
+                None => reason,
+            };
+            Error::InvalidConfig {
+                key: name(&key),
+                value,
+                reason,
+            }
+        }
+        other => other,
     }
 }
 
@@ -514,5 +689,270 @@ mod tests {
         cfg.device = "cuda:0".into();
         cfg.dtype = "bf16".into();
         cfg.validate_with(&registry).unwrap();
+    }
+
+    /// The key an error names: `InvalidConfig`'s `key`, or what precedes ` = ` in a `Config`
+    /// message.
+    fn key_of(e: &Error) -> String {
+        match e {
+            Error::InvalidConfig { key, .. } => key.clone(),
+            Error::Config(msg) => msg.split(" = ").next().unwrap_or_default().to_string(),
+            other => panic!("not a config error: {other}"),
+        }
+    }
+
+    fn rejected(change: impl FnOnce(&mut RunConfig)) -> Error {
+        let mut cfg = RunConfig::default();
+        change(&mut cfg);
+        cfg.validate_with(&tasks::Registry::builtin()).unwrap_err()
+    }
+
+    /// Issue 21: every message of `validate` names the key by its full path (`train.beta1`,
+    /// `train.min_lr`, `train.loss.*`, `tasks.*`), not the library's own names
+    /// (`optimizer.beta1`, `schedule.*`, `loss.*`).
+    #[test]
+    fn every_validation_message_names_its_key_path() {
+        type Change = Box<dyn FnOnce(&mut RunConfig)>;
+        let cosine = |c: &mut RunConfig| {
+            c.train.lr_schedule = ScheduleKind::Cosine;
+            c.train.decay_steps = Some(100);
+        };
+        let ws_cosine = |c: &mut RunConfig| {
+            c.warm_start.lr_schedule = ScheduleKind::Cosine;
+            c.warm_start.steps = 100;
+        };
+        let cases: Vec<(&str, Change)> = vec![
+            ("threads", Box::new(|c| c.threads = 0)),
+            ("dtype", Box::new(|c| c.dtype = "fp8".into())),
+            ("dtype", Box::new(|c| c.dtype = "bf16".into())),
+            (
+                "sampling.group_size",
+                Box::new(|c| c.sampling.group_size = 1),
+            ),
+            (
+                "sampling.tasks_per_step",
+                Box::new(|c| c.sampling.tasks_per_step = 0),
+            ),
+            (
+                "sampling.max_new_tokens",
+                Box::new(|c| c.sampling.max_new_tokens = 0),
+            ),
+            (
+                "sampling.temperature",
+                Box::new(|c| c.sampling.temperature = 0.0),
+            ),
+            ("train.lr", Box::new(|c| c.train.lr = f64::NAN)),
+            ("train.micro_batch", Box::new(|c| c.train.micro_batch = 0)),
+            ("train.shards", Box::new(|c| c.train.shards = 0)),
+            ("train.epochs", Box::new(|c| c.train.epochs = 0)),
+            ("train.max_rounds", Box::new(|c| c.train.max_rounds = 0)),
+            ("train.min_groups", Box::new(|c| c.train.min_groups = 65)),
+            (
+                "train.max_seconds",
+                Box::new(|c| c.train.max_seconds = Some(-1.0)),
+            ),
+            (
+                "train.decay_steps",
+                Box::new(|c| c.train.lr_schedule = ScheduleKind::Cosine),
+            ),
+            (
+                "warm_start.batch_size",
+                Box::new(|c| {
+                    c.warm_start.steps = 10;
+                    c.warm_start.batch_size = 0;
+                }),
+            ),
+            (
+                "warm_start.levels",
+                Box::new(|c| c.warm_start.levels = [3, 1]),
+            ),
+            (
+                "warm_start.levels",
+                Box::new(|c| {
+                    c.warm_start.steps = 10;
+                    c.warm_start.levels = [20, 30];
+                }),
+            ),
+            (
+                "train.loss.epsilon_low",
+                Box::new(|c| c.train.loss.epsilon_low = 1.0),
+            ),
+            (
+                "train.loss.epsilon_high",
+                Box::new(|c| c.train.loss.epsilon_high = -1.0),
+            ),
+            ("train.loss.beta", Box::new(|c| c.train.loss.beta = -1.0)),
+            ("train.beta1", Box::new(|c| c.train.beta1 = 1.0)),
+            ("train.beta2", Box::new(|c| c.train.beta2 = -0.5)),
+            ("train.eps", Box::new(|c| c.train.eps = 0.0)),
+            (
+                "train.weight_decay",
+                Box::new(|c| c.train.weight_decay = -1.0),
+            ),
+            (
+                "train.min_lr",
+                Box::new(move |c| {
+                    cosine(c);
+                    c.train.min_lr = 1.0;
+                }),
+            ),
+            (
+                "train.warmup_steps",
+                Box::new(move |c| {
+                    cosine(c);
+                    c.train.warmup_steps = 101;
+                }),
+            ),
+            ("warm_start.lr", Box::new(|c| c.warm_start.lr = -1.0)),
+            (
+                "warm_start.min_lr",
+                Box::new(move |c| {
+                    ws_cosine(c);
+                    c.warm_start.min_lr = 1.0;
+                }),
+            ),
+            (
+                "warm_start.warmup_steps",
+                Box::new(move |c| {
+                    ws_cosine(c);
+                    c.warm_start.warmup_steps = 101;
+                }),
+            ),
+            ("tasks.families", Box::new(|c| c.tasks.families.clear())),
+            (
+                "tasks.families[0].levels",
+                Box::new(|c| c.tasks.families[0].levels = [1, 9]),
+            ),
+            (
+                "tasks.families[0].start_level",
+                Box::new(|c| c.tasks.families[0].start_level = 9),
+            ),
+            ("tasks.stats.ema", Box::new(|c| c.tasks.stats.ema = 0.0)),
+            (
+                "tasks.curriculum.promote",
+                Box::new(|c| {
+                    c.tasks.curriculum = tasks::CurriculumConfig::Frontier {
+                        promote: 2.0,
+                        band: [0.05, 0.95],
+                        min_groups: 24,
+                        replay: 0.1,
+                        demote: 0.3,
+                    }
+                }),
+            ),
+        ];
+        for (key, change) in cases {
+            let e = rejected(change);
+            assert_eq!(key_of(&e), key, "{e}");
+        }
+        // The schedule's other fields are named as this config's keys in the reason too.
+        let e = rejected(move |c| {
+            cosine(c);
+            c.train.warmup_steps = 101;
+        });
+        assert_eq!(
+            e.to_string(),
+            "invalid config value train.warmup_steps = 101: must not exceed train.decay_steps"
+        );
+        let e = rejected(move |c| {
+            ws_cosine(c);
+            c.warm_start.min_lr = 1.0;
+        });
+        assert_eq!(
+            e.to_string(),
+            "invalid config value warm_start.min_lr = 1: must not exceed warm_start.lr"
+        );
+    }
+
+    #[test]
+    fn model_shape_errors_name_the_model_keys() {
+        let key = |change: fn(&mut ModelSection)| {
+            let mut m = ModelSection::default();
+            change(&mut m);
+            key_of(&m.model_config(64).unwrap_err())
+        };
+        assert_eq!(key(|m| m.hidden_size = 0), "model.hidden_size");
+        assert_eq!(key(|m| m.num_hidden_layers = 0), "model.num_hidden_layers");
+        assert_eq!(
+            key(|m| m.num_attention_heads = 3),
+            "model.num_attention_heads"
+        );
+        assert_eq!(
+            key(|m| m.num_key_value_heads = 3),
+            "model.num_key_value_heads"
+        );
+        assert_eq!(key(|m| m.rope_theta = 0.0), "model.rope_theta");
+        assert_eq!(key(|m| m.rms_norm_eps = f64::NAN), "model.rms_norm_eps");
+        let m = ModelSection {
+            num_attention_heads: 3,
+            ..ModelSection::default()
+        };
+        assert_eq!(
+            m.model_config(64).unwrap_err().to_string(),
+            "invalid config value model.num_attention_heads = 3: \
+             hidden_size 128 is not a multiple of num_attention_heads 3"
+        );
+    }
+
+    /// Issue 21: a resume may change the budgets, the stopping rule and the cadences, and
+    /// nothing that changes what a step computes; the refusal names the key.
+    #[test]
+    fn a_resume_may_change_only_the_resumable_keys() {
+        let saved = RunConfig::default();
+        let mut more = saved.clone();
+        more.train.max_steps = 500;
+        more.train.max_seconds = Some(f64::INFINITY);
+        more.train.eval_every = 5;
+        more.eval.pass_at_k = 4;
+        assert_eq!(
+            more.changes_from(&saved).unwrap(),
+            [
+                "eval.pass_at_k",
+                "train.eval_every",
+                "train.max_seconds",
+                "train.max_steps"
+            ]
+        );
+        assert!(saved.changes_from(&saved).unwrap().is_empty());
+        let refused = |change: fn(&mut RunConfig), key: &str| {
+            let mut c = saved.clone();
+            change(&mut c);
+            match c.changes_from(&saved).unwrap_err() {
+                Error::ResumeChange { key: k, .. } => assert_eq!(k, key),
+                other => panic!("{other}"),
+            }
+        };
+        refused(|c| c.train.lr = 3e-4, "train.lr");
+        refused(|c| c.seed = 1, "seed");
+        refused(|c| c.train.loss.beta = 0.1, "train.loss.beta");
+        refused(|c| c.tasks.families[0].levels = [1, 4], "tasks.families");
+        refused(|c| c.sampling.temperature = 0.7, "sampling.temperature");
+        let mut c = saved.clone();
+        c.train.lr = 3e-4;
+        let msg = c.changes_from(&saved).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("--resume: `train.lr` cannot change on resume (0.0001 → 0.0003)"),
+            "{msg}"
+        );
+        assert!(msg.contains("train.max_steps, train.max_seconds"), "{msg}");
+    }
+
+    /// Issue 21: the cosine schedule's length is its own key, so raising `max_steps` (as a
+    /// resume may) leaves the schedule as it was.
+    #[test]
+    fn the_cosine_schedule_length_is_decay_steps_not_max_steps() {
+        let mut t = TrainConfig {
+            lr_schedule: ScheduleKind::Cosine,
+            decay_steps: Some(10),
+            min_lr: 1e-5,
+            max_steps: 10,
+            ..TrainConfig::default()
+        };
+        let before: Vec<f64> = (0..20).map(|u| t.schedule().lr_at(u)).collect();
+        t.max_steps = 1000;
+        let after: Vec<f64> = (0..20).map(|u| t.schedule().lr_at(u)).collect();
+        assert_eq!(before, after);
+        assert_eq!(after[10], 1e-5, "the floor at update decay_steps");
+        assert_eq!(after[19], 1e-5, "and after");
     }
 }

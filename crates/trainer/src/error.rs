@@ -53,7 +53,7 @@ pub enum Error {
     /// A configuration value is out of its allowed range.
     #[error("invalid config value {key} = {value}: {reason}")]
     InvalidConfig {
-        /// Dotted key of the value (e.g. "loss.epsilon_low").
+        /// Dotted key of the value (e.g. "train.loss.epsilon_low").
         key: String,
         /// The value as written.
         value: String,
@@ -130,4 +130,42 @@ pub enum Error {
     /// Preflight found nothing for RL to learn from.
     #[error("{0}")]
     NoSignal(String),
+
+    /// A run directory holds no checkpoint to resume from.
+    #[error("{run}: no checkpoint to resume from (neither checkpoint/ nor checkpoint.old/ holds a state.json)")]
+    NoCheckpoint {
+        /// The run directory.
+        run: PathBuf,
+    },
+
+    /// The eval sets differ from those the run started with.
+    #[error(
+        "the eval sets under {dir} changed since the run started (digest {saved} then, {now} now): \
+         their ids are the tasks training never issues, so the run cannot continue with them; \
+         restore the original eval sets or start a new run"
+    )]
+    EvalSetsChanged {
+        /// The eval directory (`eval.dir`).
+        dir: PathBuf,
+        /// The digest stored in the checkpoint.
+        saved: String,
+        /// The digest of the eval sets found now.
+        now: String,
+    },
+
+    /// A resume asked to change a key that would change what the run computes.
+    #[error(
+        "--resume: `{key}` cannot change on resume ({old} → {new}): it changes what the run \
+         computes; only {allowed} can (start a new run to change the rest)"
+    )]
+    ResumeChange {
+        /// The dotted key.
+        key: String,
+        /// Its value in the run's config.
+        old: String,
+        /// The value asked for.
+        new: String,
+        /// The keys a resume may change, listed.
+        allowed: String,
+    },
 }

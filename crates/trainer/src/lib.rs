@@ -39,6 +39,7 @@ mod config;
 mod error;
 mod eval;
 mod loss;
+mod mastery;
 mod metrics;
 mod optim;
 mod plots;
@@ -62,10 +63,10 @@ pub use schedule::LrSchedule;
 pub use checkpoint::TrainState;
 pub use config::{
     EvalConfig, ModelSection, Overlong, RunConfig, SamplingConfig, ScheduleKind, TrainConfig,
-    WarmStartConfig,
+    WarmStartConfig, RESUMABLE_KEYS,
 };
 pub use eval::{evaluate, pass_rate, EvalResult, EvalSets};
 pub use rng::{stream_rng, stream_seed, Stream};
 pub use rollout::{encode_prompt, sample_groups, Group, Row};
-pub use train::{resume, train, TrainOptions, TrainSummary};
+pub use train::{resume, train, RunEnd, TrainOptions, TrainSummary};
 pub use update::{micro_batch, update, MicroBatch, PhaseSeconds, Sample, UpdateStats};

@@ -69,10 +69,11 @@ impl Default for LossConfig {
 }
 
 impl LossConfig {
-    /// Checks ranges: 0 ≤ ε_low < 1, ε_high ≥ 0, β ≥ 0, all finite.
+    /// Checks ranges: 0 ≤ ε_low < 1, ε_high ≥ 0, β ≥ 0, all finite; errors name the run
+    /// config's key (`train.loss.epsilon_low`).
     pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, value: f64, reason: &str| Error::InvalidConfig {
-            key: format!("loss.{key}"),
+            key: format!("train.loss.{key}"),
             value: value.to_string(),
             reason: reason.to_string(),
         };
@@ -199,7 +200,7 @@ pub fn policy_loss(
     }
     if norm.aggregation != cfg.aggregation {
         return Err(Error::InvalidConfig {
-            key: "loss.aggregation".into(),
+            key: "train.loss.aggregation".into(),
             value: format!("{:?}", cfg.aggregation),
             reason: format!("the LossNorm was built for {:?}", norm.aggregation),
         });
@@ -207,7 +208,7 @@ pub fn policy_loss(
     let reference = match (ref_logp, cfg.needs_reference()) {
         (None, true) => {
             return Err(Error::InvalidConfig {
-                key: "loss.beta".into(),
+                key: "train.loss.beta".into(),
                 value: cfg.beta.to_string(),
                 reason: "beta > 0 needs reference log-probs".into(),
             })
@@ -551,12 +552,20 @@ mod tests {
             ..LossConfig::default()
         };
         let err = policy_loss(&logp, &logp, None, &adv, &mask, &with_kl, &norm).unwrap_err();
-        assert!(err.to_string().contains("loss.beta"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "invalid config value train.loss.beta = 0.1: beta > 0 needs reference log-probs"
+        );
         let seq = LossConfig {
             aggregation: Aggregation::SeqMeanTokenMean,
             ..LossConfig::default()
         };
-        assert!(policy_loss(&logp, &logp, None, &adv, &mask, &seq, &norm).is_err());
+        let err = policy_loss(&logp, &logp, None, &adv, &mask, &seq, &norm).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid config value train.loss.aggregation = SeqMeanTokenMean:"),
+            "{err}"
+        );
         assert!(LossNorm::new(Aggregation::SeqMeanTokenSumNorm, 4, 10, 0).is_err());
     }
 
@@ -572,14 +581,28 @@ mod tests {
         );
         assert!(!cfg.kl_bias_correction);
         assert!(toml::from_str::<LossConfig>("epsilon = 0.2").is_err());
-        let bad = LossConfig {
-            epsilon_low: 1.5,
-            ..LossConfig::default()
-        };
-        assert!(bad
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("loss.epsilon_low"));
+        // Issue 21: every message names the run config's key, `train.loss.*`.
+        let message = |cfg: LossConfig| cfg.validate().unwrap_err().to_string();
+        assert_eq!(
+            message(LossConfig {
+                epsilon_low: 1.5,
+                ..LossConfig::default()
+            }),
+            "invalid config value train.loss.epsilon_low = 1.5: must be in [0, 1)"
+        );
+        assert_eq!(
+            message(LossConfig {
+                epsilon_high: -0.1,
+                ..LossConfig::default()
+            }),
+            "invalid config value train.loss.epsilon_high = -0.1: must be finite and >= 0"
+        );
+        assert_eq!(
+            message(LossConfig {
+                beta: f64::NAN,
+                ..LossConfig::default()
+            }),
+            "invalid config value train.loss.beta = NaN: must be finite and >= 0"
+        );
     }
 }

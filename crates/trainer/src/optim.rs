@@ -48,10 +48,11 @@ impl Default for AdamWConfig {
 }
 
 impl AdamWConfig {
-    /// Checks 0 ≤ β < 1, ε > 0, weight decay ≥ 0.
+    /// Checks 0 ≤ β < 1, ε > 0, weight decay ≥ 0; errors name the run config's key
+    /// (`train.beta1`: the RL optimizer's; the warm start's uses the defaults).
     pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, value: f64, reason: &str| Error::InvalidConfig {
-            key: format!("optimizer.{key}"),
+            key: format!("train.{key}"),
             value: value.to_string(),
             reason: reason.into(),
         };
@@ -514,16 +515,29 @@ mod tests {
         assert!(err.to_string().contains("exp_avg.z"), "{err}");
     }
 
+    /// Issue 21: every message names the run config's key (`train.beta1`, not `optimizer.*`).
     #[test]
-    fn config_rejects_out_of_range_betas() {
-        let cfg = AdamWConfig {
-            beta2: 1.0,
-            ..AdamWConfig::default()
-        };
-        assert!(cfg
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("optimizer.beta2"));
+    fn config_rejects_out_of_range_values_naming_the_key() {
+        let message = |cfg: AdamWConfig| cfg.validate().unwrap_err().to_string();
+        let d = AdamWConfig::default;
+        assert_eq!(
+            message(AdamWConfig { beta1: -0.1, ..d() }),
+            "invalid config value train.beta1 = -0.1: must be in [0, 1)"
+        );
+        assert_eq!(
+            message(AdamWConfig { beta2: 1.0, ..d() }),
+            "invalid config value train.beta2 = 1: must be in [0, 1)"
+        );
+        assert_eq!(
+            message(AdamWConfig { eps: 0.0, ..d() }),
+            "invalid config value train.eps = 0: must be finite and > 0"
+        );
+        assert_eq!(
+            message(AdamWConfig {
+                weight_decay: -1.0,
+                ..d()
+            }),
+            "invalid config value train.weight_decay = -1: must be finite and >= 0"
+        );
     }
 }

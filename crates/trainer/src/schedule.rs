@@ -73,10 +73,12 @@ impl LrSchedule {
         }
     }
 
-    /// Checks rates are finite and ≥ 0, `min_lr ≤ lr`, and `warmup_steps ≤ total_steps`.
+    /// Checks rates are finite and ≥ 0, `min_lr ≤ lr`, and `warmup_steps ≤ total_steps`. Errors
+    /// name the schedule's own field (`min_lr`); a run config renames it to its key
+    /// (`train.min_lr`, `warm_start.min_lr`).
     pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, value: String, reason: &str| Error::InvalidConfig {
-            key: format!("schedule.{key}"),
+            key: key.to_string(),
             value,
             reason: reason.into(),
         };
@@ -178,11 +180,10 @@ mod tests {
             total_steps: 10,
             min_lr: 1e-3,
         };
-        assert!(s
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("schedule.min_lr"));
+        assert_eq!(
+            s.validate().unwrap_err().to_string(),
+            "invalid config value min_lr = 0.001: must not exceed lr"
+        );
         s = LrSchedule::WarmupCosine {
             lr: 1e-4,
             warmup_steps: 50,

@@ -1,5 +1,8 @@
 //! The training run, top to bottom: setup → (warm start) → preflight → for each step: rollout →
-//! score → update → log → evaluate → checkpoint.
+//! score → update → log → evaluate → checkpoint; until `train.max_steps`, the time budget
+//! (`train.max_seconds`), or, with `train.stop_when_mastered`, until every level the curriculum
+//! can draw from is mastered ([`RunEnd`]). A resume may raise the first two
+//! ([`crate::RESUMABLE_KEYS`]).
 //!
 //! With the defaults this is GRPO as TRL runs it with `num_iterations = 1`: G completions per
 //! task, advantages (r − mean)/(std + 1e-4) within each group, token-mean aggregation, β = 0 (no
@@ -26,11 +29,9 @@ use crate::rollout::{sample_groups, Group};
 use crate::update::{update, UpdateStats};
 use crate::warm_start;
 
-/// How `train` was asked to run.
+/// How `train` was asked to run (what to do, not what to compute: that is the config).
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
-    /// Overrides `train.max_steps`.
-    pub max_steps: Option<u64>,
     /// Draw a progress bar on stderr (when it is a terminal).
     pub progress: bool,
     /// The task families and curriculum strategies the config may name (default: the built-ins);
@@ -41,10 +42,31 @@ pub struct TrainOptions {
 impl Default for TrainOptions {
     fn default() -> Self {
         Self {
-            max_steps: None,
             progress: false,
             registry: Arc::new(tasks::Registry::builtin()),
         }
+    }
+}
+
+/// Why a run stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunEnd {
+    /// It reached `train.max_steps`.
+    MaxSteps,
+    /// Its training wall time reached `train.max_seconds`.
+    TimeBudget,
+    /// Every level the curriculum can draw from is mastered (`train.stop_when_mastered`).
+    Mastered,
+}
+
+impl std::fmt::Display for RunEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunEnd::MaxSteps => "reached train.max_steps",
+            RunEnd::TimeBudget => "spent its time budget, train.max_seconds",
+            RunEnd::Mastered => "every level mastered, nothing left to learn",
+        })
     }
 }
 
@@ -61,6 +83,8 @@ pub struct TrainSummary {
     pub train_seconds: f64,
     /// The last evaluation's greedy pass rates, family → level → rate.
     pub final_pass: serde_json::Value,
+    /// Why it stopped.
+    pub stopped: RunEnd,
 }
 
 /// Everything a run holds while it trains.
@@ -165,6 +189,7 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
         tokens_sampled: 0,
         pending: Vec::new(),
         curriculum,
+        eval_digest: Some(checkpoint::eval_digest(&eval_sets.ids)),
     };
     let mut run = Run {
         metrics: JsonlWriter::append(&out.join("metrics.jsonl"))?,
@@ -184,21 +209,40 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
     run.train_loop(opts)
 }
 
-/// Continues the run in `dir` from its checkpoint, exactly as if it had not stopped; `opts.registry`
-/// must hold the families and strategies the run used.
-pub fn resume(dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
+/// Continues the run in `dir` from its checkpoint, exactly as if it had not stopped. `cfg` is
+/// the run's `config.toml` with the changes asked for (`--max-steps`, `--set`): only
+/// [`crate::RESUMABLE_KEYS`] (budgets, cadences, the stopping rule) may differ from the run's, so a
+/// finished run can be extended; the changes are written back to `config.toml`. A checkpoint
+/// swap cut short by a crash is recovered from `checkpoint.old/`; eval sets that changed since
+/// the run started are refused. `opts.registry` must hold the families and strategies the run
+/// used.
+pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<TrainSummary> {
     let registry = opts.registry.clone();
     let path = dir.join("config.toml");
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
         path: path.clone(),
         error: source,
     })?;
-    let cfg: RunConfig =
+    let mut saved: RunConfig =
         toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    if saved.train.lr_schedule == crate::config::ScheduleKind::Cosine
+        && saved.train.decay_steps.is_none()
+    {
+        // A run from before `train.decay_steps`: its cosine ran over its `max_steps`.
+        saved.train.decay_steps = Some(saved.train.max_steps);
+        cfg.train.decay_steps = saved.train.decay_steps;
+    }
+    let changed = cfg.changes_from(&saved)?;
     cfg.validate_with(&registry)?;
     let device = setup_device(&cfg)?;
     let eval_sets = EvalSets::load(&cfg)?;
-    let state = checkpoint::load_state(dir, registry.clone())?;
+    let state = checkpoint::load_state(dir, registry.clone(), &eval_sets.ids, &cfg.eval.dir)?;
+    if !changed.is_empty() {
+        let resolved = toml::to_string(&cfg)
+            .map_err(|e| Error::Invalid(format!("writing the resolved config: {e}")))?;
+        write_atomically(&path, resolved.as_bytes())?;
+        tracing::info!(changed = %changed.join(", "), "resume: config.toml updated");
+    }
     let ck = checkpoint::dir(dir);
     let dtype = policy::parse_dtype(&cfg.dtype)?;
     let mut policy = policy::Policy::load(ck.join("model"), &device)?;
@@ -255,9 +299,24 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// Replaces `path` with `bytes` so that a crash leaves the old file or the new one, whole.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    std::fs::File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            error: source,
+        })
+}
+
 impl Run {
     fn train_loop(&mut self, opts: &TrainOptions) -> Result<TrainSummary> {
-        let max_steps = opts.max_steps.unwrap_or(self.cfg.train.max_steps);
         if self.cfg.train.loss.beta != 0.0
             && self.cfg.lora.is_none()
             && !self.dir.join("reference").exists()
@@ -266,14 +325,10 @@ impl Run {
                 r.save(self.dir.join("reference"))?;
             }
         }
-        let bar = progress_bar(opts.progress, self.state.step, max_steps);
-        let mut last_eval_step = None;
-        while self.state.step < max_steps {
-            if let Some(limit) = self.cfg.train.max_seconds {
-                if self.state.train_seconds >= limit {
-                    tracing::info!(seconds = self.state.train_seconds, "time budget reached");
-                    break;
-                }
+        let bar = progress_bar(opts.progress, self.state.step, self.cfg.train.max_steps);
+        let stopped = loop {
+            if let Some(end) = self.should_stop() {
+                break end;
             }
             self.state.step += 1;
             let record = self.step()?;
@@ -288,32 +343,75 @@ impl Run {
             let every = self.cfg.train.eval_every;
             if every > 0 && step.is_multiple_of(every) {
                 self.evaluate()?;
-                last_eval_step = Some(step);
             }
             let every = self.cfg.train.checkpoint_every;
             if every > 0 && step.is_multiple_of(every) {
                 self.save_checkpoint()?;
             }
-        }
+        };
         bar.finish_and_clear();
-        let final_pass = if last_eval_step == Some(self.state.step) {
-            None
-        } else {
-            Some(self.evaluate()?)
+        self.log_stop(stopped);
+        let final_pass = match last_eval(&self.dir)? {
+            Some((step, pass)) if step == self.state.step => pass,
+            _ => self.evaluate()?,
         };
         self.save_checkpoint()?;
         self.policy.save(self.dir.join("model"))?;
-        let final_pass = match final_pass {
-            Some(p) => p,
-            None => last_eval(&self.dir)?,
-        };
         Ok(TrainSummary {
             run_dir: self.dir.clone(),
             steps: self.state.step,
             updates: self.state.updates,
             train_seconds: self.state.train_seconds,
             final_pass,
+            stopped,
         })
+    }
+
+    /// Why the run should stop before its next step, if it should.
+    fn should_stop(&self) -> Option<RunEnd> {
+        let t = &self.cfg.train;
+        if self.state.step >= t.max_steps {
+            return Some(RunEnd::MaxSteps);
+        }
+        if t.max_seconds
+            .is_some_and(|limit| self.state.train_seconds >= limit)
+        {
+            return Some(RunEnd::TimeBudget);
+        }
+        if t.stop_when_mastered
+            && crate::mastery::nothing_left_to_learn(
+                &self.state.curriculum,
+                &self.cfg.tasks.curriculum,
+            )
+        {
+            return Some(RunEnd::Mastered);
+        }
+        None
+    }
+
+    /// Says why the run stopped and how to go on.
+    fn log_stop(&self, stopped: RunEnd) {
+        let (step, run) = (self.state.step, self.dir.display());
+        match stopped {
+            RunEnd::MaxSteps => tracing::info!(
+                step,
+                "reached train.max_steps = {}; `rlvr train --resume {run} --max-steps N` goes on",
+                self.cfg.train.max_steps
+            ),
+            RunEnd::TimeBudget => tracing::info!(
+                step,
+                "time budget spent: {:.0} s of training, train.max_seconds = {}; \
+                 `rlvr train --resume {run} --set train.max_seconds=S` goes on",
+                self.state.train_seconds,
+                self.cfg.train.max_seconds.unwrap_or(0.0)
+            ),
+            RunEnd::Mastered => tracing::info!(
+                step,
+                "every level of every family is mastered (chance-corrected pass rate at or above \
+                 promote after min_groups groups): nothing left to learn, stopping \
+                 (train.stop_when_mastered = false keeps training)"
+            ),
+        }
     }
 
     /// One RL step: sampling rounds until enough informative groups are buffered (or the round
@@ -371,7 +469,17 @@ impl Run {
                 &mut self.optimizer,
             );
             stats = policy::run_in_thread_pool(|| {
-                update(policy, reference, vars, optimizer, &batch, &cfg.train, step)
+                let temperature = cfg.sampling.temperature as f32;
+                update(
+                    policy,
+                    reference,
+                    vars,
+                    optimizer,
+                    &batch,
+                    &cfg.train,
+                    temperature,
+                    step,
+                )
             })?;
             self.state.updates += 1;
             updated = true;
@@ -518,19 +626,22 @@ impl Run {
     }
 }
 
-/// The pass rates of the last line of `eval.jsonl`.
-fn last_eval(dir: &Path) -> Result<serde_json::Value> {
+/// The step and pass rates of the last line of `eval.jsonl`, if there is one.
+fn last_eval(dir: &Path) -> Result<Option<(u64, serde_json::Value)>> {
     let path = dir.join("eval.jsonl");
+    if !path.exists() {
+        return Ok(None);
+    }
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
         path: path.clone(),
         error: source,
     })?;
     Ok(text
         .lines()
-        .last()
+        .rev()
+        .find(|l| !l.trim().is_empty())
         .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .and_then(|v| v.get("pass").cloned())
-        .unwrap_or(serde_json::Value::Null))
+        .and_then(|v| Some((v.get("step")?.as_u64()?, v.get("pass")?.clone()))))
 }
 
 fn progress_bar(enabled: bool, pos: u64, len: u64) -> indicatif::ProgressBar {

@@ -42,7 +42,7 @@ pub struct UpdateStats {
 }
 
 /// One sequence of an update: its prompt, its completion, the completion's log-probs under the
-/// policy that sampled it (the "old" policy), and its advantage.
+/// policy that sampled it (the "old" policy, at the sampling temperature), and its advantage.
 #[derive(Debug, Clone, Copy)]
 pub struct Sample<'a> {
     /// Prompt token ids.
@@ -117,10 +117,13 @@ impl MicroBatch {
 
 /// The loss over `samples` (normalised as the whole batch's part, `norm`) and its gradients for
 /// `vars`: `shards` slices, each a teacher-forced forward of the policy (and of the reference
-/// when `loss.beta != 0`: `reference`, or with `None` the policy with its adapter off), the loss
-/// and a backward. The slices run side by side on the CPU's threads, one after another under
+/// when `loss.beta != 0`: `reference`, or with `None` the policy with its adapter off) whose
+/// logits are divided by `temperature` (the sampling temperature, as TRL does, so that the new,
+/// old and reference log-probs are all of the tempered distribution), the loss and a backward. The slices run side by side on the CPU's threads, one after another under
 /// LoRA dropout (whose masks are drawn in call order), and their gradients are summed in slice
 /// order; on a GPU the micro-batch runs whole.
+// The arguments are the update's independent inputs; a struct bundling them would only move the list.
+#[allow(clippy::too_many_arguments)]
 pub fn micro_batch(
     policy: &policy::Policy,
     reference: Option<&policy::Policy>,
@@ -128,13 +131,14 @@ pub fn micro_batch(
     samples: &[Sample<'_>],
     loss: &LossConfig,
     norm: &LossNorm,
+    temperature: f32,
     shards: usize,
 ) -> Result<MicroBatch> {
     if samples.is_empty() {
         return Err(Error::Invalid("a micro-batch with no sequences".into()));
     }
     let passes = side_by_side(policy, samples, shards, |s| {
-        slice(policy, reference, s, loss, norm)
+        slice(policy, reference, s, loss, norm, temperature)
     })?;
     let mut passes = passes.into_iter();
     let Some(mut acc) = passes.next() else {
@@ -204,6 +208,7 @@ fn slice(
     samples: &[Sample<'_>],
     cfg: &LossConfig,
     norm: &LossNorm,
+    temperature: f32,
 ) -> Result<MicroBatch> {
     let device = policy.device();
     // A GPU queues work and returns: wait for it at each phase boundary (a no-op on the CPU).
@@ -214,17 +219,20 @@ fn slice(
     let prompts: Vec<&[u32]> = samples.iter().map(|s| s.prompt).collect();
     let comps: Vec<&[u32]> = samples.iter().map(|s| s.tokens).collect();
     let t0 = now()?;
+    let logprobs = |p: &policy::Policy, mode| {
+        p.completion_logprobs_tempered(&prompts, &comps, mode, temperature)
+    };
     let ref_logp = if cfg.beta != 0.0 {
         let r = match reference {
-            Some(r) => r.completion_logprobs(&prompts, &comps, policy::AdapterMode::Active)?,
-            None => policy.completion_logprobs(&prompts, &comps, policy::AdapterMode::Off)?,
+            Some(r) => logprobs(r, policy::AdapterMode::Active)?,
+            None => logprobs(policy, policy::AdapterMode::Off)?,
         };
         Some(r.logp.detach())
     } else {
         None
     };
     let t1 = now()?;
-    let lp = policy.completion_logprobs(&prompts, &comps, policy::AdapterMode::Active)?;
+    let lp = logprobs(policy, policy::AdapterMode::Active)?;
     let (b, l) = lp.logp.dims2()?;
     let old = pad_rows(samples.iter().map(|s| s.old_logp), b, l, device)?;
     let adv = Tensor::from_vec(
@@ -261,7 +269,9 @@ fn slice(
     })
 }
 
-/// Runs `cfg.epochs` passes over `groups` and takes one optimizer step per pass.
+/// Runs `cfg.epochs` passes over `groups` (sampled at `temperature`) and takes one optimizer
+/// step per pass.
+#[allow(clippy::too_many_arguments)] // as `micro_batch`
 pub fn update(
     policy: &policy::Policy,
     reference: Option<&policy::Policy>,
@@ -269,6 +279,7 @@ pub fn update(
     optimizer: &mut AdamW,
     groups: &[Group],
     cfg: &TrainConfig,
+    temperature: f32,
     step: u64,
 ) -> Result<UpdateStats> {
     let mut samples = Vec::new();
@@ -299,7 +310,16 @@ pub fn update(
     for _epoch in 0..cfg.epochs {
         let mut acc: Option<MicroBatch> = None;
         for chunk in samples.chunks(cfg.micro_batch) {
-            let mb = micro_batch(policy, reference, vars, chunk, &cfg.loss, &norm, cfg.shards)?;
+            let mb = micro_batch(
+                policy,
+                reference,
+                vars,
+                chunk,
+                &cfg.loss,
+                &norm,
+                temperature,
+                cfg.shards,
+            )?;
             match acc.as_mut() {
                 None => acc = Some(mb),
                 Some(acc) => acc.absorb(mb, vars)?,
@@ -475,6 +495,7 @@ mod tests {
                     &samples,
                     &cfg,
                     &norm,
+                    1.0,
                     shards,
                 )
                 .unwrap()
@@ -520,7 +541,7 @@ mod tests {
                 .build()
                 .unwrap();
             pool.install(|| {
-                let mb = micro_batch(&policy, None, &vars, &samples, &cfg, &norm, 3).unwrap();
+                let mb = micro_batch(&policy, None, &vars, &samples, &cfg, &norm, 1.0, 3).unwrap();
                 let mut out = vec![vec![(mb.loss as f32).to_bits()]];
                 for (_, v) in &vars {
                     let g = flat(mb.grads.get(v.as_tensor()).unwrap());
@@ -530,5 +551,74 @@ mod tests {
             })
         };
         assert_eq!(run(1), run(2));
+    }
+
+    /// Issue 21: completions sampled at T = 0.7 and scored at T = 0.7 are on-policy (every ratio
+    /// 1, nothing clipped, so the token-mean loss is −Σ adv·len / tokens); scored at T = 1, as
+    /// the trainer did before, the ratios are off 1 and the loss is another number.
+    #[test]
+    fn the_loss_scores_completions_at_the_sampling_temperature() {
+        use rand::SeedableRng;
+        let policy = tiny_policy();
+        let vars = policy.trainable_vars();
+        let prompts: Vec<Vec<u32>> = vec![vec![1, 5, 9, 12], vec![1, 7, 3]];
+        let params = policy::SampleParams {
+            max_new_tokens: 6,
+            temperature: 0.7,
+            ..policy::SampleParams::default()
+        };
+        let out = policy
+            .sample(
+                &prompts,
+                3,
+                &params,
+                &mut rand::rngs::StdRng::seed_from_u64(4),
+            )
+            .unwrap();
+        let adv: Vec<f32> = (0..out.tokens.len()).map(|i| i as f32 - 2.5).collect();
+        let samples: Vec<Sample<'_>> = (0..out.tokens.len())
+            .map(|i| Sample {
+                prompt: &prompts[i / 3],
+                tokens: &out.tokens[i],
+                old_logp: &out.logprobs[i],
+                advantage: adv[i],
+            })
+            .collect();
+        let tokens: usize = out.tokens.iter().map(Vec::len).sum();
+        let cfg = LossConfig::default();
+        let norm = LossNorm::new(cfg.aggregation, samples.len(), tokens, 6).unwrap();
+        let want = -(0..samples.len())
+            .map(|i| adv[i] as f64 * out.tokens[i].len() as f64)
+            .sum::<f64>()
+            / tokens as f64;
+        let tempered = micro_batch(&policy, None, &vars, &samples, &cfg, &norm, 0.7, 2).unwrap();
+        assert!(
+            (tempered.loss - want).abs() < 1e-5,
+            "on-policy loss {} vs {want}",
+            tempered.loss
+        );
+        assert_eq!(
+            tempered.sums.clip_region, 0.0,
+            "nothing is clipped on-policy"
+        );
+        // The division by T sits before the fused log-prob op: every weight still gets its
+        // gradient through it.
+        for (name, v) in &vars {
+            let norm = tempered.grads.get(v.as_tensor()).map_or(0.0, |g| {
+                g.sqr()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+            });
+            assert!(norm > 0.0, "{name}: no gradient at T = 0.7");
+        }
+        let untempered = micro_batch(&policy, None, &vars, &samples, &cfg, &norm, 1.0, 2).unwrap();
+        assert!(
+            (untempered.loss - want).abs() > 1e-3,
+            "scored at T = 1 the ratios are not 1: {} vs {want}",
+            untempered.loss
+        );
     }
 }

@@ -6,7 +6,9 @@
 //! curriculum's own [`TaskRng`], skipping excluded (eval) ids; [`Curriculum::observe`] folds one
 //! group's verdicts into the cell's statistics and tells the strategy. The whole state, RNG
 //! included, is serde: save → [`Curriculum::restore`] with the registry → the same calls give the
-//! same tasks.
+//! same tasks. The excluded ids are the exception (thousands of eval ids, the same for the whole
+//! run): they are not serialised, and a restored curriculum takes them back with
+//! [`Curriculum::set_exclude`].
 
 mod frontier;
 mod ladder;
@@ -220,6 +222,7 @@ pub struct Curriculum {
     cells: Vec<CellStats>,
     strategies: Vec<Slot>,
     rng: TaskRng,
+    #[serde(skip)]
     exclude: HashSet<String>,
 }
 
@@ -233,7 +236,6 @@ pub struct CurriculumState {
     /// Each family's strategy as `{"type": name, ..its serde state}`.
     strategies: Vec<serde_json::Value>,
     rng: TaskRng,
-    exclude: HashSet<String>,
 }
 
 impl PartialEq for Curriculum {
@@ -328,7 +330,7 @@ impl Curriculum {
             cells: state.cells,
             strategies,
             rng: state.rng,
-            exclude: state.exclude,
+            exclude: HashSet::new(),
         })
     }
 
@@ -474,6 +476,11 @@ impl Curriculum {
     pub fn families(&self) -> &[FamilyCells] {
         &self.families
     }
+
+    /// Replaces the ids never to issue (a restored curriculum has none: they are not serialised).
+    pub fn set_exclude(&mut self, exclude: HashSet<String>) {
+        self.exclude = exclude;
+    }
 }
 
 /// Samples an index with probability ∝ exp(score / temperature) (max-subtracted for stability).
@@ -605,6 +612,23 @@ mod tests {
         let tasks = c.next_tasks(400);
         assert!(tasks.len() >= 380, "{}", tasks.len());
         assert!(tasks.iter().all(|t| !excluded.contains(&t.id)));
+    }
+
+    #[test]
+    fn excluded_ids_are_not_serialised_and_come_back_with_set_exclude() {
+        let mut probe = Curriculum::new(&config("uniform"), 3, HashSet::new()).unwrap();
+        let excluded: HashSet<String> = probe.next_tasks(400).into_iter().map(|t| t.id).collect();
+        let c = new("uniform", 3, excluded.clone());
+        let saved = serde_json::to_string(&c).unwrap();
+        assert!(excluded.iter().all(|id| !saved.contains(id.as_str())));
+        let state: CurriculumState = serde_json::from_str(&saved).unwrap();
+        let mut restored = Curriculum::restore(state, builtin()).unwrap();
+        restored.set_exclude(excluded.clone());
+        assert_eq!(restored, c);
+        assert!(restored
+            .next_tasks(400)
+            .iter()
+            .all(|t| !excluded.contains(&t.id)));
     }
 
     #[test]

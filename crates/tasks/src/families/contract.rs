@@ -3,8 +3,6 @@
 //! perturbed, padded, hedged, repeated, empty, huge and garbage completions are rejected without
 //! panicking; verdicts are deterministic; and the family's hardness measure grows with the level.
 
-use std::time::{Duration, Instant};
-
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -154,7 +152,8 @@ fn check_task(fam: &dyn Family, t: &Task, perturb: Perturb, seed: u64, garbage: 
     reject(&wrap(&format!("{gold}{gold}")), "repeated");
     reject(&wrap(&format!("{gold}\n{gold}")), "repeated");
     reject(&wrap(&format!("{gold}, {gold}")), "listed");
-    let start = Instant::now();
+    // A huge completion is refused by its length before any parsing (speed is benchmarked, not
+    // asserted here: a loaded machine must not fail a test).
     let huge = fam.verify(t, &gold.repeat(200_000 / gold.len().max(1) + 1));
     assert!(!huge.correct && huge.reason == Reason::TooLong, "{huge:?}");
     let v = fam.verify(t, garbage);
@@ -162,14 +161,10 @@ fn check_task(fam: &dyn Family, t: &Task, perturb: Perturb, seed: u64, garbage: 
         assert!(fam.verify(t, garbage.trim()).correct);
     }
     let _ = fam.verify(t, &wrap(garbage));
-    assert!(
-        start.elapsed() < Duration::from_millis(500),
-        "slow verify on {garbage:?}"
-    );
 }
 
 /// Arbitrary strings (any Unicode, and strings made of the family's own alphabet) never make the
-/// verifier panic and never take long, at every level and in both styles.
+/// verifier panic, at every level and in both styles (no clock: speed is for benchmarks).
 pub fn fuzz_family(fam: &dyn Family, format: NumberFormat) {
     let levels = fam.ladder().len() as u32;
     let tasks: Vec<Task> = (1..=levels)
@@ -187,7 +182,6 @@ pub fn fuzz_family(fam: &dyn Family, format: NumberFormat) {
     runner
         .run(&(any::<String>(), alphabet, 0..tasks.len()), |(s, a, i)| {
             let t = &tasks[i];
-            let start = Instant::now();
             for c in [
                 s.as_str(),
                 a.as_str(),
@@ -198,7 +192,6 @@ pub fn fuzz_family(fam: &dyn Family, format: NumberFormat) {
                 let expected = if v.correct { 1.0 } else { 0.0 };
                 prop_assert!(v.score == expected, "score {} for {:?}", v.score, v);
             }
-            prop_assert!(start.elapsed() < Duration::from_millis(200));
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{}: {e}", fam.name()));

@@ -162,6 +162,12 @@ fn check_loss_cases(dtype: DType, tol: &Tolerance) {
         } else {
             let rewards: Vec<f32> = case.rewards.iter().map(|&r| r as f32).collect();
             let adv = advantages(&rewards, case.num_generations, kind).unwrap();
+            assert_eq!(
+                adv.len(),
+                case.advantages.len(),
+                "{}: advantages",
+                case.name
+            );
             for (i, (&a, &b)) in adv.iter().zip(&case.advantages).enumerate() {
                 let (atol, rtol) = tol.value;
                 close(
@@ -182,6 +188,10 @@ fn check_loss_cases(dtype: DType, tol: &Tolerance) {
         let reference = case.ref_logp.as_deref().map(|t| tensor2(t, dtype));
 
         // Contiguous row slices, one backward each, gradients summed: what the trainer does.
+        assert_eq!(rows % case.micro_batches, 0, "{}: uneven slices", case.name);
+        if let Some(losses) = &case.micro_batch_losses {
+            assert_eq!(losses.len(), case.micro_batches, "{}: losses", case.name);
+        }
         let slice_rows = rows / case.micro_batches;
         let mut total_loss = 0.0;
         let mut grad = Tensor::zeros(logp.shape(), dtype, &Device::Cpu).unwrap();
@@ -231,7 +241,14 @@ fn check_loss_cases(dtype: DType, tol: &Tolerance) {
 
         let grad = grad.to_dtype(DType::F64).unwrap().to_vec2::<f64>().unwrap();
         let (atol, rtol) = tol.grad;
+        assert_eq!(
+            grad.len(),
+            case.grad_logp.len(),
+            "{}: gradient rows",
+            case.name
+        );
         for (i, (row, want_row)) in grad.iter().zip(&case.grad_logp).enumerate() {
+            assert_eq!(row.len(), want_row.len(), "{}: gradient row {i}", case.name);
             for (t, (&g, &w)) in row.iter().zip(want_row).enumerate() {
                 close(&format!("grad[{i}][{t}]"), &case.name, g, w, atol, rtol);
                 worst_grad = worst_grad.max((g - w).abs());
@@ -247,6 +264,12 @@ fn check_loss_cases(dtype: DType, tol: &Tolerance) {
                 mean_kl: case.mean_kl,
             }],
         };
+        assert_eq!(
+            parts_per_slice.len(),
+            expected.len(),
+            "{}: metrics per micro-batch",
+            case.name
+        );
         for (parts, want) in parts_per_slice.iter().zip(&expected) {
             let n = &case.name;
             close(
