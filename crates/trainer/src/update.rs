@@ -165,6 +165,20 @@ pub(crate) fn side_by_side<T: Sync, R: Send>(
     policy::run_in_thread_pool(|| slices.into_par_iter().map(&f).collect())
 }
 
+/// Runs `f` (a training pass) with LoRA dropout switched on, its masks seeded by `seed`, and
+/// switches it off again whatever `f` returns: sampling, evaluation and the old/reference
+/// log-probs never see dropout. A no-op for adapters with `dropout = 0` and without LoRA.
+pub(crate) fn with_lora_dropout<R>(
+    policy: &policy::Policy,
+    seed: u64,
+    f: impl FnOnce() -> Result<R>,
+) -> Result<R> {
+    policy.set_lora_dropout(Some(seed))?;
+    let out = f();
+    policy.set_lora_dropout(None)?;
+    out
+}
+
 /// `items` in at most `shards` contiguous slices whose sizes differ by at most one.
 fn split<T>(items: &[T], shards: usize) -> Vec<&[T]> {
     let n = shards.clamp(1, items.len().max(1));
