@@ -505,7 +505,7 @@ impl RunConfig {
 
 /// The command that makes the shipped LoRA demo's base: the quickstart's model after its warm
 /// start, before any RL (`configs/lora.toml` reads it from [`LORA_BASE_DIR`]).
-const LORA_BASE_COMMAND: &str =
+pub(crate) const LORA_BASE_COMMAND: &str =
     "rlvr train configs/quickstart.toml --max-steps 0 --out runs/quickstart-base";
 /// Where [`LORA_BASE_COMMAND`] writes the base model.
 const LORA_BASE_DIR: &str = "runs/quickstart-base/model";

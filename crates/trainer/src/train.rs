@@ -71,7 +71,17 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
     // to the base from any directory.
     if let Some(path) = &cfg.model.path {
         let abs = std::fs::canonicalize(path).map_err(|e| {
-            Error::Config(format!("model.path = {:?}: {e}", path.display().to_string()))
+            let hint = match cfg.lora {
+                Some(_) => format!(
+                    "; LoRA trains an adapter on this base: make it first, e.g. `{}`",
+                    crate::config::LORA_BASE_COMMAND
+                ),
+                None => String::new(),
+            };
+            Error::Config(format!(
+                "model.path = {:?}: {e}{hint}",
+                path.display().to_string()
+            ))
         })?;
         cfg.model.path = Some(abs);
     }

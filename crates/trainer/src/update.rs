@@ -545,4 +545,40 @@ mod tests {
         };
         assert_eq!(run(1), run(2));
     }
+
+    #[test]
+    fn lora_dropout_is_on_inside_a_training_pass_only() {
+        let mut p = tiny_policy();
+        let lora = policy::LoraConfig {
+            dropout: 0.5,
+            ..policy::LoraConfig::default()
+        };
+        p.add_adapter("default", &lora, 1).unwrap();
+        assert!(!p.lora_dropout_on(), "off by default: sampling and eval");
+        assert!(with_lora_dropout(&p, 7, || Ok(p.lora_dropout_on())).unwrap());
+        assert!(!p.lora_dropout_on(), "off again after the pass");
+        let failed: Result<()> = with_lora_dropout(&p, 7, || Err(Error::Invalid("boom".into())));
+        assert!(failed.is_err());
+        assert!(!p.lora_dropout_on(), "off again after a failed pass");
+        // Seeded: the same seed draws the same masks, so a resumed run repeats its updates.
+        let logp = |seed| {
+            with_lora_dropout(&p, seed, || {
+                let lp = p.completion_logprobs(
+                    &[&[1, 20, 21][..]],
+                    &[&[22, 23, 24][..]],
+                    policy::AdapterMode::Active,
+                )?;
+                Ok(lp.logp.to_vec2::<f32>()?)
+            })
+            .unwrap()
+        };
+        // B starts at zero: give the branch an effect so that its masks show in the output.
+        for (_, v) in p.trainable_vars() {
+            let ones = candle_core::Tensor::ones(v.shape(), candle_core::DType::F32, &Device::Cpu)
+                .unwrap();
+            v.set(&(ones * 0.05).unwrap()).unwrap();
+        }
+        assert_eq!(logp(7), logp(7));
+        assert_ne!(logp(7), logp(8));
+    }
 }
