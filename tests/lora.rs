@@ -85,7 +85,11 @@ fn greedy(model: &Path, adapter: Option<&Path>) -> (Value, Value, Vec<f64>) {
     }
     let row: Value = serde_json::from_str(run_ok(&args).lines().next().unwrap()).unwrap();
     let logprobs = serde_json::from_value(row["logprobs"].clone()).unwrap();
-    (row["prompt_tokens"].clone(), row["tokens"].clone(), logprobs)
+    (
+        row["prompt_tokens"].clone(),
+        row["tokens"].clone(),
+        logprobs,
+    )
 }
 
 #[test]
@@ -104,7 +108,10 @@ fn shipped_lora_config_trains_a_peft_adapter_at_two_seeds() {
             c["base_model_name_or_path"].as_str().map(PathBuf::from),
             Some(std::fs::canonicalize(base).unwrap())
         );
-        assert_eq!((&c["peft_type"], &c["task_type"]), (&"LORA".into(), &"CAUSAL_LM".into()));
+        assert_eq!(
+            (&c["peft_type"], &c["task_type"]),
+            (&"LORA".into(), &"CAUSAL_LM".into())
+        );
         assert_eq!((&c["r"], &c["lora_alpha"]), (&8.into(), &16.0.into()));
         assert_eq!(c["target_modules"].as_array().map(Vec::len), Some(7));
         let tensors = candle_core::safetensors::load(
@@ -144,21 +151,34 @@ fn shipped_lora_config_trains_a_peft_adapter_at_two_seeds() {
     let (p1, t1, l1) = greedy(&merged, None);
     let (p2, t2, l2) = greedy(base, Some(&adapter));
     assert_eq!((p1, t1), (p2, t2));
-    let worst = l1.iter().zip(&l2).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let worst = l1
+        .iter()
+        .zip(&l2)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
     assert!(worst < 1e-5, "merged vs base + adapter log-probs: {worst}");
     // ... and it is not the base: the adapter changed the log-probs.
     let (_, _, l0) = greedy(base, None);
     assert_ne!(l0, l2);
     // merge refuses to overwrite a model; a model command on the adapter says what it is.
-    let again = rlvr().args(["merge", "--adapter", a, "--out", m]).output().unwrap();
+    let again = rlvr()
+        .args(["merge", "--adapter", a, "--out", m])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&again.stderr);
-    assert!(!again.status.success() && err.contains("already holds a model"), "{err}");
+    assert!(
+        !again.status.success() && err.contains("already holds a model"),
+        "{err}"
+    );
     let wrong = rlvr()
         .args(["generate", "--model", a, "--prompt", "1+1="])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&wrong.stderr);
-    assert!(!wrong.status.success() && err.contains("LoRA adapter"), "{err}");
+    assert!(
+        !wrong.status.success() && err.contains("LoRA adapter"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -225,7 +225,11 @@ impl ModelConfig {
             ("pad_token_id", self.pad_token_id),
         ]
         .into_iter()
-        .chain(self.eos_token_id.iter().map(|&id| ("eos_token_id", Some(id))));
+        .chain(
+            self.eos_token_id
+                .iter()
+                .map(|&id| ("eos_token_id", Some(id))),
+        );
         for (name, id) in ids {
             if let Some(id) = id.filter(|&id| id as usize >= self.vocab_size) {
                 let msg = format!("{id} is outside the vocabulary (size {})", self.vocab_size);
@@ -432,13 +436,19 @@ mod tests {
         assert_eq!(c.eos_token_id, [7, 2]);
         assert_eq!(c.to_hf_json()["eos_token_id"], serde_json::json!([7, 2]));
         v["eos_token_id"] = serde_json::Value::Null;
-        assert!(ModelConfig::from_value(&v, p).unwrap().eos_token_id.is_empty());
+        assert!(ModelConfig::from_value(&v, p)
+            .unwrap()
+            .eos_token_id
+            .is_empty());
         v["eos_token_id"] = serde_json::json!([2, 99]);
         let msg = ModelConfig::from_value(&v, p).unwrap_err().to_string();
         assert!(msg.contains("eos_token_id") && msg.contains("99"), "{msg}");
         v["eos_token_id"] = serde_json::json!(["</s>"]);
         let msg = ModelConfig::from_value(&v, p).unwrap_err().to_string();
-        assert!(msg.contains("eos_token_id") && msg.contains("</s>"), "{msg}");
+        assert!(
+            msg.contains("eos_token_id") && msg.contains("</s>"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -117,10 +117,9 @@ pub(crate) fn generation_eos_ids(dir: &Path) -> Result<Vec<u32>> {
         return Ok(Vec::new());
     }
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::ConfigParse {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::ConfigParse {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
     crate::config::token_ids(value.get("eos_token_id"), &path, "eos_token_id")
 }

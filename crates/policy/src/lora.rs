@@ -296,7 +296,12 @@ impl Policy {
     /// `adapter_model.safetensors`), with `base` (the base model's directory or Hub name) as
     /// `base_model_name_or_path`: what `PeftModel.from_pretrained(base_model, dir)` and
     /// `AutoPeftModelForCausalLM.from_pretrained(dir)` load.
-    pub fn save_adapter(&self, name: &str, dir: impl AsRef<Path>, base: Option<&str>) -> Result<()> {
+    pub fn save_adapter(
+        &self,
+        name: &str,
+        dir: impl AsRef<Path>,
+        base: Option<&str>,
+    ) -> Result<()> {
         let dir = dir.as_ref();
         let adapter = self.adapter(name)?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;

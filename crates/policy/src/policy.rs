@@ -98,13 +98,14 @@ impl Policy {
         }
         let mut tokenizer = hf::load_tokenizer(dir)?;
         if !config.eos_token_id.is_empty() {
-            tokenizer = tokenizer
-                .with_eos_ids(&config.eos_token_id)
-                .map_err(|e| Error::ConfigValue {
-                    path: config_path.clone(),
-                    field: "eos_token_id".into(),
-                    message: e.to_string(),
-                })?;
+            tokenizer =
+                tokenizer
+                    .with_eos_ids(&config.eos_token_id)
+                    .map_err(|e| Error::ConfigValue {
+                        path: config_path.clone(),
+                        field: "eos_token_id".into(),
+                        message: e.to_string(),
+                    })?;
         }
         config.eos_token_id = tokenizer.eos_ids().to_vec();
         let model = hf::load_model(dir, &config, device)?;

@@ -187,7 +187,10 @@ impl Tokenizer {
     /// `tokenizer(text)` runs the file's post-processor).
     pub(crate) fn save_to_dir(&self, dir: &Path) -> Result<()> {
         self.save(dir.join(crate::hf::TOKENIZER_FILE))?;
-        let config = self.hf_config.clone().unwrap_or_else(|| self.hf_config_json());
+        let config = self
+            .hf_config
+            .clone()
+            .unwrap_or_else(|| self.hf_config_json());
         let path = dir.join(crate::hf::TOKENIZER_CONFIG_FILE);
         let text =
             serde_json::to_string_pretty(&config).map_err(|e| tok_err("tokenizer_config", e))?;
@@ -310,7 +313,8 @@ mod tests {
     fn builtin_is_character_level_with_specials() {
         let t = Tokenizer::builtin();
         assert_eq!(t.vocab_size(), 99);
-        assert_eq!((t.pad_id(), t.bos_id(), t.eos_id()), (0, 1, 2));
+        assert_eq!((t.pad_id(), t.bos_id(), t.eos_id()), (0, Some(1), 2));
+        assert_eq!(t.encode_prompt("a 0").unwrap(), vec![1, 69, 4, 20]);
         // '\n' = 3, ' ' = 4, '0' = 4 + 16, 'a' = 4 + 65.
         assert_eq!(t.encode("a 0\n").unwrap(), vec![69, 4, 20, 3]);
         assert_eq!(t.decode(&[1, 69, 4, 20, 3, 2, 0]), "a 0\n");
@@ -335,7 +339,11 @@ mod tests {
         let u = Tokenizer::from_file(&p).unwrap();
         let text = "What is 7*8? 56";
         assert_eq!(u.encode(text).unwrap(), t.encode(text).unwrap());
-        assert_eq!((u.pad_id(), u.bos_id(), u.eos_id()), (0, 1, 2));
+        assert_eq!((u.pad_id(), u.bos_id(), u.eos_id()), (0, Some(1), 2));
+        assert_eq!(
+            u.encode_prompt(text).unwrap(),
+            t.encode_prompt(text).unwrap()
+        );
         let msg = Tokenizer::from_file(dir.path().join("nope.json"))
             .unwrap_err()
             .to_string();

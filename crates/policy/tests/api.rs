@@ -526,7 +526,10 @@ fn adapter_save_load_round_trips_in_peft_names() {
             &serde_json::json!(3.0)
         )
     );
-    assert_eq!(c["target_modules"], serde_json::json!(["k_proj", "gate_proj"]));
+    assert_eq!(
+        c["target_modules"],
+        serde_json::json!(["k_proj", "gate_proj"])
+    );
     assert_eq!(c["lora_dropout"], serde_json::json!(0.0));
     assert_eq!(
         policy::adapter_base_model(dir.path()).unwrap().as_deref(),
@@ -537,8 +540,13 @@ fn adapter_save_load_round_trips_in_peft_names() {
     // tiny_config: hidden 32, 2 kv heads of 8 (k_proj out 16), intermediate 64.
     assert_eq!((a.dims(), b.dims()), (&[2, 32][..], &[64, 2][..]));
     // An adapter directory is not a model: the error says what it is.
-    let msg = Policy::load(dir.path(), &Device::Cpu).unwrap_err().to_string();
-    assert!(msg.contains("LoRA adapter") && msg.contains("base model"), "{msg}");
+    let msg = Policy::load(dir.path(), &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("LoRA adapter") && msg.contains("base model"),
+        "{msg}"
+    );
 }
 
 #[test]

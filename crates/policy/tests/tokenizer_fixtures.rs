@@ -114,7 +114,11 @@ fn qwen_like_model(dir: &Path) -> (Policy, u32, u32) {
     c["eos_token_id"] = im_end.into();
     std::fs::write(&config_path, c.to_string()).unwrap();
     let generation = serde_json::json!({ "eos_token_id": [im_end, endoftext] });
-    std::fs::write(dir.join(policy::GENERATION_CONFIG_FILE), generation.to_string()).unwrap();
+    std::fs::write(
+        dir.join(policy::GENERATION_CONFIG_FILE),
+        generation.to_string(),
+    )
+    .unwrap();
     (Policy::load(dir, &Device::Cpu).unwrap(), im_end, endoftext)
 }
 
@@ -123,7 +127,11 @@ fn generation_stops_at_every_eos_id_the_model_lists() {
     let dir = tempfile::tempdir().unwrap();
     let (p, im_end, endoftext) = qwen_like_model(dir.path());
     assert_eq!(p.tokenizer().eos_ids(), [im_end, endoftext]);
-    assert_eq!(p.tokenizer().eos_id(), im_end, "config.json's id comes first");
+    assert_eq!(
+        p.tokenizer().eos_id(),
+        im_end,
+        "config.json's id comes first"
+    );
     let prompts: Vec<Vec<u32>> = ["12+34=", "What is 7*8?\n"]
         .iter()
         .map(|s| p.tokenizer().encode_prompt(s).unwrap())
@@ -158,10 +166,9 @@ fn generation_stops_at_every_eos_id_the_model_lists() {
     // Saved again, config.json lists both; the tokenizer config names the first.
     let again = dir.path().join("again");
     p.save(&again).unwrap();
-    let c: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(again.join(policy::CONFIG_FILE)).unwrap(),
-    )
-    .unwrap();
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(again.join(policy::CONFIG_FILE)).unwrap())
+            .unwrap();
     assert_eq!(c["eos_token_id"], serde_json::json!([im_end, endoftext]));
     let q = Policy::load(&again, &Device::Cpu).unwrap();
     assert_eq!(q.tokenizer().eos_ids(), [im_end, endoftext]);
