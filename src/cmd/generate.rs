@@ -13,7 +13,7 @@ pub struct GenerateArgs {
     /// Model directory (config.json, model.safetensors, tokenizer.json).
     #[arg(long)]
     pub model: PathBuf,
-    /// A PEFT LoRA adapter directory to apply.
+    /// A PEFT LoRA adapter directory (e.g. a LoRA run's `model/`) to apply to --model.
     #[arg(long)]
     pub adapter: Option<PathBuf>,
     /// Prompt text, encoded as the model's tokenizer does with its special tokens (rlvr's own

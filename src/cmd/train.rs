@@ -17,7 +17,8 @@ pub struct TrainArgs {
     /// Run seed (overrides `seed`).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// RL steps to run (overrides `train.max_steps`); with --resume, the total to reach.
+    /// RL steps to run (overrides `train.max_steps`); with --resume, the total to reach. 0: the
+    /// warm start and evaluations only (how the LoRA demo's base is made).
     #[arg(long)]
     pub max_steps: Option<u64>,
     /// Override a config key, e.g. --set train.lr=1e-4 (repeatable).
