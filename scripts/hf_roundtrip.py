@@ -1,9 +1,13 @@
 """Cross-checks rlvr's model directories against Hugging Face transformers (and PEFT).
 
 1. rlvr -> transformers: `rlvr init` writes a directory; `LlamaForCausalLM.from_pretrained` loads
-   it; `rlvr generate --greedy --json` must pick the same tokens as transformers' argmax (PAD/BOS
-   excluded) with the same per-token log-probs (|diff| < 1e-4), and the tokenizer must decode them
-   to the same text.
+   it and `AutoTokenizer.from_pretrained` its tokenizer; `tokenizer(prompt)` as a user calls it
+   must give exactly the prompt ids rlvr fed the model (BOS first), and `rlvr generate --greedy
+   --json` must pick the same tokens as transformers' argmax (PAD/BOS excluded) with the same
+   per-token log-probs (|diff| < 1e-4); the tokenizer must decode them to the same text.
+   A LoRA run's `model/` loads with `AutoPeftModelForCausalLM.from_pretrained` (the base found
+   through `base_model_name_or_path`) and gives rlvr's log-probs, and so does `rlvr merge`'s
+   output loaded as a plain model.
 2. transformers -> rlvr (with --write-fixtures DIR): save tiny transformers models (Llama with GQA
    and an untied head; Qwen2 with q/k/v biases and a tied head), a PEFT LoRA adapter, and their
    logits for a fixed input as JSON, for the Rust test `hf_fixtures` to check without Python.
@@ -22,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 INPUT_IDS = [1, 20, 21, 22, 15, 69, 70, 4, 30, 31, 2, 40]
 
@@ -32,8 +36,8 @@ def check_rlvr_to_hf(rlvr: str, tmp: Path, name: str, toml: str) -> None:
     cfg.write_text(toml)
     out = tmp / name
     subprocess.run([rlvr, "init", "--config", str(cfg), "--out", str(out), "--seed", "3"], check=True)
-    model = LlamaForCausalLM.from_pretrained(out, torch_dtype=torch.float32).eval()
-    tok = PreTrainedTokenizerFast(tokenizer_file=str(out / "tokenizer.json"))
+    model = LlamaForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(out)
     conf = json.loads((out / "config.json").read_text())
     # rlvr's small init (std 0.02) makes RoPE's effect on logits tiny: check transformers read it.
     got_theta = (getattr(model.config, "rope_parameters", None) or {}).get("rope_theta", getattr(model.config, "rope_theta", None))
@@ -44,12 +48,15 @@ def check_rlvr_to_hf(rlvr: str, tmp: Path, name: str, toml: str) -> None:
         check=True, capture_output=True, text=True,
     )
     row = json.loads(res.stdout.splitlines()[0])
-    ids = [conf["bos_token_id"]] + tok.encode(prompt, add_special_tokens=False)
+    ids = tok(prompt)["input_ids"]
+    assert ids == row["prompt_tokens"], f"{name}: tokenizer(prompt) = {ids}, rlvr fed {row['prompt_tokens']}"
+    assert ids[0] == conf["bos_token_id"], f"{name}: tokenizer(prompt) does not start with BOS: {ids}"
     completion = row["tokens"]
     with torch.no_grad():
         logits = model(torch.tensor([ids + completion])).logits[0]
     logp = torch.log_softmax(logits.double(), -1)
-    banned = {conf["pad_token_id"], conf["bos_token_id"]} - {conf["eos_token_id"]}
+    eos = conf["eos_token_id"] if isinstance(conf["eos_token_id"], list) else [conf["eos_token_id"]]
+    banned = {conf["pad_token_id"], conf["bos_token_id"]} - set(eos)
     worst = 0.0
     for j, t in enumerate(completion):
         pos = len(ids) - 1 + j
@@ -60,7 +67,57 @@ def check_rlvr_to_hf(rlvr: str, tmp: Path, name: str, toml: str) -> None:
         worst = max(worst, abs(float(logp[pos, t]) - row["logprobs"][j]))
     assert worst < 1e-4, f"{name}: log-prob difference {worst}"
     assert tok.decode(completion, skip_special_tokens=True) == row["completion"], "tokenizer decode differs"
-    print(f"rlvr -> transformers [{name}]: {len(completion)} greedy tokens equal, max |dlogp| = {worst:.2e}")
+    print(f"rlvr -> transformers [{name}]: tokenizer(prompt) = rlvr's ids {ids}; "
+          f"{len(completion)} greedy tokens equal, max |dlogp| = {worst:.2e}")
+
+
+def rlvr_logprobs(rlvr: str, model: Path, adapter: Path | None, prompt: str) -> dict:
+    cmd = [rlvr, "generate", "--model", str(model), "--prompt", prompt, "--greedy", "--json", "--max-new-tokens", "8"]
+    if adapter is not None:
+        cmd += ["--adapter", str(adapter)]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[0])
+
+
+def hf_logprobs(model, ids: list[int], completion: list[int]) -> list[float]:
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids + completion])).logits[0]
+    logp = torch.log_softmax(logits.double(), -1)
+    return [float(logp[len(ids) - 1 + j, t]) for j, t in enumerate(completion)]
+
+
+def check_lora(rlvr: str, tmp: Path) -> None:
+    from peft import AutoPeftModelForCausalLM
+
+    base_run, lora_run, merged = tmp / "base_run", tmp / "lora_run", tmp / "merged"
+    subprocess.run([rlvr, "train", "configs/smoke.toml", "--out", str(base_run)], check=True, capture_output=True)
+    subprocess.run([rlvr, "train", "configs/smoke.toml", "--out", str(lora_run), "--max-steps", "3",
+                    "--set", f"model.path={base_run / 'model'}", "--set", "warm_start.steps=0",
+                    "--set", "lora.r=4", "--set", 'lora.target_modules=["q_proj","v_proj","down_proj"]',
+                    "--set", "train.lr=0.05"], check=True, capture_output=True)
+    adapter = lora_run / "model"
+    conf = json.loads((adapter / "adapter_config.json").read_text())
+    assert Path(conf["base_model_name_or_path"]) == (base_run / "model").resolve(), conf["base_model_name_or_path"]
+    subprocess.run([rlvr, "merge", "--adapter", str(adapter), "--out", str(merged)], check=True, capture_output=True)
+    prompt = "T and F ="
+    row = rlvr_logprobs(rlvr, base_run / "model", adapter, prompt)
+    tok = AutoTokenizer.from_pretrained(base_run / "model")
+    ids = tok(prompt)["input_ids"]
+    assert ids == row["prompt_tokens"], (ids, row["prompt_tokens"])
+    peft_model = AutoPeftModelForCausalLM.from_pretrained(adapter, dtype=torch.float32).eval()
+    base_model = AutoModelForCausalLM.from_pretrained(base_run / "model", dtype=torch.float32).eval()
+    merged_model = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32).eval()
+    want = row["logprobs"]
+    got_peft = hf_logprobs(peft_model, ids, row["tokens"])
+    got_merged = hf_logprobs(merged_model, ids, row["tokens"])
+    with peft_model.disable_adapter():
+        plain = hf_logprobs(peft_model, ids, row["tokens"])
+    base = hf_logprobs(base_model, ids, row["tokens"])
+    worst = max(abs(a - b) for a, b in zip(want + want, got_peft + got_merged))
+    moved = max(abs(a - b) for a, b in zip(want, base))
+    assert worst < 1e-4, f"LoRA: PEFT/merged log-probs differ from rlvr's by {worst}"
+    assert max(abs(a - b) for a, b in zip(plain, base)) < 1e-5, "PEFT with the adapter off is not the base"
+    print(f"rlvr LoRA -> PEFT: AutoPeftModelForCausalLM and `rlvr merge` give rlvr's log-probs "
+          f"(max |d| = {worst:.2e}; the adapter moves them by {moved:.2e} from the base)")
 
 
 def write_fixtures(rlvr: str, tmp: Path, dst: Path) -> None:
@@ -126,6 +183,7 @@ def main() -> None:
         check_rlvr_to_hf(args.rlvr, tmp, "tied", base + "num_key_value_heads = 2\n")
         check_rlvr_to_hf(args.rlvr, tmp, "untied_bias",
                          base + "tie_word_embeddings = false\nattention_bias = true\nrope_theta = 500000.0\n")
+        check_lora(args.rlvr, tmp)
         if args.write_fixtures:
             args.write_fixtures.mkdir(parents=True, exist_ok=True)
             write_fixtures(args.rlvr, tmp, args.write_fixtures)

@@ -31,6 +31,8 @@ pub enum Command {
     Init(cmd::init::InitArgs),
     /// Sample completions from a model.
     Generate(cmd::generate::GenerateArgs),
+    /// Fold a LoRA adapter (a LoRA run's `model/`) into its base: one full model directory.
+    Merge(cmd::merge::MergeArgs),
     /// Run a standard benchmark workload and print one JSON line.
     Bench(crate::bench::BenchArgs),
     /// Write plots and a markdown summary for a run directory.
@@ -45,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tasks(args) => cmd::tasks::run(args),
         Command::Init(args) => cmd::init::run(args),
         Command::Generate(args) => cmd::generate::run(args),
+        Command::Merge(args) => cmd::merge::run(args),
         Command::Bench(args) => crate::bench::run(args),
         Command::Report(args) => cmd::report::run(args),
     }

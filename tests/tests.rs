@@ -2,6 +2,7 @@
 
 mod bench;
 mod configs;
+mod lora;
 mod tasks_cli;
 mod train;
 mod util;

@@ -11,7 +11,7 @@ pub struct EvalArgs {
     /// Model directory (a run's `model/` or `checkpoint/model/`, or one made by `rlvr init`).
     #[arg(long)]
     pub model: PathBuf,
-    /// LoRA adapter directory (PEFT format) to apply.
+    /// LoRA adapter directory (PEFT format, e.g. a LoRA run's `model/`) to apply to --model.
     #[arg(long)]
     pub adapter: Option<PathBuf>,
     /// Run config naming the families, levels, style and eval sets (e.g. a run's config.toml).

@@ -13,10 +13,11 @@ pub struct GenerateArgs {
     /// Model directory (config.json, model.safetensors, tokenizer.json).
     #[arg(long)]
     pub model: PathBuf,
-    /// A PEFT LoRA adapter directory to apply.
+    /// A PEFT LoRA adapter directory (e.g. a LoRA run's `model/`) to apply to --model.
     #[arg(long)]
     pub adapter: Option<PathBuf>,
-    /// Prompt text (BOS is added in front).
+    /// Prompt text, encoded as the model's tokenizer does with its special tokens (rlvr's own
+    /// tokenizer puts BOS in front; a Qwen2 one adds nothing).
     #[arg(long)]
     pub prompt: String,
     /// Number of completions.
@@ -68,7 +69,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             .with_context(|| format!("loading adapter {}", dir.display()))?;
     }
     let tok = model.tokenizer();
-    let prompt = [vec![tok.bos_id()], tok.encode(&args.prompt)?].concat();
+    let prompt = tok.encode_prompt(&args.prompt)?;
     let params = SampleParams {
         max_new_tokens: args.max_new_tokens,
         temperature: args.temperature,
@@ -78,12 +79,13 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         stop_at_eos: true,
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
-    let out = model.sample(&[prompt], args.n, &params, &mut rng)?;
+    let out = model.sample(std::slice::from_ref(&prompt), args.n, &params, &mut rng)?;
     for ((tokens, logprobs), stop) in out.tokens.iter().zip(&out.logprobs).zip(&out.stop) {
         let text = tok.decode(tokens);
         if args.json {
             let line = serde_json::json!({
                 "prompt": args.prompt,
+                "prompt_tokens": prompt,
                 "completion": text,
                 "tokens": tokens,
                 "logprob": logprobs.iter().sum::<f32>(),

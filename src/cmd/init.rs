@@ -35,9 +35,7 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
         None => tokenizer.vocab_size(),
         Some(_) => config.vocab_size.max(tokenizer.vocab_size()),
     };
-    config.bos_token_id = Some(tokenizer.bos_id());
-    config.eos_token_id = Some(tokenizer.eos_id());
-    config.pad_token_id = Some(tokenizer.pad_id());
+    // `Policy::init` takes the special ids (bos/eos/pad_token_id) from the tokenizer.
     let policy = Policy::init(&config, tokenizer, args.seed, &policy::Device::Cpu)
         .with_context(|| format!("initialising a model from {}", args.config.display()))?;
     policy

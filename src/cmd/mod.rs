@@ -3,6 +3,7 @@
 pub mod eval;
 pub mod generate;
 pub mod init;
+pub mod merge;
 pub mod report;
 pub mod tasks;
 pub mod train;

@@ -18,7 +18,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// RL steps to reach: sets `train.max_steps` (written to the run's config.toml); with
-    /// --resume, the total to reach, past the run's end if need be.
+    /// --resume, the total to reach, past the run's end if need be. 0: the warm start and
+    /// evaluations only (how the LoRA demo's base is made).
     #[arg(long)]
     pub max_steps: Option<u64>,
     /// Override a config key, e.g. --set train.lr=1e-4 (repeatable). With --resume only the keys

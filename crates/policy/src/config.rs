@@ -47,8 +47,9 @@ pub struct ModelConfig {
     pub hidden_act: String,
     /// Beginning-of-sequence token id.
     pub bos_token_id: Option<u32>,
-    /// End-of-sequence token id.
-    pub eos_token_id: Option<u32>,
+    /// End-of-sequence token ids: `config.json` holds one id or a list (e.g. Qwen2-Instruct's
+    /// `<|im_end|>` and `<|endoftext|>`); generation stops at any of them. Empty when absent.
+    pub eos_token_id: Vec<u32>,
     /// Padding token id.
     pub pad_token_id: Option<u32>,
 }
@@ -72,7 +73,7 @@ impl Default for ModelConfig {
             attention_bias: false,
             hidden_act: "silu".into(),
             bos_token_id: Some(1),
-            eos_token_id: Some(2),
+            eos_token_id: vec![2],
             pad_token_id: Some(0),
         }
     }
@@ -162,7 +163,7 @@ impl ModelConfig {
             attention_bias: field(map, path, "attention_bias", false)?,
             hidden_act: field(map, path, "hidden_act", d.hidden_act)?,
             bos_token_id: field(map, path, "bos_token_id", None)?,
-            eos_token_id: field(map, path, "eos_token_id", None)?,
+            eos_token_id: token_ids(map.get("eos_token_id"), path, "eos_token_id")?,
             pad_token_id: field(map, path, "pad_token_id", None)?,
             model_type,
         };
@@ -219,11 +220,17 @@ impl ModelConfig {
             );
             return Err(value_error(path, "num_key_value_heads", msg));
         }
-        for (name, id) in [
+        let ids = [
             ("bos_token_id", self.bos_token_id),
-            ("eos_token_id", self.eos_token_id),
             ("pad_token_id", self.pad_token_id),
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            self.eos_token_id
+                .iter()
+                .map(|&id| ("eos_token_id", Some(id))),
+        );
+        for (name, id) in ids {
             if let Some(id) = id.filter(|&id| id as usize >= self.vocab_size) {
                 let msg = format!("{id} is outside the vocabulary (size {})", self.vocab_size);
                 return Err(value_error(path, name, msg));
@@ -296,7 +303,11 @@ impl ModelConfig {
             "use_cache": true,
             "torch_dtype": "float32",
             "bos_token_id": self.bos_token_id,
-            "eos_token_id": self.eos_token_id,
+            "eos_token_id": match self.eos_token_id.as_slice() {
+                [] => Value::Null,
+                [one] => Value::from(*one),
+                many => Value::from(many.to_vec()),
+            },
             "pad_token_id": self.pad_token_id,
         });
         if self.model_type == "qwen2" {
@@ -322,6 +333,16 @@ fn value_error(path: &Path, field: &str, message: String) -> Error {
         path: PathBuf::from(path),
         field: field.into(),
         message,
+    }
+}
+
+/// Token ids under `key`: absent or null (none), one id, or a list of ids (Hugging Face writes
+/// `eos_token_id` either way).
+pub(crate) fn token_ids(v: Option<&Value>, path: &Path, key: &str) -> Result<Vec<u32>> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items.iter().map(|x| parse(x, path, key)).collect(),
+        Some(x) => Ok(vec![parse(x, path, key)?]),
     }
 }
 
@@ -400,6 +421,32 @@ mod tests {
             msg.contains("config.json")
                 && msg.contains("num_attention_heads")
                 && msg.contains("missing"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn eos_token_id_is_one_id_or_a_list_and_written_back_alike() {
+        let mut v = ModelConfig::default().to_hf_json();
+        assert_eq!(v["eos_token_id"], serde_json::json!(2));
+        let p = Path::new("config.json");
+        assert_eq!(ModelConfig::from_value(&v, p).unwrap().eos_token_id, [2]);
+        v["eos_token_id"] = serde_json::json!([7, 2]);
+        let c = ModelConfig::from_value(&v, p).unwrap();
+        assert_eq!(c.eos_token_id, [7, 2]);
+        assert_eq!(c.to_hf_json()["eos_token_id"], serde_json::json!([7, 2]));
+        v["eos_token_id"] = serde_json::Value::Null;
+        assert!(ModelConfig::from_value(&v, p)
+            .unwrap()
+            .eos_token_id
+            .is_empty());
+        v["eos_token_id"] = serde_json::json!([2, 99]);
+        let msg = ModelConfig::from_value(&v, p).unwrap_err().to_string();
+        assert!(msg.contains("eos_token_id") && msg.contains("99"), "{msg}");
+        v["eos_token_id"] = serde_json::json!(["</s>"]);
+        let msg = ModelConfig::from_value(&v, p).unwrap_err().to_string();
+        assert!(
+            msg.contains("eos_token_id") && msg.contains("</s>"),
             "{msg}"
         );
     }

@@ -68,6 +68,15 @@ pub enum Error {
         /// The adapters that exist.
         known: Vec<String>,
     },
+    /// A model was asked for in a directory that holds a LoRA adapter.
+    #[error(
+        "{dir}: a LoRA adapter (adapter_config.json), not a model: load its base model and apply \
+         this adapter to it, or merge the two into one model first"
+    )]
+    AdapterNotModel {
+        /// The adapter directory.
+        dir: PathBuf,
+    },
     /// A tensor operation failed inside candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -1,4 +1,5 @@
-//! Hugging Face model directories: `config.json` + `model.safetensors` + `tokenizer.json`.
+//! Hugging Face model directories: `config.json` + `model.safetensors` + `tokenizer.json`
+//! (+ `tokenizer_config.json`, and `generation_config.json` when its writer had one).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,6 +17,11 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// Tokenizer file name.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// transformers' tokenizer settings (class, special token names).
+pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
+/// transformers' generation defaults; its `eos_token_id` may list more end tokens than
+/// `config.json` does.
+pub const GENERATION_CONFIG_FILE: &str = "generation_config.json";
 
 /// Writes `tensors` (safetensors, contiguous copies).
 pub(crate) fn save_safetensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
@@ -99,7 +105,21 @@ pub(crate) fn save_model(dir: &Path, model: &Model) -> Result<()> {
     save_safetensors(&tensors, &dir.join(WEIGHTS_FILE))
 }
 
-/// Loads `tokenizer.json` from `dir`.
+/// Loads `tokenizer.json` (and `tokenizer_config.json`, if any) from `dir`.
 pub(crate) fn load_tokenizer(dir: &Path) -> Result<Tokenizer> {
-    Tokenizer::from_file(dir.join(TOKENIZER_FILE))
+    Tokenizer::from_dir(dir)
+}
+
+/// The `eos_token_id`s of `dir`'s `generation_config.json` (none when the file is absent).
+pub(crate) fn generation_eos_ids(dir: &Path) -> Result<Vec<u32>> {
+    let path = dir.join(GENERATION_CONFIG_FILE);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::ConfigParse {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    crate::config::token_ids(value.get("eos_token_id"), &path, "eos_token_id")
 }

@@ -22,7 +22,7 @@
 //! let config = ModelConfig { hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1,
 //!     num_attention_heads: 2, ..ModelConfig::default() };
 //! let policy = Policy::init(&config, tok.clone(), 0, &candle_core::Device::Cpu)?;
-//! let prompt = [vec![tok.bos_id()], tok.encode("1+1=")?].concat();
+//! let prompt = tok.encode_prompt("1+1=")?; // BOS first: the tokenizer's post-processor adds it
 //! let params = SampleParams { max_new_tokens: 4, ..SampleParams::default() };
 //! let out = policy.sample(&[prompt], 2, &params, &mut rand::rngs::StdRng::seed_from_u64(0))?;
 //! assert_eq!(out.tokens.len(), 2);
@@ -57,9 +57,11 @@ pub use candle_core::{DType, Device, Tensor, Var};
 pub use config::ModelConfig;
 pub use device::{num_threads, parse_device, parse_dtype, run_in_thread_pool, set_num_threads};
 pub use error::{Error, Result};
-pub use hf::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+pub use hf::{
+    CONFIG_FILE, GENERATION_CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
+};
 pub use logprobs::TokenLogProbs;
-pub use lora::LoraConfig;
+pub use lora::{adapter_base_model, LoraConfig, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE};
 pub use policy::{AdapterMode, Policy};
 pub use sampler::{Rollouts, SampleParams, SampleTimings, StopReason};
 pub use tokenizer::Tokenizer;

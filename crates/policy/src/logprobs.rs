@@ -106,7 +106,9 @@ impl Policy {
         let mut t_max = 0;
         for (b, (p, comp)) in prompts.iter().zip(completions).enumerate() {
             if p.is_empty() {
-                return Err(Error::Invalid(format!("prompt {b} is empty (add BOS)")));
+                return Err(Error::Invalid(format!(
+                    "prompt {b} is empty (the model needs at least one token to continue)"
+                )));
             }
             if let Some(&bad) = p.iter().chain(comp.iter()).find(|&&t| t >= vocab) {
                 return Err(Error::Invalid(format!(

@@ -16,6 +16,11 @@ use crate::error::{Error, Result};
 use crate::model::{proj_shape, Model, Proj};
 use crate::Policy;
 
+/// PEFT's adapter settings file.
+pub const ADAPTER_CONFIG_FILE: &str = "adapter_config.json";
+/// PEFT's adapter weights file.
+pub const ADAPTER_WEIGHTS_FILE: &str = "adapter_model.safetensors";
+
 /// Hyper-parameters of one adapter (PEFT's `LoraConfig` names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -65,6 +70,19 @@ impl LoraConfig {
             })
             .collect()
     }
+}
+
+/// The `base_model_name_or_path` of the PEFT adapter in `dir` (`None` when it names none).
+pub fn adapter_base_model(dir: impl AsRef<Path>) -> Result<Option<String>> {
+    let path = dir.as_ref().join(ADAPTER_CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::ConfigParse {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(v.get("base_model_name_or_path")
+        .and_then(|b| b.as_str())
+        .map(String::from))
 }
 
 /// One low-rank pair.
@@ -274,9 +292,16 @@ impl Policy {
             })
     }
 
-    /// Writes adapter `name` to `dir` as PEFT does (`adapter_config.json`,
-    /// `adapter_model.safetensors`).
-    pub fn save_adapter(&self, name: &str, dir: impl AsRef<Path>) -> Result<()> {
+    /// Writes adapter `name` to `dir` as PEFT's `save_pretrained` does (`adapter_config.json`,
+    /// `adapter_model.safetensors`), with `base` (the base model's directory or Hub name) as
+    /// `base_model_name_or_path`: what `PeftModel.from_pretrained(base_model, dir)` and
+    /// `AutoPeftModelForCausalLM.from_pretrained(dir)` load.
+    pub fn save_adapter(
+        &self,
+        name: &str,
+        dir: impl AsRef<Path>,
+        base: Option<&str>,
+    ) -> Result<()> {
         let dir = dir.as_ref();
         let adapter = self.adapter(name)?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -296,10 +321,10 @@ impl Policy {
             "use_dora": false,
             "modules_to_save": null,
             "layers_to_transform": null,
-            "base_model_name_or_path": null,
+            "base_model_name_or_path": base,
             "revision": null,
         });
-        let path = dir.join("adapter_config.json");
+        let path = dir.join(ADAPTER_CONFIG_FILE);
         let text =
             serde_json::to_string_pretty(&json).map_err(|e| Error::Invalid(e.to_string()))?;
         std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
@@ -308,13 +333,13 @@ impl Policy {
             .into_iter()
             .map(|(n, v)| (n, v.as_tensor().clone()))
             .collect();
-        crate::hf::save_safetensors(&tensors, &dir.join("adapter_model.safetensors"))
+        crate::hf::save_safetensors(&tensors, &dir.join(ADAPTER_WEIGHTS_FILE))
     }
 
     /// Reads a PEFT adapter directory as adapter `name` (made active).
     pub fn load_adapter(&mut self, dir: impl AsRef<Path>, name: &str) -> Result<()> {
         let dir = dir.as_ref();
-        let config_path = dir.join("adapter_config.json");
+        let config_path = dir.join(ADAPTER_CONFIG_FILE);
         let text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::ConfigParse {
             path: config_path.clone(),
@@ -371,7 +396,7 @@ impl Policy {
         config
             .targets()
             .map_err(|e| field_err("target_modules", &e.to_string()))?;
-        let st_path = dir.join("adapter_model.safetensors");
+        let st_path = dir.join(ADAPTER_WEIGHTS_FILE);
         let mut tensors = crate::hf::load_safetensors(&st_path, &self.device)?;
         let adapter = Adapter::build(&self.model, &config, |n, shape| {
             crate::hf::take_tensor(&mut tensors, &st_path, n, shape)

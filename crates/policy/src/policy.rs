@@ -37,7 +37,8 @@ pub struct Policy {
 
 impl Policy {
     /// A randomly initialised model (normal 0.02; o_proj and down_proj scaled by
-    /// `1/sqrt(2 * layers)`; seeded).
+    /// `1/sqrt(2 * layers)`; seeded). Its config's special ids (`bos_token_id`, `eos_token_id`,
+    /// `pad_token_id`) are taken from `tokenizer`.
     pub fn init(
         config: &ModelConfig,
         tokenizer: Tokenizer,
@@ -55,7 +56,14 @@ impl Policy {
                 ),
             });
         }
-        let model = Model::init(config, seed, device)?;
+        let config = ModelConfig {
+            bos_token_id: tokenizer.bos_id(),
+            eos_token_id: tokenizer.eos_ids().to_vec(),
+            pad_token_id: Some(tokenizer.pad_id()),
+            ..config.clone()
+        };
+        config.validate()?;
+        let model = Model::init(&config, seed, device)?;
         Ok(Self::from_parts(model, tokenizer, device))
     }
 
@@ -72,22 +80,48 @@ impl Policy {
 
     /// Loads a directory with `config.json`, `model.safetensors` and `tokenizer.json` (as written by
     /// [`Policy::save`] or by `transformers`' `save_pretrained` for Llama/Qwen2).
+    ///
+    /// Prompts are then encoded as that tokenizer does ([`Tokenizer::encode_prompt`]), and
+    /// completions end at any `eos_token_id` of `config.json` or `generation_config.json` (the
+    /// tokenizer's `<eos>`, `</s>`, ... when neither names one).
     pub fn load(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let dir = dir.as_ref();
-        let config = ModelConfig::from_file(dir.join(hf::CONFIG_FILE))?;
-        let tokenizer = hf::load_tokenizer(dir)?;
+        let config_path = dir.join(hf::CONFIG_FILE);
+        if !config_path.exists() && dir.join(crate::lora::ADAPTER_CONFIG_FILE).exists() {
+            return Err(Error::AdapterNotModel { dir: dir.into() });
+        }
+        let mut config = ModelConfig::from_file(&config_path)?;
+        for id in hf::generation_eos_ids(dir)? {
+            if !config.eos_token_id.contains(&id) {
+                config.eos_token_id.push(id);
+            }
+        }
+        let mut tokenizer = hf::load_tokenizer(dir)?;
+        if !config.eos_token_id.is_empty() {
+            tokenizer =
+                tokenizer
+                    .with_eos_ids(&config.eos_token_id)
+                    .map_err(|e| Error::ConfigValue {
+                        path: config_path.clone(),
+                        field: "eos_token_id".into(),
+                        message: e.to_string(),
+                    })?;
+        }
+        config.eos_token_id = tokenizer.eos_ids().to_vec();
         let model = hf::load_model(dir, &config, device)?;
         Ok(Self::from_parts(model, tokenizer, device))
     }
 
-    /// Writes `config.json`, `model.safetensors` and `tokenizer.json` into `dir` (created).
-    /// Adapters are not included: see [`Policy::save_adapter`] / [`Policy::merge_adapter`].
+    /// Writes `config.json`, `model.safetensors`, `tokenizer.json` and `tokenizer_config.json`
+    /// into `dir` (created): a directory `transformers` loads with `from_pretrained`, whose
+    /// `tokenizer(prompt)` gives the ids rlvr feeds the model. Adapters are not included: see
+    /// [`Policy::save_adapter`] / [`Policy::merge_adapter`].
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         self.model.config.save(dir.join(hf::CONFIG_FILE))?;
         hf::save_model(dir, &self.model)?;
-        self.tokenizer.save(dir.join(hf::TOKENIZER_FILE))
+        self.tokenizer.save_to_dir(dir)
     }
 
     /// The model's config.

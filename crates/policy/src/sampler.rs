@@ -58,7 +58,7 @@ impl Default for SampleParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
-    /// It emitted EOS (the last token).
+    /// It emitted one of the EOS ids (the last token).
     Eos,
     /// It reached `max_new_tokens`.
     Length,
@@ -78,7 +78,7 @@ pub struct SampleTimings {
 /// The result of [`Policy::sample`]; rows are prompt-major (`row = prompt * group_size + g`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rollouts {
-    /// Generated ids of each row, the EOS included when emitted.
+    /// Generated ids of each row, the EOS (any of the tokenizer's EOS ids) included when emitted.
     pub tokens: Vec<Vec<u32>>,
     /// Log-probability of each generated token under the tempered policy: `log_softmax` of the
     /// logits divided by the temperature (1 when greedy) over the whole vocabulary (no
@@ -208,10 +208,11 @@ pub(crate) fn choose(
 }
 
 impl Policy {
-    /// Samples `group_size` completions of every prompt (token ids, BOS already added by the
-    /// caller) with the active adapter. Each prompt is prefilled once and its KV cache shared by
-    /// its G rows; rows stop at EOS (if `stop_at_eos`) or after `max_new_tokens`. PAD and BOS
-    /// are never sampled.
+    /// Samples `group_size` completions of every prompt (token ids as
+    /// [`Tokenizer::encode_prompt`](crate::Tokenizer::encode_prompt) gives them) with the active
+    /// adapter. Each prompt is prefilled once and its KV cache shared by its G rows; rows stop at
+    /// any of the tokenizer's EOS ids (if `stop_at_eos`) or after `max_new_tokens`. PAD and BOS
+    /// are never sampled (unless they are EOS ids).
     ///
     /// On the CPU the prompts are split into one shard per thread, decoded side by side (one
     /// batch each, so that a second core shortens even a tiny model's decode). Every prompt draws
@@ -296,7 +297,9 @@ impl Policy {
         let vocab = c.vocab_size as u32;
         for (i, p) in prompts.iter().enumerate() {
             if p.is_empty() {
-                return Err(Error::Invalid(format!("prompt {i} is empty (add BOS)")));
+                return Err(Error::Invalid(format!(
+                    "prompt {i} is empty (the model needs at least one token to continue)"
+                )));
             }
             if let Some(&bad) = p.iter().find(|&&t| t >= vocab) {
                 return Err(Error::Invalid(format!(
@@ -328,10 +331,11 @@ impl Policy {
         let mut timings = SampleTimings::default();
         let n_rows = prompts.len() * group_size;
         let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
-        let eos = self.tokenizer.eos_id();
-        let banned: Vec<u32> = [self.tokenizer.pad_id(), self.tokenizer.bos_id()]
-            .into_iter()
-            .filter(|&t| t != eos)
+        let tokenizer = &self.tokenizer;
+        let eos = tokenizer.eos_id();
+        let banned: Vec<u32> = std::iter::once(tokenizer.pad_id())
+            .chain(tokenizer.bos_id())
+            .filter(|&t| !tokenizer.is_eos(t))
             .collect();
         let dev = &self.device;
 
@@ -394,7 +398,7 @@ impl Policy {
                 let tok = choose(row_logits, &banned, params, &mut rngs[row / group_size]);
                 tokens[row].push(tok);
                 logprobs[row].push(logprob(row_logits, tok as usize, logprob_t));
-                if params.stop_at_eos && tok == eos {
+                if params.stop_at_eos && tokenizer.is_eos(tok) {
                     stop[row] = Some(StopReason::Eos);
                 } else if tokens[row].len() == params.max_new_tokens {
                     stop[row] = Some(StopReason::Length);

@@ -41,12 +41,12 @@ fn randomize(v: &Var, std: f32, rng: &mut StdRng) {
         .unwrap();
 }
 
-/// Three prompts of different lengths (BOS first).
+/// Three prompts of different lengths (BOS first: the tokenizer's post-processor adds it).
 pub(crate) fn prompts(p: &Policy) -> Vec<Vec<u32>> {
     let t = p.tokenizer();
     ["12+7=", "3*4=", "(a|b)&c ="]
         .iter()
-        .map(|s| [vec![t.bos_id()], t.encode(s).unwrap()].concat())
+        .map(|s| t.encode_prompt(s).unwrap())
         .collect()
 }
 
@@ -219,7 +219,7 @@ fn eos_stops_a_row_and_pad_bos_are_never_sampled() {
     let out = p
         .sample(&prompts(&p), 8, &params, &mut StdRng::seed_from_u64(9))
         .unwrap();
-    let (pad, bos) = (p.tokenizer().pad_id(), p.tokenizer().bos_id());
+    let (pad, bos) = (p.tokenizer().pad_id(), p.tokenizer().bos_id().unwrap());
     for (toks, stop) in out.tokens.iter().zip(&out.stop) {
         assert!(!toks.contains(&pad) && !toks.contains(&bos));
         match stop {
@@ -516,7 +516,7 @@ fn adapter_save_load_round_trips_in_peft_names() {
     for (_, v) in p.trainable_vars() {
         randomize(&v, 0.2, &mut rng);
     }
-    p.save_adapter("a", dir.path()).unwrap();
+    p.save_adapter("a", dir.path(), Some("base/dir")).unwrap();
     let names =
         candle_core::safetensors::load(dir.path().join("adapter_model.safetensors"), &Device::Cpu)
             .unwrap();
@@ -527,6 +527,41 @@ fn adapter_save_load_round_trips_in_peft_names() {
     assert_eq!(
         logits_of(&q, AdapterMode::Active),
         logits_of(&p, AdapterMode::Active)
+    );
+    // PEFT's keys, the base it belongs to, and its shapes: A (r, in), B (out, r).
+    let c: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join(policy::ADAPTER_CONFIG_FILE)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (&c["peft_type"], &c["task_type"], &c["r"], &c["lora_alpha"]),
+        (
+            &serde_json::json!("LORA"),
+            &serde_json::json!("CAUSAL_LM"),
+            &serde_json::json!(2),
+            &serde_json::json!(3.0)
+        )
+    );
+    assert_eq!(
+        c["target_modules"],
+        serde_json::json!(["k_proj", "gate_proj"])
+    );
+    assert_eq!(c["lora_dropout"], serde_json::json!(0.0));
+    assert_eq!(
+        policy::adapter_base_model(dir.path()).unwrap().as_deref(),
+        Some("base/dir")
+    );
+    let a = &names["base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight"];
+    let b = &names["base_model.model.model.layers.0.mlp.gate_proj.lora_B.weight"];
+    // tiny_config: hidden 32, 2 kv heads of 8 (k_proj out 16), intermediate 64.
+    assert_eq!((a.dims(), b.dims()), (&[2, 32][..], &[64, 2][..]));
+    // An adapter directory is not a model: the error says what it is.
+    let msg = Policy::load(dir.path(), &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("LoRA adapter") && msg.contains("base model"),
+        "{msg}"
     );
 }
 
@@ -647,7 +682,7 @@ fn rows_stopping_at_eos_equal_their_unbatched_runs() {
     emb.set(&Tensor::new(rows, &Device::Cpu).unwrap()).unwrap();
     let all: Vec<Vec<u32>> = ["1", "22+", "(a|b)&c = ", "7*8=", "x"]
         .iter()
-        .map(|s| [vec![1], p.tokenizer().encode(s).unwrap()].concat())
+        .map(|s| p.tokenizer().encode_prompt(s).unwrap())
         .collect();
     let params = SampleParams {
         max_new_tokens: 30,

@@ -3,3 +3,4 @@
 mod api;
 mod cuda;
 mod hf_fixtures;
+mod tokenizer_fixtures;

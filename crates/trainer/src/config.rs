@@ -37,7 +37,8 @@ pub struct RunConfig {
     pub warm_start: WarmStartConfig,
     /// Evaluation on the frozen eval sets.
     pub eval: EvalConfig,
-    /// LoRA adapters instead of full fine-tuning (absent: train every weight).
+    /// LoRA adapters instead of full fine-tuning (absent: train every weight). Needs a trained
+    /// base in `model.path`; the run's `model/` is then the PEFT adapter directory.
     pub lora: Option<policy::LoraConfig>,
 }
 
@@ -527,6 +528,9 @@ impl RunConfig {
                 "overlaps no family's levels in [tasks]",
             );
         }
+        if let Some(lora) = &self.lora {
+            self.validate_lora(lora)?;
+        }
         self.train.loss.validate()?;
         self.train.adamw().validate()?;
         // The schedule names its own fields: rename them to this config's keys.
@@ -643,6 +647,44 @@ fn rekey(e: Error, section: &str, length: &str) -> Error {
         other => other,
     }
 }
+
+impl RunConfig {
+    /// LoRA adapts a trained model: a frozen random base cannot learn through a rank-r update.
+    fn validate_lora(&self, lora: &policy::LoraConfig) -> Result<()> {
+        if self.model.path.is_none() {
+            return Err(Error::Config(format!(
+                "[lora] needs a trained base model: model.path is unset, so the adapter would \
+                 sit on a randomly initialised, frozen base. Make a base first, e.g. \
+                 `{LORA_BASE_COMMAND}` (writes {LORA_BASE_DIR}), then train the adapter on it \
+                 with --set model.path={LORA_BASE_DIR} (or set it under [model]); to train every \
+                 weight from scratch instead, remove [lora]"
+            )));
+        }
+        if lora.r == 0 {
+            return Err(Error::Config("lora.r = 0: must be at least 1".into()));
+        }
+        if !(0.0..1.0).contains(&lora.dropout) {
+            return Err(Error::Config(format!(
+                "lora.dropout = {}: must be in [0, 1)",
+                lora.dropout
+            )));
+        }
+        if lora.alpha.is_nan() || lora.alpha <= 0.0 {
+            return Err(Error::Config(format!(
+                "lora.alpha = {}: must be positive",
+                lora.alpha
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The command that makes the shipped LoRA demo's base: the quickstart's model after its warm
+/// start, before any RL (`configs/lora.toml` reads it from [`LORA_BASE_DIR`]).
+pub(crate) const LORA_BASE_COMMAND: &str =
+    "rlvr train configs/quickstart.toml --max-steps 0 --out runs/quickstart-base";
+/// Where [`LORA_BASE_COMMAND`] writes the base model.
+const LORA_BASE_DIR: &str = "runs/quickstart-base/model";
 
 #[cfg(test)]
 mod tests {

@@ -180,7 +180,6 @@ pub fn pass_rate(
         return Ok(0.0);
     }
     let tokenizer = policy.tokenizer();
-    let eos = tokenizer.eos_id();
     let params = sample_params(&cfg.sampling, greedy);
     let mut rng = stream_rng(cfg.seed, Stream::Eval, salt);
     let per_batch = (cfg.eval.batch_size / k.max(1)).max(1);
@@ -201,7 +200,7 @@ pub fn pass_rate(
                 let body: Vec<u32> = out.tokens[row]
                     .iter()
                     .copied()
-                    .take_while(|&t| t != eos)
+                    .take_while(|&t| !tokenizer.is_eos(t))
                     .collect();
                 registry.verify(task, &tokenizer.decode(&body)).correct
             });

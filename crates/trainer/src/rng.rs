@@ -21,6 +21,10 @@ pub enum Stream {
     Preflight = 6,
     /// Adapter initialisation.
     Adapter = 7,
+    /// LoRA dropout masks of an RL update.
+    Dropout = 8,
+    /// LoRA dropout masks of a warm-start step.
+    WarmStartDropout = 9,
 }
 
 /// A 64-bit seed for `stream` at `step`, mixed from the run seed (splitmix64).

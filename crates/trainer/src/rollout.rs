@@ -30,7 +30,7 @@ pub struct Row {
 pub struct Group {
     /// The task.
     pub task: tasks::Task,
-    /// Prompt token ids (BOS first).
+    /// Prompt token ids, as the model's tokenizer encodes the prompt (BOS first for rlvr's own).
     pub prompt: Vec<u32>,
     /// The G completions.
     pub rows: Vec<Row>,
@@ -54,17 +54,16 @@ impl Group {
     }
 }
 
-/// The prompt token ids of a task: BOS, then its prompt text.
+/// The prompt token ids of a task: its prompt text encoded with the tokenizer's special tokens,
+/// as `tokenizer(prompt)` in transformers (BOS first for rlvr's own and Llama's tokenizers,
+/// nothing added for Qwen2's).
 pub fn encode_prompt(tokenizer: &policy::Tokenizer, task: &tasks::Task) -> Result<Vec<u32>> {
-    let mut ids = vec![tokenizer.bos_id()];
-    let body = tokenizer.encode(&task.prompt).map_err(|e| {
+    tokenizer.encode_prompt(&task.prompt).map_err(|e| {
         Error::Invalid(format!(
             "task {} ({}): prompt cannot be encoded: {e}",
             task.id, task.family
         ))
-    })?;
-    ids.extend(body);
-    Ok(ids)
+    })
 }
 
 /// The sampler's settings for this config.
@@ -98,14 +97,17 @@ pub fn sample_groups(
         .collect::<Result<Vec<_>>>()?;
     let g = cfg.group_size;
     let out = policy.sample(&prompts, g, &sample_params(cfg, false), rng)?;
-    let eos = tokenizer.eos_id();
     let mut groups = Vec::with_capacity(tasks.len());
     let mut rows = out.tokens.into_iter().zip(out.logprobs).zip(out.stop);
     for (task, prompt) in tasks.into_iter().zip(prompts) {
         let mut group_rows = Vec::with_capacity(g);
         for ((tokens, logprobs), stop) in rows.by_ref().take(g) {
             let truncated = matches!(stop, policy::StopReason::Length);
-            let body: Vec<u32> = tokens.iter().copied().take_while(|&t| t != eos).collect();
+            let body: Vec<u32> = tokens
+                .iter()
+                .copied()
+                .take_while(|&t| !tokenizer.is_eos(t))
+                .collect();
             let text = tokenizer.decode(&body);
             let verdict = if truncated {
                 tasks::Verdict::truncated()

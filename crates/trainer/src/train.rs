@@ -26,7 +26,7 @@ use crate::metrics::{truncate_after_step, JsonlWriter};
 use crate::optim::AdamW;
 use crate::rng::{stream_rng, stream_seed, Stream};
 use crate::rollout::{sample_groups, Group};
-use crate::update::{update, UpdateStats};
+use crate::update::{update, with_lora_dropout, UpdateStats};
 use crate::warm_start;
 
 /// How `train` was asked to run (what to do, not what to compute: that is the config).
@@ -103,6 +103,7 @@ struct Run {
     evals: JsonlWriter,
 }
 
+<<<<<<< HEAD
 /// Starts a new run in `out` (created; must not hold a run already), with the families and
 /// strategies of `opts.registry`.
 pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
@@ -113,6 +114,29 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
         .tasks
         .resolved(&registry)
         .map_err(|e| Error::Config(format!("[tasks]: {e}")))?;
+=======
+/// Starts a new run in `out` (created; must not hold a run already).
+pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
+    cfg.validate()?;
+    // Absolute, so that the run's config.toml and a LoRA adapter's base_model_name_or_path lead
+    // to the base from any directory.
+    if let Some(path) = &cfg.model.path {
+        let abs = std::fs::canonicalize(path).map_err(|e| {
+            let hint = match cfg.lora {
+                Some(_) => format!(
+                    "; LoRA trains an adapter on this base: make it first, e.g. `{}`",
+                    crate::config::LORA_BASE_COMMAND
+                ),
+                None => String::new(),
+            };
+            Error::Config(format!(
+                "model.path = {:?}: {e}{hint}",
+                path.display().to_string()
+            ))
+        })?;
+        cfg.model.path = Some(abs);
+    }
+>>>>>>> hf
     if out.join("config.toml").exists() {
         return Err(Error::Config(format!(
             "{} already holds a run: resume it with `rlvr train --resume {}` or choose another --out",
@@ -356,7 +380,15 @@ impl Run {
             _ => self.evaluate()?,
         };
         self.save_checkpoint()?;
+<<<<<<< HEAD
         self.policy.save(self.dir.join("model"))?;
+=======
+        self.save_model()?;
+        let final_pass = match final_pass {
+            Some(p) => p,
+            None => last_eval(&self.dir)?,
+        };
+>>>>>>> hf
         Ok(TrainSummary {
             run_dir: self.dir.clone(),
             steps: self.state.step,
@@ -468,7 +500,9 @@ impl Run {
                 &self.vars,
                 &mut self.optimizer,
             );
+            let dropout_seed = stream_seed(cfg.seed, Stream::Dropout, step);
             stats = policy::run_in_thread_pool(|| {
+<<<<<<< HEAD
                 let temperature = cfg.sampling.temperature as f32;
                 update(
                     policy,
@@ -480,6 +514,11 @@ impl Run {
                     temperature,
                     step,
                 )
+=======
+                with_lora_dropout(policy, dropout_seed, || {
+                    update(policy, reference, vars, optimizer, &batch, &cfg.train, step)
+                })
+>>>>>>> hf
             })?;
             self.state.updates += 1;
             updated = true;
@@ -611,14 +650,37 @@ impl Run {
         Ok(result.pass)
     }
 
+    /// The base model a LoRA run's adapter belongs to, as `base_model_name_or_path` names it.
+    fn lora_base(&self) -> Option<String> {
+        self.cfg
+            .model
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+    }
+
+    /// Writes the run's result to `model/`: the trained model, or under LoRA the PEFT adapter
+    /// directory (`adapter_config.json` naming the base, `adapter_model.safetensors`).
+    fn save_model(&self) -> Result<()> {
+        let dir = self.dir.join("model");
+        if self.cfg.lora.is_some() {
+            let base = self.lora_base();
+            self.policy.save_adapter("default", &dir, base.as_deref())?;
+        } else {
+            self.policy.save(&dir)?;
+        }
+        Ok(())
+    }
+
     fn save_checkpoint(&mut self) -> Result<()> {
         let policy = &self.policy;
         let optimizer = &self.optimizer;
         let lora = self.cfg.lora.is_some();
+        let base = self.lora_base();
         checkpoint::save(&self.dir, &self.state, |tmp| {
             policy.save(tmp.join("model"))?;
             if lora {
-                policy.save_adapter("default", tmp.join("adapter"))?;
+                policy.save_adapter("default", tmp.join("adapter"), base.as_deref())?;
             }
             optimizer.save(&tmp.join("optimizer.safetensors"))?;
             Ok(())

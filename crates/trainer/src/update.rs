@@ -169,6 +169,20 @@ pub(crate) fn side_by_side<T: Sync, R: Send>(
     policy::run_in_thread_pool(|| slices.into_par_iter().map(&f).collect())
 }
 
+/// Runs `f` (a training pass) with LoRA dropout switched on, its masks seeded by `seed`, and
+/// switches it off again whatever `f` returns: sampling, evaluation and the old/reference
+/// log-probs never see dropout. A no-op for adapters with `dropout = 0` and without LoRA.
+pub(crate) fn with_lora_dropout<R>(
+    policy: &policy::Policy,
+    seed: u64,
+    f: impl FnOnce() -> Result<R>,
+) -> Result<R> {
+    policy.set_lora_dropout(Some(seed))?;
+    let out = f();
+    policy.set_lora_dropout(None)?;
+    out
+}
+
 /// `items` in at most `shards` contiguous slices whose sizes differ by at most one.
 fn split<T>(items: &[T], shards: usize) -> Vec<&[T]> {
     let n = shards.clamp(1, items.len().max(1));
@@ -620,5 +634,41 @@ mod tests {
             "scored at T = 1 the ratios are not 1: {} vs {want}",
             untempered.loss
         );
+    }
+
+    #[test]
+    fn lora_dropout_is_on_inside_a_training_pass_only() {
+        let mut p = tiny_policy();
+        let lora = policy::LoraConfig {
+            dropout: 0.5,
+            ..policy::LoraConfig::default()
+        };
+        p.add_adapter("default", &lora, 1).unwrap();
+        assert!(!p.lora_dropout_on(), "off by default: sampling and eval");
+        assert!(with_lora_dropout(&p, 7, || Ok(p.lora_dropout_on())).unwrap());
+        assert!(!p.lora_dropout_on(), "off again after the pass");
+        let failed: Result<()> = with_lora_dropout(&p, 7, || Err(Error::Invalid("boom".into())));
+        assert!(failed.is_err());
+        assert!(!p.lora_dropout_on(), "off again after a failed pass");
+        // Seeded: the same seed draws the same masks, so a resumed run repeats its updates.
+        let logp = |seed| {
+            with_lora_dropout(&p, seed, || {
+                let lp = p.completion_logprobs(
+                    &[&[1, 20, 21][..]],
+                    &[&[22, 23, 24][..]],
+                    policy::AdapterMode::Active,
+                )?;
+                Ok(lp.logp.to_vec2::<f32>()?)
+            })
+            .unwrap()
+        };
+        // B starts at zero: give the branch an effect so that its masks show in the output.
+        for (_, v) in p.trainable_vars() {
+            let ones = candle_core::Tensor::ones(v.shape(), candle_core::DType::F32, &Device::Cpu)
+                .unwrap();
+            v.set(&(ones * 0.05).unwrap()).unwrap();
+        }
+        assert_eq!(logp(7), logp(7));
+        assert_ne!(logp(7), logp(8));
     }
 }

@@ -12,9 +12,9 @@ use crate::config::RunConfig;
 use crate::error::{Error, Result};
 use crate::metrics::JsonlWriter;
 use crate::optim::{clip_grad_norm, AdamW};
-use crate::rng::{stream_rng, Stream};
+use crate::rng::{stream_rng, stream_seed, Stream};
 use crate::rollout::encode_prompt;
-use crate::update::{add_grads, side_by_side};
+use crate::update::{add_grads, side_by_side, with_lora_dropout};
 
 /// Runs `cfg.warm_start.steps` supervised steps on `policy`'s trainable weights, on tasks of
 /// `registry`'s families.
@@ -85,11 +85,14 @@ pub fn run(
             .map(|(p, a)| (p.as_slice(), a.as_slice()))
             .collect();
         let tokens = answers.iter().map(Vec::len).sum::<usize>() as f64;
-        let passes = side_by_side(policy, &pairs, cfg.train.shards, |slice| {
-            let (p, a): (Vec<&[u32]>, Vec<&[u32]>) = slice.iter().copied().unzip();
-            let lp = policy.completion_logprobs(&p, &a, policy::AdapterMode::Active)?;
-            let loss = ((lp.logp * &lp.mask)?.sum_all()?.neg()? / tokens)?;
-            Ok((loss.backward()?, loss.to_scalar::<f32>()?))
+        let dropout_seed = stream_seed(cfg.seed, Stream::WarmStartDropout, step);
+        let passes = with_lora_dropout(policy, dropout_seed, || {
+            side_by_side(policy, &pairs, cfg.train.shards, |slice| {
+                let (p, a): (Vec<&[u32]>, Vec<&[u32]>) = slice.iter().copied().unzip();
+                let lp = policy.completion_logprobs(&p, &a, policy::AdapterMode::Active)?;
+                let loss = ((lp.logp * &lp.mask)?.sum_all()?.neg()? / tokens)?;
+                Ok((loss.backward()?, loss.to_scalar::<f32>()?))
+            })
         })?;
         let mut passes = passes.into_iter();
         let Some((mut grads, mut loss_value)) = passes.next() else {
