@@ -61,7 +61,7 @@ pub use config::{CurriculumConfig, FamilyConfig, StatsConfig, TasksConfig};
 pub use curriculum::{
     CellStats, Curriculum, CurriculumState, FamilyCells, FamilyPosition, FixedConfig,
     FrontierConfig, LadderConfig, LearnabilityConfig, NewCell, Strategies, Strategy,
-    StrategyConfig, UniformConfig,
+    StrategyConfig, UniformConfig, EXHAUSTED_MIN_GROUPS,
 };
 pub use error::{Result, TasksError};
 pub use family::{Family, Harder, Knob, KnobRange, Registry};

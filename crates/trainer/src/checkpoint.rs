@@ -231,8 +231,13 @@ mod tests {
     }
 
     fn state(step: u64, eval_ids: &HashSet<String>) -> TrainState {
-        let curriculum =
-            tasks::Curriculum::new(&tasks::TasksConfig::default(), builtin(), 0, eval_ids.clone()).unwrap();
+        let curriculum = tasks::Curriculum::new(
+            &tasks::TasksConfig::default(),
+            builtin(),
+            0,
+            eval_ids.clone(),
+        )
+        .unwrap();
         TrainState {
             step,
             updates: step,
@@ -364,7 +369,8 @@ mod tests {
         let state = load_state(run.path(), builtin(), &eval, Path::new("tasks/eval")).unwrap();
         let mut restored = state.curriculum;
         let mut original =
-            tasks::Curriculum::new(&tasks::TasksConfig::default(), builtin(), 0, eval.clone()).unwrap();
+            tasks::Curriculum::new(&tasks::TasksConfig::default(), builtin(), 0, eval.clone())
+                .unwrap();
         assert_eq!(restored, original, "the excluded ids come back");
         assert_eq!(restored.next_tasks(5), original.next_tasks(5));
 

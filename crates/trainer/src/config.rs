@@ -873,13 +873,14 @@ mod tests {
             (
                 "tasks.curriculum.promote",
                 Box::new(|c| {
-                    c.tasks.curriculum = tasks::CurriculumConfig::Frontier {
-                        promote: 2.0,
-                        band: [0.05, 0.95],
-                        min_groups: 24,
-                        replay: 0.1,
-                        demote: 0.3,
-                    }
+                    c.tasks.curriculum = tasks::CurriculumConfig::new(
+                        "frontier",
+                        &tasks::FrontierConfig {
+                            promote: 2.0,
+                            ..tasks::FrontierConfig::default()
+                        },
+                    )
+                    .unwrap()
                 }),
             ),
         ];

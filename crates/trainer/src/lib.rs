@@ -39,7 +39,6 @@ mod config;
 mod error;
 mod eval;
 mod loss;
-mod mastery;
 mod metrics;
 mod optim;
 mod plots;

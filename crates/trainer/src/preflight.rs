@@ -117,8 +117,7 @@ pub fn run(policy: &policy::Policy, cfg: &RunConfig, curriculum: &tasks::Curricu
         }
     }
     let p = Probe::of(&groups);
-    let moves = !matches!(cfg.tasks.curriculum, tasks::CurriculumConfig::Fixed);
-    let outlook = assess(&p, moves);
+    let outlook = assess(&p, curriculum.moves());
     let (pass, truncated) = (p.pass(), p.truncated_fraction());
     let mean_len = p.tokens as f64 / p.completions.max(1) as f64;
     let max_new = cfg.sampling.max_new_tokens;

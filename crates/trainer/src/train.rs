@@ -103,7 +103,6 @@ struct Run {
     evals: JsonlWriter,
 }
 
-<<<<<<< HEAD
 /// Starts a new run in `out` (created; must not hold a run already), with the families and
 /// strategies of `opts.registry`.
 pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
@@ -114,10 +113,6 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
         .tasks
         .resolved(&registry)
         .map_err(|e| Error::Config(format!("[tasks]: {e}")))?;
-=======
-/// Starts a new run in `out` (created; must not hold a run already).
-pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
-    cfg.validate()?;
     // Absolute, so that the run's config.toml and a LoRA adapter's base_model_name_or_path lead
     // to the base from any directory.
     if let Some(path) = &cfg.model.path {
@@ -136,7 +131,6 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
         })?;
         cfg.model.path = Some(abs);
     }
->>>>>>> hf
     if out.join("config.toml").exists() {
         return Err(Error::Config(format!(
             "{} already holds a run: resume it with `rlvr train --resume {}` or choose another --out",
@@ -380,15 +374,7 @@ impl Run {
             _ => self.evaluate()?,
         };
         self.save_checkpoint()?;
-<<<<<<< HEAD
-        self.policy.save(self.dir.join("model"))?;
-=======
         self.save_model()?;
-        let final_pass = match final_pass {
-            Some(p) => p,
-            None => last_eval(&self.dir)?,
-        };
->>>>>>> hf
         Ok(TrainSummary {
             run_dir: self.dir.clone(),
             steps: self.state.step,
@@ -410,12 +396,7 @@ impl Run {
         {
             return Some(RunEnd::TimeBudget);
         }
-        if t.stop_when_mastered
-            && crate::mastery::nothing_left_to_learn(
-                &self.state.curriculum,
-                &self.cfg.tasks.curriculum,
-            )
-        {
+        if t.stop_when_mastered && self.state.curriculum.exhausted() {
             return Some(RunEnd::Mastered);
         }
         None
@@ -502,23 +483,19 @@ impl Run {
             );
             let dropout_seed = stream_seed(cfg.seed, Stream::Dropout, step);
             stats = policy::run_in_thread_pool(|| {
-<<<<<<< HEAD
                 let temperature = cfg.sampling.temperature as f32;
-                update(
-                    policy,
-                    reference,
-                    vars,
-                    optimizer,
-                    &batch,
-                    &cfg.train,
-                    temperature,
-                    step,
-                )
-=======
                 with_lora_dropout(policy, dropout_seed, || {
-                    update(policy, reference, vars, optimizer, &batch, &cfg.train, step)
+                    update(
+                        policy,
+                        reference,
+                        vars,
+                        optimizer,
+                        &batch,
+                        &cfg.train,
+                        temperature,
+                        step,
+                    )
                 })
->>>>>>> hf
             })?;
             self.state.updates += 1;
             updated = true;

@@ -167,14 +167,18 @@ pub fn config() -> anyhow::Result<trainer::RunConfig> {
 /// `resume` is set), with [`registry`].
 pub fn train(out: &Path, max_steps: u64, resume: bool) -> anyhow::Result<trainer::TrainSummary> {
     let opts = trainer::TrainOptions {
-        max_steps: Some(max_steps),
         registry: Arc::new(registry()),
         ..trainer::TrainOptions::default()
     };
     let summary = if resume {
-        trainer::resume(out, &opts)?
+        // The run's own config, extended to `max_steps` (a key a resume may change).
+        let text = std::fs::read_to_string(out.join("config.toml"))?;
+        let mut cfg: trainer::RunConfig = toml::from_str(&text)?;
+        cfg.train.max_steps = max_steps;
+        trainer::resume(out, cfg, &opts)?
     } else {
         let mut cfg = config()?;
+        cfg.train.max_steps = max_steps;
         // No frozen eval sets for a family of our own: evaluation is skipped.
         cfg.eval.dir = out.join("no-eval-sets");
         trainer::train(cfg, out, &opts)?

@@ -180,7 +180,9 @@ fn a_short_run_trains_on_the_custom_family_and_resumes_exactly() {
     assert_eq!(summary.steps, 4);
     train(&split, 2, false).unwrap();
     // Resuming needs the registry again: without `reverse` it fails, naming it.
-    let e = trainer::resume(&split, &trainer::TrainOptions::default())
+    let saved: trainer::RunConfig =
+        toml::from_str(&std::fs::read_to_string(split.join("config.toml")).unwrap()).unwrap();
+    let e = trainer::resume(&split, saved, &trainer::TrainOptions::default())
         .unwrap_err()
         .to_string();
     assert!(e.contains("reverse"), "{e}");

@@ -146,4 +146,11 @@ impl Strategy for Frontier {
     fn mastery(&self) -> f64 {
         self.promote
     }
+
+    fn exhausted(&self, family: &FamilyCells, cells: &[CellStats]) -> bool {
+        family
+            .levels
+            .iter()
+            .all(|&c| cells[c].mastered(self.promote, self.min_groups))
+    }
 }

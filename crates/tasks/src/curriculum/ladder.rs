@@ -107,4 +107,11 @@ impl Strategy for Ladder {
     fn position(&self, _family: &FamilyCells, _cells: &[CellStats]) -> usize {
         self.pos
     }
+
+    fn exhausted(&self, family: &FamilyCells, cells: &[CellStats]) -> bool {
+        family
+            .levels
+            .iter()
+            .all(|&c| cells[c].mastered(self.promote, self.window as u64))
+    }
 }

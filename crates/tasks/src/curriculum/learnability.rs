@@ -225,6 +225,13 @@ impl Strategy for Learnability {
     fn mastery(&self) -> f64 {
         self.promote
     }
+
+    fn exhausted(&self, family: &FamilyCells, cells: &[CellStats]) -> bool {
+        family
+            .levels
+            .iter()
+            .all(|&c| cells[c].mastered(self.promote, self.min_groups))
+    }
 }
 
 #[cfg(test)]

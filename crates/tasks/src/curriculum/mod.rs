@@ -34,7 +34,7 @@ use crate::task::{NumberFormat, PromptStyle, Task, Verdict};
 pub use frontier::FrontierConfig;
 pub use ladder::LadderConfig;
 pub use learnability::LearnabilityConfig;
-pub use strategy::{NewCell, Strategies, Strategy, StrategyConfig};
+pub use strategy::{NewCell, Strategies, Strategy, StrategyConfig, EXHAUSTED_MIN_GROUPS};
 pub use uniform::{FixedConfig, UniformConfig};
 
 use strategy::Slot;
@@ -477,6 +477,19 @@ impl Curriculum {
         &self.families
     }
 
+    /// Whether every family's strategy has nothing left to teach ([`Strategy::exhausted`]).
+    pub fn exhausted(&self) -> bool {
+        self.families
+            .iter()
+            .zip(&self.strategies)
+            .all(|(f, s)| s.get().exhausted(f, &self.cells))
+    }
+
+    /// Whether every family's strategy can leave its start level ([`Strategy::moves`]).
+    pub fn moves(&self) -> bool {
+        self.strategies.iter().all(|s| s.get().moves())
+    }
+
     /// Replaces the ids never to issue (a restored curriculum has none: they are not serialised).
     pub fn set_exclude(&mut self, exclude: HashSet<String>) {
         self.exclude = exclude;
@@ -580,6 +593,56 @@ mod tests {
         Curriculum::new(&config(kind), builtin(), seed, exclude).unwrap()
     }
 
+    /// A curriculum of `kind` over addition levels `levels` (min_groups 4 for frontier).
+    fn over(kind: &str, levels: [u32; 2]) -> Curriculum {
+        let mut cfg = config(kind);
+        cfg.families = vec![FamilyConfig {
+            name: "addition".into(),
+            levels,
+            start_level: levels[0],
+            ..FamilyConfig::default()
+        }];
+        Curriculum::new(&cfg, builtin(), 0, HashSet::new()).unwrap()
+    }
+
+    /// Feeds `groups` groups of 16 with `correct(level)` right, as the tasks come.
+    fn feed(c: &mut Curriculum, groups: usize, correct: impl Fn(u32) -> usize) {
+        for _ in 0..groups {
+            for task in c.next_tasks(1) {
+                c.observe(&task, &verdicts(correct(task.level.unwrap_or(0)), 16));
+            }
+        }
+    }
+
+    /// Issue 21: a run stops when its strategy has nothing left to teach, by the strategy's own
+    /// rule, and not before.
+    #[test]
+    fn frontier_is_exhausted_once_every_level_is_mastered_not_before() {
+        let mut c = over("frontier", [1, 3]);
+        assert!(!c.exhausted(), "nothing seen yet");
+        // Levels 1 and 2 perfect, level 3 half right: the frontier stays at 3.
+        feed(&mut c, 40, |l| if l < 3 { 16 } else { 8 });
+        assert_eq!(c.position()[0].level, 3);
+        assert!(!c.exhausted());
+        feed(&mut c, 40, |_| 16);
+        assert!(c.exhausted());
+    }
+
+    #[test]
+    fn fixed_needs_only_its_start_level_and_uniform_every_level() {
+        let mut c = over("fixed", [2, 4]);
+        assert!(!c.moves());
+        feed(&mut c, 30, |_| 16);
+        assert!(c.exhausted());
+        let mut c = over("uniform", [1, 2]);
+        assert!(c.moves());
+        feed(&mut c, 200, |l| if l == 1 { 16 } else { 15 });
+        assert!(c.exhausted());
+        let mut c = over("uniform", [1, 2]);
+        feed(&mut c, 200, |l| if l == 1 { 16 } else { 4 });
+        assert!(!c.exhausted());
+    }
+
     #[test]
     fn save_restore_gives_the_same_tasks_for_every_strategy() {
         for kind in ["fixed", "uniform", "ladder", "frontier", "learnability"] {
@@ -616,7 +679,7 @@ mod tests {
 
     #[test]
     fn excluded_ids_are_not_serialised_and_come_back_with_set_exclude() {
-        let mut probe = Curriculum::new(&config("uniform"), 3, HashSet::new()).unwrap();
+        let mut probe = new("uniform", 3, HashSet::new());
         let excluded: HashSet<String> = probe.next_tasks(400).into_iter().map(|t| t.id).collect();
         let c = new("uniform", 3, excluded.clone());
         let saved = serde_json::to_string(&c).unwrap();

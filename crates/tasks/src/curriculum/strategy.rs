@@ -50,7 +50,28 @@ pub trait Strategy: Send + Sync {
     fn mastery(&self) -> f64 {
         0.8
     }
+
+    /// Whether `family` has nothing left to teach: every cell this strategy can still draw is
+    /// mastered by its own rule, so a run may stop (`train.stop_when_mastered`). Default: every
+    /// ladder level at [`Strategy::mastery`] after [`EXHAUSTED_MIN_GROUPS`] groups.
+    fn exhausted(&self, family: &FamilyCells, cells: &[CellStats]) -> bool {
+        family.levels.iter().all(|&c| {
+            cells
+                .get(c)
+                .is_some_and(|s| s.mastered(self.mastery(), EXHAUSTED_MIN_GROUPS))
+        })
+    }
+
+    /// Whether it ever leaves the start level (preflight refuses a mastered start only for a
+    /// strategy that does not: it could never learn anything).
+    fn moves(&self) -> bool {
+        true
+    }
 }
+
+/// Groups a level needs before the default [`Strategy::exhausted`] counts it mastered (the
+/// `frontier` default of `min_groups`).
+pub const EXHAUSTED_MIN_GROUPS: u64 = 24;
 
 /// A cell a strategy asks the curriculum to add.
 #[derive(Debug, Clone, PartialEq)]

@@ -30,6 +30,14 @@ impl Strategy for Fixed {
     fn position(&self, family: &FamilyCells, _cells: &[CellStats]) -> usize {
         family.start
     }
+
+    fn exhausted(&self, family: &FamilyCells, cells: &[CellStats]) -> bool {
+        cells[family.levels[family.start]].mastered(self.mastery(), super::EXHAUSTED_MIN_GROUPS)
+    }
+
+    fn moves(&self) -> bool {
+        false
+    }
 }
 
 /// `[tasks.curriculum] type = "uniform"`: no parameters.
