@@ -2,6 +2,8 @@
 
 mod bench;
 mod configs;
+#[cfg(feature = "mpi")]
+mod distributed;
 mod lora;
 mod tasks_cli;
 mod train;
