@@ -249,8 +249,13 @@ impl Registry {
     }
 
     /// Decides `completion` for `task` with its family here (or an import verifier); never
-    /// panics: a family known to neither gives an incorrect verdict naming it.
+    /// panics: a family known to neither gives an incorrect verdict naming it. A program task
+    /// (one with a `program` field) is decided by the program executor from the task alone,
+    /// whether or not its family is registered ([`crate::program::verify`]).
     pub fn verify(&self, task: &Task, completion: &str) -> Verdict {
+        if task.program.is_some() {
+            return crate::program::verify(task, completion);
+        }
         match self.get(&task.family) {
             Ok(family) => family.verify(task, completion),
             Err(_) => match crate::import::verify_external(task, completion) {

@@ -63,17 +63,23 @@ mod archive;
 mod error;
 mod evolve;
 mod exec;
+mod family;
 mod fingerprint;
 mod grammar;
+mod instance;
+mod render;
 mod syntax;
 mod tree;
 mod types;
 mod value;
+mod width;
 
 pub use archive::{Archive, Cell, Edit, FamilyRecord, Lineage};
 pub use error::{ExecError, Invalid, ProgramError};
 pub use evolve::{EvolveConfig, EvolveStats, Evolver, Fitness, Uniform};
 pub use exec::{floor_div, Limits};
+pub use family::{valid_name, ProgramFamily, MAX_NAME_LEN};
+pub use instance::{draw_instance, verify, Inputs, Mode, MAX_DRAWS};
 pub use fingerprint::{probe_inputs, Fingerprint, Validity, NUM_PROBES};
 pub use grammar::GrammarConfig;
 pub use syntax::{MAX_DEPTH, MAX_TEXT_LEN};
@@ -82,6 +88,7 @@ pub use types::{
     Input, InputKind, Prim, Type, MAX_INPUTS, MAX_INT, MAX_INT_DIGITS, MAX_LIST_LEN, PRIMS,
 };
 pub use value::Value;
+pub use width::{width, Width};
 
 use crate::rng::TaskRng;
 use exec::Machine;
