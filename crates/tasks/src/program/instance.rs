@@ -11,6 +11,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::draw_value;
 use super::error::ExecError;
 use super::exec::{Limits, Machine, V};
 use super::render::{self, ReadError, Shown};
@@ -18,7 +19,6 @@ use super::tree::Program;
 use super::types::{InputKind, Type, MAX_INPUTS};
 use super::value::Value;
 use super::width::{width, Width};
-use super::draw_value;
 use crate::answer;
 use crate::knobs::Knobs;
 use crate::rng::TaskRng;
@@ -313,7 +313,9 @@ fn verify_output(task: &Task, gold: &str, got: &str) -> Verdict {
     };
     let want = match render::read_value(gold, ty, task.format, width) {
         Ok(v) => v,
-        Err(_) => return Verdict::invalid_task(format!("reference answer {gold:?} is not a value")),
+        Err(_) => {
+            return Verdict::invalid_task(format!("reference answer {gold:?} is not a value"))
+        }
     };
     match render::read_value(got, ty, task.format, width) {
         Ok(v) if v == want => Verdict::correct(got),

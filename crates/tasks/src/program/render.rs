@@ -100,7 +100,12 @@ pub(crate) fn canonical_expr(e: &Expr, inputs: &[Input]) -> String {
 }
 
 /// The program text with declarations of `kinds` (`f(a); a:int[3]`), appended to `out`.
-pub(crate) fn push_program(out: &mut String, expr_text: &str, inputs: &[Input], kinds: &[InputKind]) {
+pub(crate) fn push_program(
+    out: &mut String,
+    expr_text: &str,
+    inputs: &[Input],
+    kinds: &[InputKind],
+) {
     out.push_str(expr_text);
     for (d, k) in inputs.iter().zip(kinds) {
         out.push_str("; ");
@@ -195,7 +200,9 @@ fn input_width(s: &Shown, k: usize) -> Width {
 /// The tagged prompt: the same task in words, the answer inside `<answer></answer>`.
 pub(crate) fn tagged_prompt(s: &Shown, format: NumberFormat) -> String {
     let mut p = String::with_capacity(2 * s.canonical.len() + 24 * s.values.len() + 200);
-    let given: Vec<usize> = (0..s.inputs.len()).filter(|k| Some(*k) != s.solve).collect();
+    let given: Vec<usize> = (0..s.inputs.len())
+        .filter(|k| Some(*k) != s.solve)
+        .collect();
     let push_given = |p: &mut String| {
         for (n, &k) in given.iter().enumerate() {
             p.push_str(match n {
@@ -480,10 +487,19 @@ mod tests {
     #[test]
     fn answers_read_back_in_exactly_one_format() {
         let r = |s: &str, ty, f, w| read_value(s, ty, f, w);
-        assert_eq!(r("[5,17,0]", Type::List, NAT, None), Ok(Value::List(vec![5, 17, 0])));
-        assert_eq!(r("[ 5, 17 ,0 ]", Type::List, NAT, None), Ok(Value::List(vec![5, 17, 0])));
+        assert_eq!(
+            r("[5,17,0]", Type::List, NAT, None),
+            Ok(Value::List(vec![5, 17, 0]))
+        );
+        assert_eq!(
+            r("[ 5, 17 ,0 ]", Type::List, NAT, None),
+            Ok(Value::List(vec![5, 17, 0]))
+        );
         assert_eq!(r("[]", Type::List, NAT, None), Ok(Value::List(vec![])));
-        assert_eq!(r("[50,71,00]", Type::List, LSB, Some(2)), Ok(Value::List(vec![5, 17, 0])));
+        assert_eq!(
+            r("[50,71,00]", Type::List, LSB, Some(2)),
+            Ok(Value::List(vec![5, 17, 0]))
+        );
         assert_eq!(r("2400", Type::Int, LSB, Some(4)), Ok(Value::Int(42)));
         assert_eq!(r("-2400", Type::Int, LSB, Some(4)), Ok(Value::Int(-42)));
         assert_eq!(r("+42", Type::Int, NAT, None), Ok(Value::Int(42)));
@@ -536,7 +552,12 @@ mod tests {
         assert_eq!(s, "sort(digits(add(a,-3)))");
         let mut t = String::new();
         let kinds = [InputKind::Int { digits: 5 }];
-        push_program(&mut t, &canonical_expr(p.expr(), p.inputs()), p.inputs(), &kinds);
+        push_program(
+            &mut t,
+            &canonical_expr(p.expr(), p.inputs()),
+            p.inputs(),
+            &kinds,
+        );
         assert_eq!(t, "sort(digits(add(a, -3))); a:int[5]");
         assert!(Program::parse(&t).is_ok());
     }

@@ -104,9 +104,16 @@ pub fn width(e: &Expr, kinds: &[InputKind]) -> Width {
                 Prim::Even => Width::Bool,
                 Prim::If => match (arg(1), arg(2)) {
                     (Width::Int(a), Width::Int(b)) => Width::Int(a.max(b)),
-                    (Width::List { len: l1, digits: d1 }, Width::List { len: l2, digits: d2 }) => {
-                        list(l1.max(l2), d1.max(d2))
-                    }
+                    (
+                        Width::List {
+                            len: l1,
+                            digits: d1,
+                        },
+                        Width::List {
+                            len: l2,
+                            digits: d2,
+                        },
+                    ) => list(l1.max(l2), d1.max(d2)),
                     _ => Width::Bool,
                 },
                 Prim::Sum => {
@@ -114,9 +121,7 @@ pub fn width(e: &Expr, kinds: &[InputKind]) -> Width {
                     Width::Int(cap(d + digits_of(len as u64)))
                 }
                 Prim::Len | Prim::Count => Width::Int(digits_of(arg(0).list().0 as u64)),
-                Prim::Head | Prim::Last | Prim::MaxOf | Prim::MinOf => {
-                    Width::Int(arg(0).list().1)
-                }
+                Prim::Head | Prim::Last | Prim::MaxOf | Prim::MinOf => Width::Int(arg(0).list().1),
                 Prim::Sort | Prim::Rev | Prim::Take | Prim::Drop => arg(0),
                 Prim::FilterEven | Prim::FilterOdd => arg(0),
                 Prim::Concat => {
@@ -168,10 +173,7 @@ mod tests {
                 "sort(digits(add(a, b))); a:int[3]; b:int[3]",
                 Width::List { len: 4, digits: 1 },
             ),
-            (
-                "cumsum(l); l:list[5,2]",
-                Width::List { len: 5, digits: 3 },
-            ),
+            ("cumsum(l); l:list[5,2]", Width::List { len: 5, digits: 3 }),
             ("undigits(rev(digits(a))); a:int[4]", Width::Int(4)),
             ("even(a); a:int[2]", Width::Bool),
             ("square(square(square(a))); a:int[9]", Width::Int(18)),
