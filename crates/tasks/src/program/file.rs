@@ -140,6 +140,35 @@ struct FileToml {
     program: Vec<ProgramSpec>,
 }
 
+/// The programs of a file, each unchecked: a program TOML file (`.toml`, see the module docs)
+/// or a text file with one program per line (blank lines and `#` comments skipped; named
+/// `line1`, `line2`, ... by line number, output mode, default ladders). Errors: the file cannot
+/// be read, or its TOML does not parse.
+pub fn read_specs(path: &Path) -> Result<Vec<ProgramSpec>> {
+    let text = std::fs::read_to_string(path).map_err(|source| TasksError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if path.extension().is_some_and(|e| e == "toml") {
+        return parse_toml(path, &text).map(|f| f.program);
+    }
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|(i, l)| ProgramSpec::new(format!("line{}", i + 1), l.trim()))
+        .collect())
+}
+
+fn parse_toml(path: &Path, text: &str) -> Result<FileToml> {
+    toml::from_str(text).map_err(|e| TasksError::ProgramFile {
+        path: path.to_path_buf(),
+        key: "file".into(),
+        value: "(TOML)".into(),
+        why: e.to_string().trim_end().replace('\n', " | "),
+    })
+}
+
 /// A program file: its path and its programs, in file order, each a valid family.
 #[derive(Debug, Clone)]
 pub struct ProgramFile {
@@ -168,13 +197,7 @@ impl ProgramFile {
             value,
             why,
         };
-        let raw: FileToml = toml::from_str(text).map_err(|e| {
-            file_err(
-                "file".into(),
-                "(TOML)".into(),
-                e.to_string().trim_end().replace('\n', " | "),
-            )
-        })?;
+        let raw = parse_toml(path, text)?;
         if raw.program.is_empty() {
             return Err(file_err(
                 "program".into(),

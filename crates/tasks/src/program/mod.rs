@@ -81,7 +81,7 @@ pub use error::{ExecError, Invalid, ProgramError};
 pub use evolve::{EvolveConfig, EvolveStats, Evolver, Fitness, Uniform};
 pub use exec::{floor_div, Limits};
 pub use family::{valid_name, ProgramFamily, MAX_NAME_LEN};
-pub use file::{ProgramFile, ProgramSpec};
+pub use file::{read_specs, ProgramFile, ProgramSpec};
 pub use fingerprint::{probe_inputs, Fingerprint, Validity, NUM_PROBES};
 pub use grammar::GrammarConfig;
 pub use instance::{draw_instance, verify, Inputs, Mode, MAX_DRAWS};

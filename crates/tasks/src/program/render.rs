@@ -297,19 +297,15 @@ pub(crate) fn tagged_prompt(s: &Shown, format: NumberFormat) -> String {
 
 fn width_words(p: &mut String, w: Width) {
     let n = |p: &mut String, x: u32| push_int(p, x as i64, NumberFormat::Natural, 1);
-    match w {
-        Width::Int(d) => {
-            p.push(' ');
-            n(p, d);
-            p.push_str(" digits");
-        }
-        Width::List { digits, .. } => {
-            p.push(' ');
-            n(p, digits);
-            p.push_str(" digits per element");
-        }
-        Width::Bool => {}
-    }
+    let (d, what) = match w {
+        Width::Int(d) => (d, ""),
+        Width::List { digits, .. } => (digits, " per element"),
+        Width::Bool => return,
+    };
+    p.push(' ');
+    n(p, d);
+    p.push_str(if d == 1 { " digit" } else { " digits" });
+    p.push_str(what);
 }
 
 fn hint(p: &mut String, ty: Type) {
