@@ -303,7 +303,12 @@ fn sample(a: SampleArgs) -> anyhow::Result<()> {
                 bail!("--mode applies to --program (a file's programs have their own mode)");
             }
             let (registry, _) = with_program_files(&a.programs)?;
-            (registry, a.family.clone().context("a family or --program is needed")?)
+            (
+                registry,
+                a.family
+                    .clone()
+                    .context("a family or --program is needed")?,
+            )
         }
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
