@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -53,13 +54,14 @@ impl fmt::Display for Mode {
 }
 
 /// Input values by name, in declaration order; JSON: an object (`{"a": 123, "l": [1, 2]}`).
+/// Names are shared with the family that drew them (a task costs no copy of them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Inputs(pub Vec<(String, Value)>);
+pub struct Inputs(pub Vec<(Arc<str>, Value)>);
 
 impl Inputs {
     /// The value of input `name`.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.0.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
     }
 }
 
@@ -67,7 +69,7 @@ impl Serialize for Inputs {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for (n, v) in &self.0 {
-            map.serialize_entry(n, v)?;
+            map.serialize_entry(&**n, v)?;
         }
         map.end()
     }
@@ -89,7 +91,7 @@ impl<'de> Deserialize<'de> for Inputs {
                             "more than {MAX_INPUTS} inputs"
                         )));
                     }
-                    out.push((n, v));
+                    out.push((Arc::from(n), v));
                 }
                 Ok(Inputs(out))
             }
@@ -188,6 +190,8 @@ pub(crate) struct Texts {
     pub canonical: String,
     /// The compact expression (`sort(digits(add(a,b)))`).
     pub compact: String,
+    /// The input names, in declaration order.
+    pub names: Vec<Arc<str>>,
 }
 
 impl Texts {
@@ -197,6 +201,7 @@ impl Texts {
         Texts {
             canonical: render::canonical_expr(&p.expr, &p.inputs),
             compact,
+            names: p.inputs.iter().map(|d| Arc::from(d.name.as_str())).collect(),
         }
     }
 }
@@ -273,12 +278,7 @@ pub(crate) fn make_task(spec: &Spec, seed: u64) -> Result<Task, ExecError> {
     task.mode = Some(spec.mode);
     task.solve = solve.map(|k| spec.program.inputs[k].name.clone());
     task.inputs = Some(Inputs(
-        spec.program
-            .inputs
-            .iter()
-            .map(|d| d.name.clone())
-            .zip(values)
-            .collect(),
+        spec.texts.names.iter().cloned().zip(values).collect(),
     ));
     task.value = Some(output);
     Ok(task)
@@ -311,15 +311,13 @@ fn verify_output(task: &Task, gold: &str, got: &str) -> Verdict {
     let Some((ty, width)) = render::gold_shape(gold, task.format) else {
         return Verdict::invalid_task("the reference answer is empty");
     };
-    let want = match render::read_value(gold, ty, task.format, width) {
-        Ok(v) => v,
-        Err(_) => {
-            return Verdict::invalid_task(format!("reference answer {gold:?} is not a value"))
-        }
-    };
-    match render::read_value(got, ty, task.format, width) {
-        Ok(v) if v == want => Verdict::correct(got),
-        Ok(_) => Verdict::wrong(got, ""),
+    // The reference is our own rendering; a task line edited into nonsense is invalid.
+    if render::same_value(gold, gold, ty, task.format, width).is_err() {
+        return Verdict::invalid_task(format!("reference answer {gold:?} is not a value"));
+    }
+    match render::same_value(got, gold, ty, task.format, width) {
+        Ok(true) => Verdict::correct(got),
+        Ok(false) => Verdict::wrong(got, ""),
         Err(e) => unreadable(got, e),
     }
 }

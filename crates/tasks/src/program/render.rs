@@ -407,21 +407,62 @@ pub(crate) fn read_value(
             _ => Err(ReadError::Malformed("expected true or false")),
         },
         Type::List => {
-            let inner = s
-                .strip_prefix('[')
-                .and_then(|r| r.strip_suffix(']'))
-                .ok_or(ReadError::Malformed("expected a list such as [1,2,3]"))?;
             let mut l = Vec::new();
-            if inner.trim_matches(' ').is_empty() {
-                return Ok(Value::List(l));
-            }
-            for item in inner.split(',') {
+            for item in list_items(s)? {
                 if l.len() == MAX_LIST_LEN {
                     return Err(ReadError::OutOfRange);
                 }
-                l.push(read_int(item.trim_matches(' '), format, width)?);
+                l.push(read_int(item, format, width)?);
             }
             Ok(Value::List(l))
+        }
+    }
+}
+
+/// The elements of a list text (between its brackets), or the reason it is not a list.
+fn list_items(s: &str) -> Result<impl Iterator<Item = &str>, ReadError> {
+    let inner = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .ok_or(ReadError::Malformed("expected a list such as [1,2,3]"))?;
+    let empty = inner.trim_matches(' ').is_empty();
+    Ok(inner
+        .split(',')
+        .filter(move |_| !empty)
+        .map(|item| item.trim_matches(' ')))
+}
+
+/// Whether the answer `got` is the value that the reference answer `gold` (our own rendering,
+/// of type `ty`, numbers `width` wide) writes; the same reading as [`read_value`], without
+/// building either value.
+pub(crate) fn same_value(
+    got: &str,
+    gold: &str,
+    ty: Type,
+    format: NumberFormat,
+    width: Option<u32>,
+) -> Result<bool, ReadError> {
+    match ty {
+        Type::Int => Ok(read_int(got, format, width)? == read_int(gold, format, width)?),
+        Type::Bool => Ok(read_value(got, ty, format, width)? == read_value(gold, ty, format, width)?),
+        Type::List => {
+            let (mut mine, mut want) = (list_items(got)?, list_items(gold)?);
+            let mut equal = true;
+            let mut n = 0;
+            loop {
+                match (mine.next(), want.next()) {
+                    (Some(a), b) => {
+                        n += 1;
+                        if n > MAX_LIST_LEN {
+                            return Err(ReadError::OutOfRange);
+                        }
+                        let a = read_int(a, format, width)?;
+                        equal &= b.map(|b| read_int(b, format, width)) == Some(Ok(a));
+                    }
+                    (None, Some(_)) => equal = false,
+                    (None, None) => return Ok(equal),
+                }
+            }
         }
     }
 }
@@ -528,6 +569,35 @@ mod tests {
                 "{bad:?} read as {:?}",
                 r(bad, ty, f, w)
             );
+        }
+    }
+
+    #[test]
+    fn same_value_reads_like_read_value() {
+        let cases = [
+            ("[1, 2,3]", "[1,2,3]", Type::List, NAT, None),
+            ("[1,2]", "[1,2,3]", Type::List, NAT, None),
+            ("[1,2,3,4]", "[1,2,3]", Type::List, NAT, None),
+            ("[ ]", "[]", Type::List, NAT, None),
+            ("[0]", "[]", Type::List, NAT, None),
+            ("[1,,3]", "[1,2,3]", Type::List, NAT, None),
+            ("[1,2,03]", "[1,2,3]", Type::List, NAT, None),
+            ("[10,20]", "[10,20]", Type::List, LSB, Some(2)),
+            ("[1,20]", "[10,20]", Type::List, LSB, Some(2)),
+            ("+7", "7", Type::Int, NAT, None),
+            ("-0", "0", Type::Int, NAT, None),
+            ("8", "7", Type::Int, NAT, None),
+            ("x", "7", Type::Int, NAT, None),
+            ("true", "true", Type::Bool, NAT, None),
+            ("false", "true", Type::Bool, NAT, None),
+        ];
+        for (got, gold, ty, f, w) in cases {
+            let by_value = match (read_value(got, ty, f, w), read_value(gold, ty, f, w)) {
+                (Ok(a), Ok(b)) => Ok(a == b),
+                (Err(e), _) => Err(e),
+                (_, Err(e)) => panic!("{gold}: {e:?}"),
+            };
+            assert_eq!(same_value(got, gold, ty, f, w), by_value, "{got:?} vs {gold:?}");
         }
     }
 
