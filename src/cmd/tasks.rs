@@ -199,6 +199,10 @@ pub fn run(args: TasksArgs) -> anyhow::Result<()> {
 
 /// The built-in registry with the families of `files` registered, and their names.
 fn with_program_files(files: &[PathBuf]) -> anyhow::Result<(Registry, Vec<String>)> {
+    for path in files {
+        // Checked here first, so that an error names the file rather than a config key.
+        tasks::program::ProgramFile::load(path)?;
+    }
     let entries = files
         .iter()
         .map(|path| FamilyConfig {
