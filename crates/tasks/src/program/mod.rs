@@ -48,6 +48,17 @@
 //! returns the [`Fingerprint`]: equal fingerprints are one family (`add(a, 0)` and `a`). The
 //! [`Evolver`] grows an [`Archive`] of distinct valid families from the primitives alone.
 //!
+//! # Tasks
+//! [`ProgramFamily`] is a program as a [`crate::Family`]: knobs are the input sizes (`a_digits`,
+//! `l_len`, `l_digits`), a task draws inputs from its seed (redrawing the rare input the program
+//! fails on, [`draw_instance`]) and asks for the result ([`Mode::Output`]) or for an input that
+//! gives a shown result ([`Mode::Input`]: any such input within its declared size is right).
+//! Prompts (bare `sort(digits(add(a,b))) a=883 b=431 =`, or tagged), both number formats
+//! (fixed-width pads to [`width`] bounds) and the one answer format (`[1,1,3,4]`, `-42`, `true`)
+//! are documented in `docs/task-programs.md`. [`verify`] decides a program task from its own
+//! fields (`program`, `inputs`, `value`, `mode`, `solve`). [`ProgramFile`] reads
+//! `tasks/programs/*.toml`; `Registry::register_programs` registers a run config's programs.
+//!
 //! ```
 //! use tasks::program::{Program, Value, Limits, Validity};
 //!
