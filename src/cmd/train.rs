@@ -40,12 +40,12 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let collective = trainer::collective::from_launcher().context("joining the other ranks")?;
     let (rank, size) = (collective.rank(), collective.size());
-    let opts = trainer::TrainOptions {
+    let mut opts = trainer::TrainOptions {
         progress: rank == 0,
         collective: collective.clone(),
         ..trainer::TrainOptions::default()
     };
-    match train(args, &opts) {
+    match train(args, &mut opts) {
         Ok(summary) if rank == 0 => {
             println!("{}", serde_json::to_string(&summary)?);
             eprintln!(
@@ -68,7 +68,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
 }
 
-fn train(args: TrainArgs, opts: &trainer::TrainOptions) -> anyhow::Result<trainer::TrainSummary> {
+fn train(
+    args: TrainArgs,
+    opts: &mut trainer::TrainOptions,
+) -> anyhow::Result<trainer::TrainSummary> {
     let mut sets = args.sets.clone();
     if let Some(n) = args.max_steps {
         sets.push(format!("train.max_steps={n}"));
@@ -82,7 +85,13 @@ fn train(args: TrainArgs, opts: &trainer::TrainOptions) -> anyhow::Result<traine
         if let Some(seed) = args.seed {
             sets.push(format!("seed={seed}"));
         }
-        let cfg: trainer::RunConfig = crate::config::load(&path, &sets)?;
+        let mut cfg: trainer::RunConfig = crate::config::load(&path, &sets)?;
+        // Program entries (`program = "..."`, `programs = "FILE"`) become registered families.
+        let mut registry = tasks::Registry::builtin();
+        cfg.tasks = registry
+            .register_programs(&cfg.tasks)
+            .with_context(|| format!("in config {}", path.display()))?;
+        opts.registry = std::sync::Arc::new(registry);
         cfg.validate_with(&opts.registry)
             .with_context(|| format!("in config {}", path.display()))?;
         let out = args.out.unwrap_or_else(|| {

@@ -556,6 +556,7 @@ mod tests {
             levels: [1, 4],
             start_level: 2,
             weight: 0.5,
+            ..FamilyConfig::default()
         });
         c
     }
