@@ -1,7 +1,8 @@
 //! Data-parallel training over MPI ranks (issue 18): two ranks, each with half of every step's
 //! tasks and half of every update, against one process with all of them. Built with
 //! `--features mpi` and run under Open MPI's `mpirun` (`.ci/run` installs it):
-//! `cargo test --features mpi --test cli distributed::`.
+//! `cargo test --features mpi --test cli distributed::`. A run resumes on any number of ranks that
+//! divides `sampling.tasks_per_step`.
 //!
 //! One process cuts an update's micro-batch in `train.shards` slices whose gradients it adds in
 //! order; two ranks with one slice each compute the same two slices, and MPI adds the same two
@@ -211,4 +212,45 @@ fn lora_on_two_ranks_matches_one_process() {
     let dw = weight_difference(&adapter("one"), &adapter("two"));
     eprintln!("LoRA, 1 process vs 2 ranks: metrics {diffs:?}, adapter max |dw| {dw:e}");
     check_rounding(&diffs, dw, 1e-3, 6);
+}
+
+/// `rlvr train --resume DIR --max-steps 6`, on one process or two ranks.
+fn resume_to_6(dir: &Path, ranks: usize) {
+    let args = [
+        "train",
+        "--resume",
+        dir.to_str().expect("utf-8 path"),
+        "--max-steps",
+        "6",
+    ];
+    match ranks {
+        1 => {
+            run_ok(&args);
+        }
+        _ => mpirun_ok(&args),
+    }
+}
+
+#[test]
+fn a_two_rank_run_resumes_exactly_on_two_ranks_and_within_rounding_on_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |n: &str| tmp.path().join(n);
+    smoke(&dir("straight"), 2, TWO);
+    for (name, ranks) in [("on_two", 2), ("on_one", 1)] {
+        smoke(&dir(name), 2, &with(TWO, &["train.max_steps=3"]));
+        resume_to_6(&dir(name), ranks);
+    }
+    let model = |n: &str| dir(n).join("model/model.safetensors");
+    assert!(
+        same_bytes(&model("straight"), &model("on_two")),
+        "3 steps + resume to 6 on the same ranks must equal 6 steps straight"
+    );
+    assert!(metric_differences(&dir("straight"), &dir("on_two"))
+        .values()
+        .all(|&d| d == 0.0));
+    // One process adds the two halves of a micro-batch in one backward, the ranks in two.
+    let diffs = metric_differences(&dir("straight"), &dir("on_one"));
+    let dw = weight_difference(&model("straight"), &model("on_one"));
+    eprintln!("resumed on 1 process vs 2 ranks: metrics {diffs:?}, weights max |dw| {dw:e}");
+    check_rounding(&diffs, dw, 1e-3, 3);
 }

@@ -324,4 +324,48 @@ mod tests {
         assert_ne!(d, weights_digest(&b).unwrap());
         assert_ne!(d, weights_digest(&renamed).unwrap());
     }
+    /// Rank 0 of several: the all-gather returns its own bytes, then `others`.
+    struct Gathered {
+        others: Vec<Vec<u8>>,
+    }
+
+    impl Collective for Gathered {
+        fn rank(&self) -> usize {
+            0
+        }
+        fn size(&self) -> usize {
+            1 + self.others.len()
+        }
+        fn all_reduce_sum_f32(&self, _buf: &mut [f32]) -> Result<()> {
+            unreachable!("not used by the replica check")
+        }
+        fn all_gather_bytes(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>> {
+            Ok(std::iter::once(mine.to_vec())
+                .chain(self.others.iter().cloned())
+                .collect())
+        }
+    }
+
+    #[test]
+    fn replicas_that_differ_stop_the_run_naming_the_ranks() {
+        let dev = candle_core::Device::Cpu;
+        let vars = vec![(
+            "w".to_string(),
+            Var::from_tensor(&Tensor::new(&[1.0f32, 2.0], &dev).unwrap()).unwrap(),
+        )];
+        let same = weights_digest(&vars).unwrap().as_bytes().to_vec();
+        let agree = Gathered {
+            others: vec![same.clone(), same.clone()],
+        };
+        check_replicas(&agree, &vars, 7).unwrap();
+        let one_off = Gathered {
+            others: vec![same, vec![0; 32]],
+        };
+        match check_replicas(&one_off, &vars, 7) {
+            Err(Error::ReplicasDiverged { step, ranks, size }) => {
+                assert_eq!((step, ranks, size), (7, vec![2], 3));
+            }
+            other => panic!("expected ReplicasDiverged, got {other:?}"),
+        }
+    }
 }
