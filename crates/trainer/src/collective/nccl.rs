@@ -6,8 +6,9 @@
 //! Compiled only with `--features nccl` (CUDA and NCCL libraries needed to link); not run on a
 //! GPU yet (docs/distributed.md).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
+use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::nccl::safe::{Comm, Id, ReduceOp};
 use candle_core::{CudaDevice, CudaStorage, DType, InplaceOp1, Layout, Tensor};
 
