@@ -38,8 +38,11 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr (stdout is for command output such as JSONL); `RUST_LOG` overrides `-v`.
+/// Under an MPI launcher the ranks other than 0 log warnings and errors only (rank 0 speaks for
+/// the run).
 fn init_logging(verbose: u8) {
     let default = match verbose {
+        _ if trainer::collective::launcher().is_some_and(|l| l.rank > 0) => "warn",
         0 => "info",
         1 => "debug",
         _ => "trace",

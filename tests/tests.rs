@@ -3,6 +3,8 @@
 mod bench;
 mod config_reference;
 mod configs;
+#[cfg(feature = "mpi")]
+mod distributed;
 mod lora;
 mod tasks_cli;
 mod train;

@@ -1,4 +1,5 @@
-//! `rlvr train`: start a run from a config, or resume one (and extend it past its end).
+//! `rlvr train`: start a run from a config, or resume one (and extend it past its end); under
+//! `mpirun -np N` (built with `--features mpi`), as N data-parallel ranks (docs/distributed.md).
 
 use std::path::PathBuf;
 
@@ -25,7 +26,7 @@ pub struct TrainArgs {
     /// Override a config key, e.g. --set train.lr=1e-4 (repeatable). With --resume only the keys
     /// that do not change what a step computes: train.max_steps, train.max_seconds (`inf`: no
     /// limit), train.stop_when_mastered, train.eval_every, train.checkpoint_every,
-    /// train.samples_per_step, eval.pass_at_k, eval.batch_size.
+    /// train.samples_per_step, train.replica_check_every, eval.pass_at_k, eval.batch_size.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
     /// Continue the run in this directory from its last checkpoint, exactly; with --max-steps or
@@ -34,12 +35,43 @@ pub struct TrainArgs {
     pub resume: Option<PathBuf>,
 }
 
-/// Runs `rlvr train`.
+/// Runs `rlvr train`: alone, or as one rank of several when an MPI launcher started it (rank 0
+/// prints; an error on any rank ends them all).
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let collective = trainer::collective::from_launcher().context("joining the other ranks")?;
+    let (rank, size) = (collective.rank(), collective.size());
     let mut opts = trainer::TrainOptions {
-        progress: true,
+        progress: rank == 0,
+        collective: collective.clone(),
         ..trainer::TrainOptions::default()
     };
+    match train(args, &mut opts) {
+        Ok(summary) if rank == 0 => {
+            println!("{}", serde_json::to_string(&summary)?);
+            eprintln!(
+                "run finished ({}): {} steps, {} updates, {:.0} s of training; plots: rlvr report {}",
+                summary.stopped,
+                summary.steps,
+                summary.updates,
+                summary.train_seconds,
+                summary.run_dir.display()
+            );
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(err) if size > 1 => {
+            // The other ranks may be waiting in a collective for this one: end them all.
+            eprintln!("error (rank {rank} of {size}): {err:#}");
+            collective.abort(2)
+        }
+        Err(err) => Err(err),
+    }
+}
+
+fn train(
+    args: TrainArgs,
+    opts: &mut trainer::TrainOptions,
+) -> anyhow::Result<trainer::TrainSummary> {
     let mut sets = args.sets.clone();
     if let Some(n) = args.max_steps {
         sets.push(format!("train.max_steps={n}"));
@@ -47,7 +79,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let summary = if let Some(dir) = &args.resume {
         let path = dir.join("config.toml");
         let cfg: trainer::RunConfig = crate::config::load(&path, &sets)?;
-        trainer::resume(dir, cfg, &opts).with_context(|| format!("resuming {}", dir.display()))?
+        trainer::resume(dir, cfg, opts).with_context(|| format!("resuming {}", dir.display()))?
     } else {
         let path = args.config.context("a config file is required")?;
         if let Some(seed) = args.seed {
@@ -66,17 +98,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
             PathBuf::from("runs").join(format!("{stem}-s{}", cfg.seed))
         });
-        trainer::train(cfg, &out, &opts)
+        trainer::train(cfg, &out, opts)
             .with_context(|| format!("training into {}", out.display()))?
     };
-    println!("{}", serde_json::to_string(&summary)?);
-    eprintln!(
-        "run finished ({}): {} steps, {} updates, {:.0} s of training; plots: rlvr report {}",
-        summary.stopped,
-        summary.steps,
-        summary.updates,
-        summary.train_seconds,
-        summary.run_dir.display()
-    );
-    Ok(())
+    Ok(summary)
 }

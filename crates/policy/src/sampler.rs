@@ -216,7 +216,9 @@ impl Policy {
     ///
     /// On the CPU the prompts are split into one shard per thread, decoded side by side (one
     /// batch each, so that a second core shortens even a tiny model's decode). Every prompt draws
-    /// its tokens from its own RNG, seeded from `rng`: the same `rng` state gives the same
+    /// its tokens from its own RNG, seeded with the i-th `u64` drawn from `rng` for prompt i
+    /// (and nothing else drawn; data-parallel training relies on it to sample a share of the
+    /// prompts as the whole batch would): the same `rng` state gives the same
     /// rollouts, bit for bit at the same thread count, and at another thread count the same up
     /// to float rounding (a shard pads its prompts to its own longest one).
     pub fn sample(

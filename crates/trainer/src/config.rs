@@ -268,6 +268,10 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     /// Completions written to `samples.jsonl` per step.
     pub samples_per_step: usize,
+    /// With several ranks (`mpirun -np N rlvr train`), compare a digest of the trainable
+    /// weights across them every this many steps (and at the end); a mismatch stops the run
+    /// (0: only at the end).
+    pub replica_check_every: u64,
     /// Stop RL after this many seconds of training wall time (eval excluded); not reproducible,
     /// for demos with a time budget. Absent: no limit.
     pub max_seconds: Option<f64>,
@@ -304,6 +308,7 @@ impl Default for TrainConfig {
             eval_every: 25,
             checkpoint_every: 50,
             samples_per_step: 2,
+            replica_check_every: 50,
             max_seconds: None,
             stop_when_mastered: true,
         }
@@ -565,6 +570,7 @@ pub const RESUMABLE_KEYS: &[&str] = &[
     "train.eval_every",
     "train.checkpoint_every",
     "train.samples_per_step",
+    "train.replica_check_every",
     "eval.pass_at_k",
     "eval.batch_size",
 ];

@@ -153,6 +153,43 @@ pub enum Error {
         now: String,
     },
 
+    /// A collective operation across the ranks of a run failed.
+    #[error("{op} across ranks: {reason}")]
+    Collective {
+        /// The operation (`MPI_Allgatherv`, `all-gather of rollouts`, ...).
+        op: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// An MPI launcher started this process, but rlvr was built without MPI.
+    #[error(
+        "an MPI launcher started {size} processes ({variable} is set), but this rlvr was built \
+         without the `mpi` feature: each would train alone into the same run directory; build \
+         it with `cargo build --release --features mpi` (docs/distributed.md)"
+    )]
+    MpiNotBuilt {
+        /// The launcher's variable that was found.
+        variable: &'static str,
+        /// How many processes it says it started.
+        size: String,
+    },
+
+    /// The ranks' copies of the weights differ: the run cannot go on as one run.
+    #[error(
+        "step {step}: the weights of rank(s) {ranks:?} differ from rank 0's (of {size} ranks): \
+         the replicas diverged (a rank ran other code, data or hardware); stopping. The last \
+         checkpoint holds rank 0's weights"
+    )]
+    ReplicasDiverged {
+        /// The step at which the digests were compared.
+        step: u64,
+        /// The ranks whose digest differs from rank 0's.
+        ranks: Vec<usize>,
+        /// Number of ranks.
+        size: usize,
+    },
+
     /// A resume asked to change a key that would change what the run computes.
     #[error(
         "--resume: `{key}` cannot change on resume ({old} → {new}): it changes what the run \

@@ -8,7 +8,9 @@
 //!
 //! [`train`] and [`resume`] run a whole run over the task families and curriculum strategies of
 //! [`TrainOptions::registry`] (a `tasks::Registry`, the built-ins by default): register your own
-//! there to train on them (`docs/extending.md`, `examples/custom-family`).
+//! there to train on them (`docs/extending.md`, `examples/custom-family`). Run as several
+//! processes (`mpirun -np N rlvr train`), they train data parallel over a [`Collective`]
+//! (`docs/distributed.md`).
 //!
 //! ```
 //! use candle_core::{Device, Tensor, Var};
@@ -35,7 +37,9 @@
 
 mod advantage;
 mod checkpoint;
+pub mod collective;
 mod config;
+mod data_parallel;
 mod error;
 mod eval;
 mod loss;
@@ -60,6 +64,7 @@ pub use optim::{check_finite_grads, clip_grad_norm, ensure_finite, AdamW, AdamWC
 pub use schedule::LrSchedule;
 
 pub use checkpoint::TrainState;
+pub use collective::{Collective, Single};
 pub use config::{
     EvalConfig, ModelSection, Overlong, RunConfig, SamplingConfig, ScheduleKind, TrainConfig,
     WarmStartConfig, RESUMABLE_KEYS,

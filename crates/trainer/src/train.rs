@@ -10,6 +10,11 @@
 //! is REINFORCE with a group baseline. Two departures, both from our prototype's findings: groups
 //! whose answers are all right or all wrong are dropped (DAPO's dynamic sampling, decided on
 //! `correct`), and an update waits until `train.min_groups` informative groups are buffered.
+//!
+//! Launched as several processes (`mpirun -np N rlvr train`, [`TrainOptions::collective`]), the
+//! same run is computed data parallel (`data_parallel.rs`): every rank holds the same state,
+//! samples its share of each step's tasks and runs its share of each update; rank 0 alone
+//! evaluates and writes the run directory.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,13 +24,15 @@ use candle_core::Var;
 use serde_json::json;
 
 use crate::checkpoint::{self, TrainState};
+use crate::collective::{Collective, Single};
 use crate::config::RunConfig;
+use crate::data_parallel;
 use crate::error::{Error, Result};
 use crate::eval::{self, EvalSets};
 use crate::metrics::{truncate_after_step, JsonlWriter};
 use crate::optim::AdamW;
 use crate::rng::{stream_rng, stream_seed, Stream};
-use crate::rollout::{sample_groups, Group};
+use crate::rollout::Group;
 use crate::update::{update, with_lora_dropout, UpdateStats};
 use crate::warm_start;
 
@@ -37,6 +44,10 @@ pub struct TrainOptions {
     /// The task families and curriculum strategies the config may name (default: the built-ins);
     /// register your own in it to train on them.
     pub registry: Arc<tasks::Registry>,
+    /// The ranks this process trains with ([`Single`]: alone; `collective::from_launcher()`
+    /// under `mpirun`). Every rank calls [`train`] or [`resume`] with the same config and run
+    /// directory.
+    pub collective: Arc<dyn Collective>,
 }
 
 impl Default for TrainOptions {
@@ -44,6 +55,7 @@ impl Default for TrainOptions {
         Self {
             progress: false,
             registry: Arc::new(tasks::Registry::builtin()),
+            collective: Arc::new(Single),
         }
     }
 }
@@ -98,9 +110,35 @@ struct Run {
     optimizer: AdamW,
     state: TrainState,
     eval_sets: EvalSets,
-    metrics: JsonlWriter,
-    samples: JsonlWriter,
-    evals: JsonlWriter,
+    /// The ranks (bound to the run's device).
+    collective: Arc<dyn Collective>,
+    /// The run's logs: rank 0's; `None` on the other ranks, which write nothing.
+    metrics: Option<JsonlWriter>,
+    samples: Option<JsonlWriter>,
+    evals: Option<JsonlWriter>,
+}
+
+/// A writer appending to `path` on rank 0, nothing on the other ranks.
+fn rank0_writer(coll: &dyn Collective, path: &Path) -> Result<Option<JsonlWriter>> {
+    match coll.rank() {
+        0 => JsonlWriter::append(path).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Fails when the config cannot be shared out over `size` ranks.
+fn check_world(cfg: &RunConfig, size: usize) -> Result<()> {
+    let n = cfg.sampling.tasks_per_step;
+    if size > 1 && !n.is_multiple_of(size) {
+        return Err(Error::InvalidConfig {
+            key: "sampling.tasks_per_step".into(),
+            value: n.to_string(),
+            reason: format!(
+                "must be a multiple of the number of ranks, {size}: each samples an equal share"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// `opts.registry` with the program families that `cfg` names registered, and `cfg`'s program
@@ -121,7 +159,9 @@ fn with_programs(cfg: &mut RunConfig, opts: &TrainOptions) -> Result<Arc<tasks::
 /// strategies of `opts.registry`.
 pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
     let registry = with_programs(&mut cfg, opts)?;
+    let root = opts.collective.rank() == 0;
     cfg.validate_with(&registry)?;
+    check_world(&cfg, opts.collective.size())?;
     // Every curriculum parameter written out, defaults included.
     cfg.tasks = cfg
         .tasks
@@ -145,21 +185,23 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
         })?;
         cfg.model.path = Some(abs);
     }
-    if out.join("config.toml").exists() {
-        return Err(Error::Config(format!(
-            "{} already holds a run: resume it with `rlvr train --resume {}` or choose another --out",
-            out.display(),
-            out.display()
-        )));
+    if root {
+        if out.join("config.toml").exists() {
+            return Err(Error::Config(format!(
+                "{} already holds a run: resume it with `rlvr train --resume {}` or choose another --out",
+                out.display(),
+                out.display()
+            )));
+        }
+        std::fs::create_dir_all(out).map_err(|source| Error::Io {
+            path: out.to_path_buf(),
+            error: source,
+        })?;
+        let resolved = toml::to_string(&cfg)
+            .map_err(|e| Error::Invalid(format!("writing the resolved config: {e}")))?;
+        write_file(&out.join("config.toml"), resolved.as_bytes())?;
     }
-    std::fs::create_dir_all(out).map_err(|source| Error::Io {
-        path: out.to_path_buf(),
-        error: source,
-    })?;
-    let resolved = toml::to_string(&cfg)
-        .map_err(|e| Error::Invalid(format!("writing the resolved config: {e}")))?;
-    write_file(&out.join("config.toml"), resolved.as_bytes())?;
-    let device = setup_device(&cfg)?;
+    let (device, collective) = setup_device(&cfg, &opts.collective)?;
     let eval_sets = EvalSets::load(&cfg)?;
 
     let mut policy = match &cfg.model.path {
@@ -188,13 +230,20 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
         run = %out.display(),
         "model ready"
     );
-    let mut evals = JsonlWriter::append(&out.join("eval.jsonl"))?;
+    let mut evals = rank0_writer(&*collective, &out.join("eval.jsonl"))?;
     let mut train_seconds = 0.0;
     if cfg.warm_start.steps > 0 {
         let t = Instant::now();
-        let mut log = JsonlWriter::append(&out.join("warm_start.jsonl"))?;
+        let mut log = rank0_writer(&*collective, &out.join("warm_start.jsonl"))?;
         policy::run_in_thread_pool(|| {
-            warm_start::run(&policy, &registry, &cfg, &eval_sets.ids, &mut log)
+            warm_start::run(
+                &policy,
+                &registry,
+                &cfg,
+                &eval_sets.ids,
+                log.as_mut(),
+                &*collective,
+            )
         })?;
         train_seconds += t.elapsed().as_secs_f64();
     }
@@ -209,8 +258,10 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
         stream_seed(cfg.seed, Stream::Curriculum, 0),
         eval_sets.ids.clone(),
     )?;
-    let first = eval::evaluate(&policy, &registry, &cfg, &eval_sets)?;
-    evals.write(&json!({ "step": 0, "train_seconds": train_seconds, "pass": first.pass, "pass_at_k": first.pass_at_k }))?;
+    if let Some(evals) = evals.as_mut() {
+        let first = eval::evaluate(&policy, &registry, &cfg, &eval_sets)?;
+        evals.write(&json!({ "step": 0, "train_seconds": train_seconds, "pass": first.pass, "pass_at_k": first.pass_at_k }))?;
+    }
     crate::preflight::run(&policy, &cfg, &curriculum)?;
     let vars = policy.trainable_vars();
     let optimizer = new_optimizer(&cfg, &vars)?;
@@ -224,9 +275,10 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
         eval_digest: Some(checkpoint::eval_digest(&eval_sets.ids)),
     };
     let mut run = Run {
-        metrics: JsonlWriter::append(&out.join("metrics.jsonl"))?,
-        samples: JsonlWriter::append(&out.join("samples.jsonl"))?,
+        metrics: rank0_writer(&*collective, &out.join("metrics.jsonl"))?,
+        samples: rank0_writer(&*collective, &out.join("samples.jsonl"))?,
         evals,
+        collective,
         cfg,
         registry,
         dir: out.to_path_buf(),
@@ -250,6 +302,7 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
 /// used.
 pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<TrainSummary> {
     let registry = with_programs(&mut cfg, opts)?;
+    let root = opts.collective.rank() == 0;
     let path = dir.join("config.toml");
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
         path: path.clone(),
@@ -266,10 +319,18 @@ pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<Tra
     }
     let changed = cfg.changes_from(&saved)?;
     cfg.validate_with(&registry)?;
-    let device = setup_device(&cfg)?;
+    check_world(&cfg, opts.collective.size())?;
+    let (device, collective) = setup_device(&cfg, &opts.collective)?;
     let eval_sets = EvalSets::load(&cfg)?;
-    let state = checkpoint::load_state(dir, registry.clone(), &eval_sets.ids, &cfg.eval.dir)?;
-    if !changed.is_empty() {
+    // Rank 0 first: loading may recover a checkpoint swap cut short, which renames directories.
+    let load = || checkpoint::load_state(dir, registry.clone(), &eval_sets.ids, &cfg.eval.dir);
+    let state = if root { Some(load()?) } else { None };
+    collective.barrier()?;
+    let state = match state {
+        Some(state) => state,
+        None => load()?,
+    };
+    if root && !changed.is_empty() {
         let resolved = toml::to_string(&cfg)
             .map_err(|e| Error::Invalid(format!("writing the resolved config: {e}")))?;
         write_atomically(&path, resolved.as_bytes())?;
@@ -293,14 +354,17 @@ pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<Tra
     let vars = policy.trainable_vars();
     let mut optimizer = new_optimizer(&cfg, &vars)?;
     optimizer.load(&ck.join("optimizer.safetensors"))?;
-    for name in ["metrics.jsonl", "samples.jsonl", "eval.jsonl"] {
-        truncate_after_step(&dir.join(name), state.step)?;
+    if root {
+        for name in ["metrics.jsonl", "samples.jsonl", "eval.jsonl"] {
+            truncate_after_step(&dir.join(name), state.step)?;
+        }
     }
     tracing::info!(step = state.step, run = %dir.display(), "resuming");
     let mut run = Run {
-        metrics: JsonlWriter::append(&dir.join("metrics.jsonl"))?,
-        samples: JsonlWriter::append(&dir.join("samples.jsonl"))?,
-        evals: JsonlWriter::append(&dir.join("eval.jsonl"))?,
+        metrics: rank0_writer(&*collective, &dir.join("metrics.jsonl"))?,
+        samples: rank0_writer(&*collective, &dir.join("samples.jsonl"))?,
+        evals: rank0_writer(&*collective, &dir.join("eval.jsonl"))?,
+        collective,
         cfg,
         registry,
         dir: dir.to_path_buf(),
@@ -314,9 +378,30 @@ pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<Tra
     run.train_loop(opts)
 }
 
-fn setup_device(cfg: &RunConfig) -> Result<candle_core::Device> {
+/// The run's device and the collective bound to it. With several ranks, `device = "cuda"` means
+/// the GPU of this rank's index on its machine (one rank per GPU).
+fn setup_device(
+    cfg: &RunConfig,
+    coll: &Arc<dyn Collective>,
+) -> Result<(candle_core::Device, Arc<dyn Collective>)> {
     policy::set_num_threads(cfg.threads);
-    Ok(policy::parse_device(&cfg.device)?)
+    let spec = match cfg.device.as_str() {
+        "cuda" if coll.size() > 1 => format!("cuda:{}", coll.local_rank()),
+        other => other.to_string(),
+    };
+    let device = policy::parse_device(&spec)?;
+    let collective = coll.on_device(&device)?.unwrap_or_else(|| coll.clone());
+    if collective.size() > 1 {
+        tracing::info!(
+            rank = collective.rank(),
+            ranks = collective.size(),
+            collective = collective.name(),
+            device = %spec,
+            threads = cfg.threads,
+            "data parallel"
+        );
+    }
+    Ok((device, collective))
 }
 
 fn new_optimizer(cfg: &RunConfig, vars: &[(String, Var)]) -> Result<AdamW> {
@@ -349,7 +434,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 
 impl Run {
     fn train_loop(&mut self, opts: &TrainOptions) -> Result<TrainSummary> {
-        if self.cfg.train.loss.beta != 0.0
+        let root = self.collective.rank() == 0;
+        if root
+            && self.cfg.train.loss.beta != 0.0
             && self.cfg.lora.is_none()
             && !self.dir.join("reference").exists()
         {
@@ -357,7 +444,13 @@ impl Run {
                 r.save(self.dir.join("reference"))?;
             }
         }
-        let bar = progress_bar(opts.progress, self.state.step, self.cfg.train.max_steps);
+        // Every rank stops on rank 0's clock.
+        self.state.train_seconds = self.collective.broadcast_f64(self.state.train_seconds)?;
+        let bar = progress_bar(
+            opts.progress && root,
+            self.state.step,
+            self.cfg.train.max_steps,
+        );
         let stopped = loop {
             if let Some(end) = self.should_stop() {
                 break end;
@@ -376,15 +469,20 @@ impl Run {
             if every > 0 && step.is_multiple_of(every) {
                 self.evaluate()?;
             }
+            let every = self.cfg.train.replica_check_every;
+            if every > 0 && step.is_multiple_of(every) {
+                data_parallel::check_replicas(&*self.collective, &self.vars, step)?;
+            }
             let every = self.cfg.train.checkpoint_every;
             if every > 0 && step.is_multiple_of(every) {
                 self.save_checkpoint()?;
             }
         };
         bar.finish_and_clear();
+        data_parallel::check_replicas(&*self.collective, &self.vars, self.state.step)?;
         self.log_stop(stopped);
-        let final_pass = match last_eval(&self.dir)? {
-            Some((step, pass)) if step == self.state.step => pass,
+        let final_pass = match root.then(|| last_eval(&self.dir)).transpose()? {
+            Some(Some((step, pass))) if step == self.state.step => pass,
             _ => self.evaluate()?,
         };
         self.save_checkpoint()?;
@@ -416,8 +514,11 @@ impl Run {
         None
     }
 
-    /// Says why the run stopped and how to go on.
+    /// Says why the run stopped and how to go on (rank 0).
     fn log_stop(&self, stopped: RunEnd) {
+        if self.collective.rank() != 0 {
+            return;
+        }
         let (step, run) = (self.state.step, self.dir.display());
         match stopped {
             RunEnd::MaxSteps => tracing::info!(
@@ -449,12 +550,14 @@ impl Run {
         let t0 = Instant::now();
         let mut rng = stream_rng(cfg.seed, Stream::Sampling, step);
         let mut sampled: Vec<Group> = Vec::new();
+        let mut all_gather_seconds = 0.0;
         for _round in 0..cfg.train.max_rounds {
             let tasks = self
                 .state
                 .curriculum
                 .next_tasks(cfg.sampling.tasks_per_step);
-            let groups = sample_groups(
+            let (groups, gather) = data_parallel::sample_groups(
+                &*self.collective,
                 &self.policy,
                 &self.registry,
                 tasks,
@@ -462,6 +565,7 @@ impl Run {
                 cfg.train.overlong,
                 &mut rng,
             )?;
+            all_gather_seconds += gather;
             for g in &groups {
                 let verdicts: Vec<tasks::Verdict> =
                     g.rows.iter().map(|r| r.verdict.clone()).collect();
@@ -489,11 +593,12 @@ impl Run {
             let batch: Vec<Group> = self.state.pending.drain(..take).collect();
             self.optimizer.set_learning_rate(lr);
             // On a pool worker candle's parallel ops run inline instead of handing off per op.
-            let (policy, reference, vars, optimizer) = (
+            let (policy, reference, vars, optimizer, coll) = (
                 &self.policy,
                 self.reference.as_ref(),
                 &self.vars,
                 &mut self.optimizer,
+                &*self.collective,
             );
             let dropout_seed = stream_seed(cfg.seed, Stream::Dropout, step);
             stats = policy::run_in_thread_pool(|| {
@@ -508,6 +613,7 @@ impl Run {
                         &cfg.train,
                         temperature,
                         step,
+                        coll,
                     )
                 })
             })?;
@@ -515,9 +621,11 @@ impl Run {
             updated = true;
         }
         let update_seconds = t1.elapsed().as_secs_f64();
-        self.state.train_seconds += sampling_seconds + update_seconds;
+        self.state.train_seconds = self
+            .collective
+            .broadcast_f64(self.state.train_seconds + sampling_seconds + update_seconds)?;
 
-        let record = self.step_record(
+        let mut record = self.step_record(
             &sampled,
             &stats,
             updated,
@@ -525,10 +633,21 @@ impl Run {
             sampling_seconds,
             update_seconds,
         );
-        self.metrics.write(&record)?;
+        if let Some(fields) = record.as_object_mut() {
+            // The collectives' part of the phases above (0 for one process).
+            fields.insert("time/all_gather".into(), json!(all_gather_seconds));
+            fields.insert("time/all_reduce".into(), json!(stats.all_reduce_seconds));
+        }
+        let Some(metrics) = self.metrics.as_mut() else {
+            return Ok(record);
+        };
+        metrics.write(&record)?;
+        let Some(samples) = self.samples.as_mut() else {
+            return Ok(record);
+        };
         for g in sampled.iter().take(cfg.train.samples_per_step) {
             if let Some(row) = g.rows.first() {
-                self.samples.write(&json!({
+                samples.write(&json!({
                     "step": step,
                     "task": g.task.id,
                     "family": g.task.family,
@@ -626,11 +745,15 @@ impl Run {
         })
     }
 
-    /// Greedy pass rates on the eval sets, on their own clock, appended to `eval.jsonl`.
+    /// Greedy pass rates on the eval sets, on their own clock, appended to `eval.jsonl` (rank 0;
+    /// the other ranks return null).
     fn evaluate(&mut self) -> Result<serde_json::Value> {
+        let Some(evals) = self.evals.as_mut() else {
+            return Ok(serde_json::Value::Null);
+        };
         let t = Instant::now();
         let result = eval::evaluate(&self.policy, &self.registry, &self.cfg, &self.eval_sets)?;
-        self.evals.write(&json!({
+        evals.write(&json!({
             "step": self.state.step,
             "train_seconds": self.state.train_seconds,
             "eval_seconds": t.elapsed().as_secs_f64(),
@@ -650,9 +773,12 @@ impl Run {
             .map(|p| p.display().to_string())
     }
 
-    /// Writes the run's result to `model/`: the trained model, or under LoRA the PEFT adapter
-    /// directory (`adapter_config.json` naming the base, `adapter_model.safetensors`).
+    /// Writes the run's result to `model/` (rank 0): the trained model, or under LoRA the PEFT
+    /// adapter directory (`adapter_config.json` naming the base, `adapter_model.safetensors`).
     fn save_model(&self) -> Result<()> {
+        if self.collective.rank() != 0 {
+            return Ok(());
+        }
         let dir = self.dir.join("model");
         if self.cfg.lora.is_some() {
             let base = self.lora_base();
@@ -663,7 +789,11 @@ impl Run {
         Ok(())
     }
 
+    /// Writes the checkpoint (rank 0).
     fn save_checkpoint(&mut self) -> Result<()> {
+        if self.collective.rank() != 0 {
+            return Ok(());
+        }
         let policy = &self.policy;
         let optimizer = &self.optimizer;
         let lora = self.cfg.lora.is_some();

@@ -5,7 +5,8 @@
 //! A micro-batch runs as `train.shards` slices side by side on the CPU's threads (data
 //! parallel): each slice has its own graph and backward, so no parallel region waits on another
 //! thread's share of a small op, and the slices' gradients are summed in slice order, so the
-//! result does not depend on the thread count.
+//! result does not depend on the thread count. Across processes (`data_parallel.rs`) each rank
+//! runs its share of every micro-batch's slices, and the sums are all-reduced before clipping.
 
 use std::time::Instant;
 
@@ -14,7 +15,9 @@ use candle_core::{DType, Tensor, Var};
 use rayon::prelude::*;
 
 use crate::advantage::advantages;
+use crate::collective::Collective;
 use crate::config::{Overlong, TrainConfig};
+use crate::data_parallel::{all_reduce_grads, share};
 use crate::error::{Error, Result};
 use crate::loss::{policy_loss, LossConfig, LossNorm};
 use crate::optim::{clip_grad_norm, AdamW};
@@ -39,6 +42,9 @@ pub struct UpdateStats {
     pub clip_region: f32,
     /// Sequences in the update.
     pub sequences: usize,
+    /// Seconds spent summing gradients and statistics across ranks, waiting for the slowest
+    /// rank included (0 for one process).
+    pub all_reduce_seconds: f64,
 }
 
 /// One sequence of an update: its prompt, its completion, the completion's log-probs under the
@@ -92,6 +98,29 @@ struct TokenSums {
     clip_high: f64,
     clip_region: f64,
     entropy: f64,
+}
+
+impl TokenSums {
+    fn to_array(self) -> [f64; 5] {
+        [
+            self.kl,
+            self.clip_low,
+            self.clip_high,
+            self.clip_region,
+            self.entropy,
+        ]
+    }
+
+    fn from_array(a: &[f64]) -> Self {
+        let at = |i: usize| a.get(i).copied().unwrap_or(0.0);
+        Self {
+            kl: at(0),
+            clip_low: at(1),
+            clip_high: at(2),
+            clip_region: at(3),
+            entropy: at(4),
+        }
+    }
 }
 
 impl MicroBatch {
@@ -283,8 +312,42 @@ fn slice(
     })
 }
 
+/// The gradients and statistics of one pass, summed over the ranks.
+struct Pass {
+    grads: GradStore,
+    loss: f64,
+    sums: TokenSums,
+}
+
+/// Sums this rank's accumulation of a pass (`None`: it had no share) over the ranks.
+fn all_reduce_pass(
+    coll: &dyn Collective,
+    acc: Option<MicroBatch>,
+    vars: &[(String, Var)],
+) -> Result<Pass> {
+    let (mut grads, loss, sums) = match acc {
+        Some(mb) => (mb.grads, mb.loss, mb.sums),
+        None => (GradStore::default(), 0.0, TokenSums::default()),
+    };
+    if coll.size() == 1 {
+        return Ok(Pass { grads, loss, sums });
+    }
+    all_reduce_grads(coll, &mut grads, vars)?;
+    let mut stats = [0.0; 6];
+    stats[0] = loss;
+    stats[1..].copy_from_slice(&sums.to_array());
+    coll.all_reduce_sum_f64(&mut stats)?;
+    Ok(Pass {
+        grads,
+        loss: stats[0],
+        sums: TokenSums::from_array(&stats[1..]),
+    })
+}
+
 /// Runs `cfg.epochs` passes over `groups` (sampled at `temperature`) and takes one optimizer
-/// step per pass.
+/// step per pass. With several ranks (`coll`) every rank passes the same `groups` and runs its
+/// share of each micro-batch; the gradients are summed over the ranks before the step, which is
+/// then the same on every rank.
 #[allow(clippy::too_many_arguments)] // as `micro_batch`
 pub fn update(
     policy: &policy::Policy,
@@ -295,6 +358,7 @@ pub fn update(
     cfg: &TrainConfig,
     temperature: f32,
     step: u64,
+    coll: &dyn Collective,
 ) -> Result<UpdateStats> {
     let mut samples = Vec::new();
     for group in groups {
@@ -324,11 +388,15 @@ pub fn update(
     for _epoch in 0..cfg.epochs {
         let mut acc: Option<MicroBatch> = None;
         for chunk in samples.chunks(cfg.micro_batch) {
+            let mine = share(chunk, coll, cfg.shards);
+            if mine.is_empty() {
+                continue;
+            }
             let mb = micro_batch(
                 policy,
                 reference,
                 vars,
-                chunk,
+                mine,
                 &cfg.loss,
                 &norm,
                 temperature,
@@ -339,7 +407,11 @@ pub fn update(
                 Some(acc) => acc.absorb(mb, vars)?,
             }
         }
-        let Some(mut acc) = acc else { continue };
+        let t = Instant::now();
+        let mut acc = all_reduce_pass(coll, acc, vars)?;
+        if coll.size() > 1 {
+            stats.all_reduce_seconds += t.elapsed().as_secs_f64();
+        }
         if !acc.loss.is_finite() {
             return Err(Error::NonFiniteAtStep {
                 step,

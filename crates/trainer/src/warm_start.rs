@@ -2,13 +2,19 @@
 //! then EOS) for the chosen levels, with its own learning rate, before RL begins. A 1M-parameter
 //! model learns little from RL alone (our prototype: it never learned 2-digit sums); a short warm
 //! start on the easy levels gives RL a non-zero pass rate to climb from.
+//!
+//! With several ranks it runs data parallel like an RL update: every rank generates the same
+//! batch, runs its share of the slices, and the gradients and loss are summed over the ranks, so
+//! every rank ends with the same weights (and the warm start takes 1/N of the time).
 
 use std::collections::HashSet;
 
 use rand::Rng;
 use serde_json::json;
 
+use crate::collective::Collective;
 use crate::config::RunConfig;
+use crate::data_parallel::{all_reduce_grads, share};
 use crate::error::{Error, Result};
 use crate::metrics::JsonlWriter;
 use crate::optim::{clip_grad_norm, AdamW};
@@ -17,13 +23,15 @@ use crate::rollout::encode_prompt;
 use crate::update::{add_grads, side_by_side, with_lora_dropout};
 
 /// Runs `cfg.warm_start.steps` supervised steps on `policy`'s trainable weights, on tasks of
-/// `registry`'s families.
+/// `registry`'s families, data parallel over `coll`'s ranks; `log` (rank 0's) gets a line per
+/// step.
 pub fn run(
     policy: &policy::Policy,
     registry: &tasks::Registry,
     cfg: &RunConfig,
     exclude: &HashSet<String>,
-    log: &mut JsonlWriter,
+    mut log: Option<&mut JsonlWriter>,
+    coll: &dyn Collective,
 ) -> Result<()> {
     let ws = &cfg.warm_start;
     let vars = policy.trainable_vars();
@@ -86,21 +94,34 @@ pub fn run(
             .collect();
         let tokens = answers.iter().map(Vec::len).sum::<usize>() as f64;
         let dropout_seed = stream_seed(cfg.seed, Stream::WarmStartDropout, step);
-        let passes = with_lora_dropout(policy, dropout_seed, || {
-            side_by_side(policy, &pairs, cfg.train.shards, |slice| {
-                let (p, a): (Vec<&[u32]>, Vec<&[u32]>) = slice.iter().copied().unzip();
-                let lp = policy.completion_logprobs(&p, &a, policy::AdapterMode::Active)?;
-                let loss = ((lp.logp * &lp.mask)?.sum_all()?.neg()? / tokens)?;
-                Ok((loss.backward()?, loss.to_scalar::<f32>()?))
-            })
-        })?;
+        let mine = share(&pairs, coll, cfg.train.shards);
+        let passes = if mine.is_empty() {
+            Vec::new()
+        } else {
+            with_lora_dropout(policy, dropout_seed, || {
+                side_by_side(policy, mine, cfg.train.shards, |slice| {
+                    let (p, a): (Vec<&[u32]>, Vec<&[u32]>) = slice.iter().copied().unzip();
+                    let lp = policy.completion_logprobs(&p, &a, policy::AdapterMode::Active)?;
+                    let loss = ((lp.logp * &lp.mask)?.sum_all()?.neg()? / tokens)?;
+                    Ok((loss.backward()?, loss.to_scalar::<f32>()?))
+                })
+            })?
+        };
         let mut passes = passes.into_iter();
-        let Some((mut grads, mut loss_value)) = passes.next() else {
-            return Err(Error::Invalid("warm start: a batch with no slices".into()));
+        let (mut grads, mut loss_value) = match passes.next() {
+            Some(first) => first,
+            None if coll.size() > 1 => (Default::default(), 0.0),
+            None => return Err(Error::Invalid("warm start: a batch with no slices".into())),
         };
         for (g, loss) in passes {
             add_grads(&mut grads, &g, &vars)?;
             loss_value += loss;
+        }
+        if coll.size() > 1 {
+            all_reduce_grads(coll, &mut grads, &vars)?;
+            let mut sum = [f64::from(loss_value)];
+            coll.all_reduce_sum_f64(&mut sum)?;
+            loss_value = sum[0] as f32;
         }
         if !loss_value.is_finite() {
             return Err(Error::NonFiniteAtStep {
@@ -112,13 +133,15 @@ pub fn run(
         let lr = schedule.lr_at(step - 1);
         opt.set_learning_rate(lr);
         opt.step(&grads)?;
-        log.write(&json!({
+        if let Some(log) = log.as_deref_mut() {
+            log.write(&json!({
             "step": step,
             "train_seconds": t0.elapsed().as_secs_f64(),
             "loss": loss_value,
             "grad_norm": grad_norm,
             "learning_rate": lr,
-        }))?;
+            }))?;
+        }
         if step % 50 == 0 || step == ws.steps {
             tracing::info!(step, loss = format!("{loss_value:.4}"), "warm start");
         }
