@@ -63,9 +63,10 @@ mod task;
 
 pub use config::{CurriculumConfig, FamilyConfig, StatsConfig, TasksConfig};
 pub use curriculum::{
-    CellStats, Curriculum, CurriculumState, FamilyCells, FamilyPosition, FixedConfig,
-    FrontierConfig, LadderConfig, LearnabilityConfig, NewCell, Strategies, Strategy,
-    StrategyConfig, UniformConfig, EXHAUSTED_MIN_GROUPS,
+    invented_name, CellStats, CellStatus, Curriculum, CurriculumState, EvolveCurriculumConfig,
+    EvolveFamily, FamilyCells, FamilyEvent, FamilyPosition, FixedConfig, FrontierConfig,
+    LadderConfig, LearnabilityConfig, NewCell, OpenMetrics, Origin, Strategies, Strategy,
+    StrategyConfig, UniformConfig, EVOLVE, EXHAUSTED_MIN_GROUPS,
 };
 pub use error::{Result, TasksError};
 pub use family::{Family, Harder, Knob, KnobRange, Registry};
