@@ -71,7 +71,7 @@ pub use curriculum::{
 pub use error::{Result, TasksError};
 pub use family::{Family, Harder, Knob, KnobRange, Registry};
 pub use import::{import_jsonl, ExternalVerifier};
-pub use jaggedness::{jaggedness_map, JaggednessMap, JaggednessRow};
+pub use jaggedness::{jaggedness_map, spread, JaggednessMap, JaggednessRow, Spread};
 pub use jsonl::{eval_file_name, EvalSet};
 pub use knobs::Knobs;
 pub use rng::{mix64, TaskRng};

@@ -101,7 +101,12 @@ struct Run {
     metrics: JsonlWriter,
     samples: JsonlWriter,
     evals: JsonlWriter,
+    /// Families created, mastered, retired and unlocked by an `evolve` curriculum.
+    families: JsonlWriter,
 }
+
+/// The log of families an `evolve` curriculum created, mastered, retired and unlocked.
+pub const FAMILIES_JSONL: &str = "families.jsonl";
 
 /// `opts.registry` with the program families that `cfg` names registered, and `cfg`'s program
 /// entries replaced by one entry per family (so the run's config.toml is self-contained; see
@@ -160,7 +165,8 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
         .map_err(|e| Error::Invalid(format!("writing the resolved config: {e}")))?;
     write_file(&out.join("config.toml"), resolved.as_bytes())?;
     let device = setup_device(&cfg)?;
-    let eval_sets = EvalSets::load(&cfg)?;
+    let mut eval_sets = EvalSets::load(&cfg)?;
+    eval_sets.fill_missing(&cfg, &registry);
 
     let mut policy = match &cfg.model.path {
         Some(path) => policy::Policy::load(path, &device)?,
@@ -226,6 +232,7 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
     let mut run = Run {
         metrics: JsonlWriter::append(&out.join("metrics.jsonl"))?,
         samples: JsonlWriter::append(&out.join("samples.jsonl"))?,
+        families: JsonlWriter::append(&out.join(FAMILIES_JSONL))?,
         evals,
         cfg,
         registry,
@@ -267,7 +274,8 @@ pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<Tra
     let changed = cfg.changes_from(&saved)?;
     cfg.validate_with(&registry)?;
     let device = setup_device(&cfg)?;
-    let eval_sets = EvalSets::load(&cfg)?;
+    let mut eval_sets = EvalSets::load(&cfg)?;
+    eval_sets.fill_missing(&cfg, &registry);
     let state = checkpoint::load_state(dir, registry.clone(), &eval_sets.ids, &cfg.eval.dir)?;
     if !changed.is_empty() {
         let resolved = toml::to_string(&cfg)
@@ -293,7 +301,12 @@ pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<Tra
     let vars = policy.trainable_vars();
     let mut optimizer = new_optimizer(&cfg, &vars)?;
     optimizer.load(&ck.join("optimizer.safetensors"))?;
-    for name in ["metrics.jsonl", "samples.jsonl", "eval.jsonl"] {
+    for name in [
+        "metrics.jsonl",
+        "samples.jsonl",
+        "eval.jsonl",
+        FAMILIES_JSONL,
+    ] {
         truncate_after_step(&dir.join(name), state.step)?;
     }
     tracing::info!(step = state.step, run = %dir.display(), "resuming");
@@ -301,6 +314,7 @@ pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<Tra
         metrics: JsonlWriter::append(&dir.join("metrics.jsonl"))?,
         samples: JsonlWriter::append(&dir.join("samples.jsonl"))?,
         evals: JsonlWriter::append(&dir.join("eval.jsonl"))?,
+        families: JsonlWriter::append(&dir.join(FAMILIES_JSONL))?,
         cfg,
         registry,
         dir: dir.to_path_buf(),
@@ -449,11 +463,14 @@ impl Run {
         let t0 = Instant::now();
         let mut rng = stream_rng(cfg.seed, Stream::Sampling, step);
         let mut sampled: Vec<Group> = Vec::new();
+        let mut curriculum_seconds = 0.0;
         for _round in 0..cfg.train.max_rounds {
+            let tc = Instant::now();
             let tasks = self
                 .state
                 .curriculum
                 .next_tasks(cfg.sampling.tasks_per_step);
+            curriculum_seconds += tc.elapsed().as_secs_f64();
             let groups = sample_groups(
                 &self.policy,
                 &self.registry,
@@ -462,11 +479,13 @@ impl Run {
                 cfg.train.overlong,
                 &mut rng,
             )?;
+            let tc = Instant::now();
             for g in &groups {
                 let verdicts: Vec<tasks::Verdict> =
                     g.rows.iter().map(|r| r.verdict.clone()).collect();
                 self.state.curriculum.observe(&g.task, &verdicts);
             }
+            curriculum_seconds += tc.elapsed().as_secs_f64();
             for g in &groups {
                 if !cfg.train.dynamic_sampling || g.is_informative() {
                     self.state.pending.push(g.clone());
@@ -517,7 +536,7 @@ impl Run {
         let update_seconds = t1.elapsed().as_secs_f64();
         self.state.train_seconds += sampling_seconds + update_seconds;
 
-        let record = self.step_record(
+        let mut record = self.step_record(
             &sampled,
             &stats,
             updated,
@@ -525,7 +544,21 @@ impl Run {
             sampling_seconds,
             update_seconds,
         );
+        if let Some(fields) = record.as_object_mut() {
+            // Inside time/sampling: choosing tasks and taking in their verdicts.
+            fields.insert("time/curriculum".into(), json!(curriculum_seconds));
+            if let Some(open) = self.state.curriculum.open_metrics() {
+                fields.insert("open".into(), json!(open));
+            }
+        }
         self.metrics.write(&record)?;
+        for event in self.state.curriculum.take_events() {
+            let mut line = json!({ "step": step });
+            if let (Some(l), serde_json::Value::Object(e)) = (line.as_object_mut(), json!(event)) {
+                l.extend(e);
+            }
+            self.families.write(&line)?;
+        }
         for g in sampled.iter().take(cfg.train.samples_per_step) {
             if let Some(row) = g.rows.first() {
                 self.samples.write(&json!({

@@ -505,7 +505,10 @@ impl Curriculum {
     /// What happened to families since the last call (`evolve` only; empty otherwise): created,
     /// mastered, hopeless, unlocked.
     pub fn take_events(&mut self) -> Vec<FamilyEvent> {
-        self.open.as_mut().map(|o| o.take_events()).unwrap_or_default()
+        self.open
+            .as_mut()
+            .map(|o| o.take_events())
+            .unwrap_or_default()
     }
 
     /// The open-ended counts and diversity window (`evolve` only).
@@ -767,7 +770,14 @@ mod tests {
 
     #[test]
     fn save_restore_gives_the_same_tasks_for_every_strategy() {
-        for kind in ["fixed", "uniform", "ladder", "frontier", "learnability", "evolve"] {
+        for kind in [
+            "fixed",
+            "uniform",
+            "ladder",
+            "frontier",
+            "learnability",
+            "evolve",
+        ] {
             let mut a = new(kind, 11, HashSet::new());
             drive(&mut a, 20);
             let saved = serde_json::to_string(&a).unwrap();

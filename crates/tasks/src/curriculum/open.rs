@@ -25,8 +25,7 @@ use crate::config::{bad, unit};
 use crate::error::Result;
 use crate::family::Registry;
 use crate::program::{
-    Edit, EvolveConfig, Evolver, Fingerprint, GrammarConfig, Mode, Program, ProgramFamily,
-    Validity,
+    Edit, EvolveConfig, Evolver, Fingerprint, GrammarConfig, Mode, Program, ProgramFamily, Validity,
 };
 use crate::rng::TaskRng;
 use crate::task::NumberFormat;
@@ -190,11 +189,19 @@ impl StrategyConfig for EvolveCurriculumConfig {
             ("curriculum.list_digits", self.list_digits),
         ] {
             if lo == 0 || lo > hi {
-                return Err(bad(key, format!("[{lo}, {hi}]"), "must be [min, max], 1 <= min <= max"));
+                return Err(bad(
+                    key,
+                    format!("[{lo}, {hi}]"),
+                    "must be [min, max], 1 <= min <= max",
+                ));
             }
         }
         if self.max_depth < 2 {
-            return Err(bad("curriculum.max_depth", self.max_depth, "must be at least 2"));
+            return Err(bad(
+                "curriculum.max_depth",
+                self.max_depth,
+                "must be at least 2",
+            ));
         }
         Ok(())
     }
@@ -624,7 +631,14 @@ impl Open {
     }
 
     /// Records that an invented family joined as family `f` with cells `new_cells`.
-    pub(crate) fn joined(&mut self, f: usize, origin: Origin, label: &str, name: &str, new_cells: usize) {
+    pub(crate) fn joined(
+        &mut self,
+        f: usize,
+        origin: Origin,
+        label: &str,
+        name: &str,
+        new_cells: usize,
+    ) {
         if let Origin::Invented { fingerprint, .. } = &origin {
             while self.fingerprints.len() <= f {
                 self.fingerprints.push(None);
@@ -727,9 +741,10 @@ pub(crate) fn register_invented(
 ) -> Result<()> {
     for (f, program) in open.invented() {
         let Some(fam) = families.get(f) else { continue };
-        let parsed = Program::parse(program).map_err(|e| crate::error::TasksError::StrategyState {
-            detail: format!("invented family {}: `{program}`: {e}", fam.name),
-        })?;
+        let parsed =
+            Program::parse(program).map_err(|e| crate::error::TasksError::StrategyState {
+                detail: format!("invented family {}: `{program}`: {e}", fam.name),
+            })?;
         let family = ProgramFamily::new(fam.name.clone(), parsed, Mode::Output)?;
         registry.register(Box::new(family));
     }
@@ -838,7 +853,10 @@ mod tests {
         assert_eq!(created.len() as u64, m.created);
         assert!(created.iter().any(|e| matches!(
             &e.origin,
-            Some(Origin::Invented { parent: Some(_), .. })
+            Some(Origin::Invented {
+                parent: Some(_),
+                ..
+            })
         )));
         assert!(c.take_events().is_empty());
         // Invented tasks carry their program and verify from the task alone.
