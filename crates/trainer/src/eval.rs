@@ -86,7 +86,8 @@ impl EvalSets {
 
     /// Makes an eval set for each family of the run that has none under `cfg.eval.dir` (e.g. a
     /// program family): up to `cfg.eval.max_per_level` tasks per level in play (at most
-    /// [`MADE_PER_LEVEL`]), from seeds that depend only on the family, level and index, so every
+    /// [`MADE_PER_LEVEL`], and at most a quarter of the distinct tasks that 4x as many draws
+    /// give, so that training keeps most of a small task space), from seeds that depend only on the family, level and index, so every
     /// run and every resume of a config makes the same set. A trained family is never a silent gap
     /// in the jaggedness map. Returns the families it made sets for.
     pub fn fill_missing(&mut self, cfg: &RunConfig, registry: &tasks::Registry) -> Vec<String> {
@@ -104,11 +105,11 @@ impl EvalSets {
                         .fold(0x6576_616c_u64, |h, b| tasks::mix64(h ^ u64::from(b)))
                         ^ u64::from(level),
                 );
-                let mut set: Vec<tasks::Task> = Vec::with_capacity(per_level);
+                // Draw 4x what is wanted; keep at most a quarter of the distinct tasks seen, so
+                // that a small task space (`mod(a, 7)` over one digit: 10 tasks) is not all
+                // taken from training.
+                let mut set: Vec<tasks::Task> = Vec::with_capacity(per_level * 4);
                 for i in 0..per_level as u64 * 4 {
-                    if set.len() >= per_level {
-                        break;
-                    }
                     let Ok(task) = registry.generate_level(
                         &f.name,
                         level,
@@ -123,6 +124,7 @@ impl EvalSets {
                         set.push(task);
                     }
                 }
+                set.truncate(per_level.min(set.len() / 4));
                 if !set.is_empty() {
                     self.ids.extend(set.iter().map(|t| t.id.clone()));
                     levels.insert(level, set);

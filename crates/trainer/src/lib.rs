@@ -35,6 +35,7 @@
 
 mod advantage;
 mod checkpoint;
+pub mod compare;
 mod config;
 mod error;
 mod eval;

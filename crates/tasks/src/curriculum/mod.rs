@@ -326,7 +326,7 @@ impl Curriculum {
                 &families,
                 &cells,
                 crate::rng::mix64(seed ^ 0x6f70_656e),
-            ))
+            )?)
         } else {
             None
         };

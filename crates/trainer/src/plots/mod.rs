@@ -2,6 +2,7 @@
 //! time axis and a side legend; one file per plot.
 
 mod archive;
+mod comparison;
 mod evolution;
 mod jaggedness;
 mod pass_rate;
@@ -14,6 +15,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 pub(crate) use archive::archive;
+pub use comparison::comparison;
 pub use evolution::{evolution, EvolvePoint};
 pub(crate) use jaggedness::jaggedness;
 pub(crate) use pass_rate::pass_rate;
