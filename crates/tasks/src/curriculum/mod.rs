@@ -513,9 +513,7 @@ impl Curriculum {
 
     /// The open-ended counts and diversity window (`evolve` only).
     pub fn open_metrics(&self) -> Option<OpenMetrics> {
-        self.open
-            .as_ref()
-            .map(|o| o.metrics(&self.families, &self.cells))
+        self.open.as_ref().map(|o| o.metrics(&self.families))
     }
 
     /// Where each cell stands under `evolve` (`None` for other strategies).

@@ -3,18 +3,24 @@
 //! with the program [`Evolver`], and chooses cells across all of them at the policy's frontier.
 //!
 //! Each group, a cell is drawn ∝ exp(score / temperature) over the active cells, with
-//! score = p(1 − p) + `progress` · |fast − slow EMA| − `diversity` · (its share of the last
-//! `window` groups), p the fast EMA of the raw group pass rate (p(1 − p) is the variance of GRPO's
-//! rewards; the fast EMA so that a cell just learned stops scoring soon); a cell not yet judged
-//! (fewer than `min_groups` groups) scores at least `novelty`, so that it is. A fraction `replay` of the draws replays a mastered cell. A cell
-//! is retired as *mastered* (chance-corrected fast EMA ≥ `mastered` after `min_groups` groups) or
-//! *hopeless* (fast EMA ≤ `hopeless` after `hopeless_groups`); a ladder's next level opens when the
+//! score = i + `progress` · |fast − slow EMA| − `diversity` · (its share of the last `window`
+//! groups), i the EMA of the cell's *informative rate* (the share of its groups that are neither
+//! all right nor all wrong: exactly the groups GRPO learns from). Not p(1 − p) of the pass rate:
+//! a small model is often all-or-nothing per task instance, so a cell at pass rate 0.5 can give
+//! almost only uniform groups (seen in a first run: cells at 0.4-0.5 with 5 % informative
+//! groups). A cell not yet judged (fewer than `min_groups` groups) scores at least `novelty`, so
+//! that it is. A fraction `replay` of the draws replays a mastered cell. A cell is retired as
+//! *mastered* (chance-corrected fast EMA ≥ `mastered` after `min_groups` groups), *hopeless*
+//! (fast EMA ≤ `hopeless` after `hopeless_groups`) or *stalled* (informative rate below
+//! `stalled` after `stalled_groups`); retired cells that are not mastered are tried again after
+//! `retry_after` groups, then twice as long each time. A ladder's next level opens when the
 //! level below passes `unlock`. When fewer than `min_live` active cells can still teach (not yet
-//! judged, or neither hopeless nor mastered), the evolver proposes `proposals` edits
-//! of the most learnable program families (edit-and-replay: parents drawn ∝ their p(1 − p), plus
-//! fresh samples) and the first `add` new distinct families join the run, one cell each. The
-//! diversity term keeps the choice from collapsing onto a few families (SOAR's warning about pure
-//! p(1 − p)). Everything, the evolver included, is serde state: a restored run continues exactly.
+//! judged, or neither retired nor stalling), the evolver proposes `proposals` edits of the
+//! program families in play (edit-and-replay: parents drawn ∝ their informative rate, plus fresh
+//! samples) and the first `add` new distinct families join the run, one cell each. The diversity
+//! term keeps the choice from collapsing onto a few cells (SOAR's warning about choosing by
+//! learnability alone). Everything, the evolver included, is serde state: a restored run
+//! continues exactly.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -29,6 +35,9 @@ use crate::program::{
 };
 use crate::rng::TaskRng;
 use crate::task::NumberFormat;
+
+/// The informative rate a cell is assumed to have before its first group.
+const PRIOR_INFORMATIVE: f64 = 0.5;
 
 /// The name `[tasks.curriculum] type` takes for open-ended training.
 pub const EVOLVE: &str = "evolve";
@@ -57,6 +66,15 @@ pub struct EvolveCurriculumConfig {
     pub hopeless: f64,
     /// Groups before a cell can be judged hopeless.
     pub hopeless_groups: u64,
+    /// EMA rate of each cell's informative rate (the share of its groups with 0 < correct < G).
+    pub informative_rate: f64,
+    /// Informative rate below which a cell is stalled (retired): all-or-nothing groups, so GRPO
+    /// gets nothing there even at a middling pass rate.
+    pub stalled: f64,
+    /// Groups before a cell can be judged stalled.
+    pub stalled_groups: u64,
+    /// Groups after which a hopeless or stalled cell is tried again (doubling each time).
+    pub retry_after: u64,
     /// Fast pass-rate EMA of a ladder level (after `min_groups`) that opens the next level.
     pub unlock: f64,
     /// Groups in the window that measures the informative fraction and diversity.
@@ -95,15 +113,19 @@ pub struct EvolveCurriculumConfig {
 impl Default for EvolveCurriculumConfig {
     fn default() -> Self {
         Self {
-            novelty: 0.2,
+            novelty: 0.5,
             progress: 1.0,
             diversity: 1.0,
-            temperature: 0.05,
+            temperature: 0.1,
             replay: 0.05,
             mastered: 0.9,
             min_groups: 4,
             hopeless: 0.02,
             hopeless_groups: 2,
+            informative_rate: 0.25,
+            stalled: 0.1,
+            stalled_groups: 8,
+            retry_after: 512,
             unlock: 0.5,
             window: 128,
             min_live: 24,
@@ -155,6 +177,8 @@ impl StrategyConfig for EvolveCurriculumConfig {
             ("curriculum.mastered", self.mastered),
             ("curriculum.hopeless", self.hopeless),
             ("curriculum.unlock", self.unlock),
+            ("curriculum.informative_rate", self.informative_rate),
+            ("curriculum.stalled", self.stalled),
             ("curriculum.p_sample", self.p_sample),
         ] {
             unit(key, v)?;
@@ -247,8 +271,10 @@ pub enum CellStatus {
     Locked,
     /// Retired as mastered; replayed.
     Mastered,
-    /// Retired: no success after `hopeless_groups`.
+    /// Retired: no success after `hopeless_groups`; tried again later.
     Hopeless,
+    /// Retired: groups all right or all wrong (no GRPO signal); tried again later.
+    Stalled,
 }
 
 /// Where a family in play came from.
@@ -320,7 +346,7 @@ pub struct OpenMetrics {
 }
 
 /// The open-ended state an `evolve` curriculum holds beside its cells.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Open {
     config: EvolveCurriculumConfig,
     evolver: Evolver,
@@ -348,32 +374,14 @@ pub(crate) struct Open {
     holdout_fingerprints: std::collections::BTreeSet<Fingerprint>,
     /// Families seen in the 0.1-0.9 pass band while trained.
     in_band: std::collections::BTreeSet<usize>,
+    /// Per cell: EMA of "the group was informative" (0 < correct < G), from a prior of 0.5.
+    informative: Vec<f64>,
+    /// Retired (hopeless or stalled) cells: the group count at which each is tried again, and
+    /// the wait after that (doubling).
+    retry: BTreeMap<usize, (u64, u64)>,
     /// Events since the trainer last took them (empty at every checkpoint, which follows a take).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     events: Vec<FamilyEvent>,
-}
-
-impl Clone for Open {
-    fn clone(&self) -> Self {
-        Self {
-            config: self.config.clone(),
-            evolver: self.evolver.clone(),
-            status: self.status.clone(),
-            origin: self.origin.clone(),
-            fingerprints: self.fingerprints.clone(),
-            window: self.window.clone(),
-            groups: self.groups,
-            since_refresh: self.since_refresh,
-            created: self.created,
-            mastered: self.mastered,
-            retired: self.retired,
-            refreshes: self.refreshes,
-            holdout: self.holdout.clone(),
-            holdout_fingerprints: self.holdout_fingerprints.clone(),
-            in_band: self.in_band.clone(),
-            events: self.events.clone(),
-        }
-    }
 }
 
 impl PartialEq for Open {
@@ -454,6 +462,8 @@ impl Open {
             holdout,
             holdout_fingerprints,
             in_band: Default::default(),
+            informative: vec![PRIOR_INFORMATIVE; cells.len()],
+            retry: BTreeMap::new(),
             events: Vec::new(),
         })
     }
@@ -507,11 +517,15 @@ impl Open {
             .iter()
             .map(|&c| {
                 let s = &cells[c];
-                let p = s.fast;
+                let inf = self
+                    .informative
+                    .get(c)
+                    .copied()
+                    .unwrap_or(PRIOR_INFORMATIVE);
                 let learn = if s.groups == 0 {
                     0.0
                 } else {
-                    p * (1.0 - p) + self.config.progress * s.learning_progress().abs()
+                    inf + self.config.progress * s.learning_progress().abs()
                 };
                 // A cell not yet judged keeps being tried until it is.
                 let base = if s.groups < self.judged_after() {
@@ -538,7 +552,11 @@ impl Open {
         let s = &cells[cell];
         self.groups += 1;
         self.since_refresh += 1;
-        self.window.push_back((cell, s.last > 0.0 && s.last < 1.0));
+        let informative = s.last > 0.0 && s.last < 1.0;
+        if let Some(x) = self.informative.get_mut(cell) {
+            *x += self.config.informative_rate * (f64::from(u8::from(informative)) - *x);
+        }
+        self.window.push_back((cell, informative));
         while self.window.len() > self.config.window {
             self.window.pop_front();
         }
@@ -556,15 +574,46 @@ impl Open {
                 self.mastered += 1;
                 Some(CellStatus::Mastered)
             } else if s.groups >= c.hopeless_groups && s.fast <= c.hopeless {
-                self.retired += 1;
                 Some(CellStatus::Hopeless)
+            } else if s.groups >= c.stalled_groups
+                && self.informative.get(cell).is_some_and(|&x| x < c.stalled)
+            {
+                Some(CellStatus::Stalled)
             } else {
                 None
             };
             if let Some(status) = judged {
+                if status != CellStatus::Mastered {
+                    self.retired += 1;
+                    let wait = self
+                        .retry
+                        .get(&cell)
+                        .map_or(self.config.retry_after, |&(_, w)| w * 2);
+                    self.retry.insert(cell, (self.groups + wait, wait));
+                }
                 self.status[cell] = status;
                 self.event(status_name(status), &families[f].name, &s.label, None);
             }
+        }
+        // Retired cells whose wait is over are tried again (the policy may have caught up).
+        let due: Vec<usize> = self
+            .retry
+            .iter()
+            .filter(|&(&c, &(at, _))| at <= self.groups && self.status[c] != CellStatus::Active)
+            .map(|(&c, _)| c)
+            .collect();
+        for c in due {
+            self.status[c] = CellStatus::Active;
+            self.informative[c] = PRIOR_INFORMATIVE;
+            if let Some(r) = self.retry.get_mut(&c) {
+                r.0 = u64::MAX;
+            }
+            let family = families
+                .iter()
+                .find(|f| f.all().any(|(_, x)| x == c))
+                .map_or(String::new(), |f| f.name.clone());
+            let label = cells[c].label.clone();
+            self.event("retried", &family, &label, None);
         }
         // The next ladder level opens once this one is within reach.
         if s.groups >= self.config.min_groups && s.fast >= self.config.unlock {
@@ -580,7 +629,7 @@ impl Open {
             }
         }
         if self.wants_refresh(cells) {
-            self.refresh(families, cells)
+            self.refresh(families)
         } else {
             Vec::new()
         }
@@ -610,7 +659,9 @@ impl Open {
         (0..cells.len().min(self.status.len()))
             .filter(|&c| self.status[c] == CellStatus::Active)
             .filter(|&c| {
-                cells[c].groups < self.judged_after() || cells[c].fast > self.config.hopeless
+                cells[c].groups < self.judged_after()
+                    || (cells[c].fast > self.config.hopeless
+                        && self.informative[c] >= self.config.stalled)
             })
             .count()
     }
@@ -623,7 +674,7 @@ impl Open {
     }
 
     /// Asks the evolver for families near the learnable program families; returns up to `add`.
-    fn refresh(&mut self, families: &[FamilyCells], cells: &[CellStats]) -> Vec<Invented> {
+    fn refresh(&mut self, families: &[FamilyCells]) -> Vec<Invented> {
         self.refreshes += 1;
         self.since_refresh = 0;
         let mut parents: Vec<(usize, f64)> = Vec::new();
@@ -635,9 +686,8 @@ impl Open {
                 .all()
                 .map(|(_, c)| match self.status[c] {
                     CellStatus::Active | CellStatus::Mastered => {
-                        let p = cells[c].fast;
-                        // Mastered or untried cells still seed edits, a little.
-                        (p * (1.0 - p)).max(0.02)
+                        // Mastered or uninformative cells still seed edits, a little.
+                        self.informative.get(c).copied().unwrap_or(0.0).max(0.02)
                     }
                     _ => 0.0,
                 })
@@ -702,6 +752,8 @@ impl Open {
         self.origin[f] = origin.clone();
         self.status
             .extend(std::iter::repeat_n(CellStatus::Active, new_cells));
+        self.informative
+            .extend(std::iter::repeat_n(PRIOR_INFORMATIVE, new_cells));
         self.created += 1;
         self.event("created", name, label, Some(origin));
     }
@@ -740,7 +792,7 @@ impl Open {
     }
 
     /// Counts and the window's diversity.
-    pub(crate) fn metrics(&self, families: &[FamilyCells], cells: &[CellStats]) -> OpenMetrics {
+    pub(crate) fn metrics(&self, families: &[FamilyCells]) -> OpenMetrics {
         let mut fams = std::collections::BTreeSet::new();
         let mut fps = std::collections::BTreeSet::new();
         let mut archive_cells = std::collections::BTreeSet::new();
@@ -756,7 +808,6 @@ impl Open {
                 }
             }
         }
-        let _ = cells;
         OpenMetrics {
             families: families.len(),
             active: self.active(),
@@ -788,6 +839,7 @@ fn status_name(s: CellStatus) -> &'static str {
         CellStatus::Locked => "locked",
         CellStatus::Mastered => "mastered",
         CellStatus::Hopeless => "hopeless",
+        CellStatus::Stalled => "stalled",
     }
 }
 
