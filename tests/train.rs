@@ -608,8 +608,8 @@ group_size = 4
 tasks_per_step = 8
 max_new_tokens = 10
 [warm_start]
-steps = 20
-batch_size = 16
+steps = 80
+batch_size = 32
 lr = 3e-3
 levels = [1, 1]
 [train]
