@@ -71,7 +71,8 @@ pub struct EvolveCurriculumConfig {
     /// EMA rate of each cell's informative rate (the share of its groups with 0 < correct < G).
     pub informative_rate: f64,
     /// Informative rate below which a cell is stalled (retired): all-or-nothing groups, so GRPO
-    /// gets nothing there even at a middling pass rate.
+    /// gets nothing there even at a middling pass rate (a cell within 0.2 of `mastered` is not
+    /// stalled: it is on its way to mastery).
     pub stalled: f64,
     /// Groups before a cell can be judged stalled.
     pub stalled_groups: u64,
@@ -574,6 +575,8 @@ impl Open {
                 Some(CellStatus::Hopeless)
             } else if s.groups >= c.stalled_groups
                 && self.informative.get(cell).is_some_and(|&x| x < c.stalled)
+                // Uniform groups on the way to mastery are not a stall.
+                && skill(s) < c.mastered - FORGOTTEN_MARGIN
             {
                 Some(CellStatus::Stalled)
             } else {
@@ -1015,6 +1018,70 @@ mod tests {
             serde_json::to_string(&a).unwrap(),
             serde_json::to_string(&b).unwrap()
         );
+    }
+
+    /// One addition cell, nothing invented: fed `k` of 16 right per group.
+    fn single_cell() -> Curriculum {
+        let p = EvolveCurriculumConfig {
+            min_live: 0,
+            retry_after: 16,
+            ..EvolveCurriculumConfig::default()
+        };
+        let tasks = TasksConfig {
+            curriculum: CurriculumConfig::new(EVOLVE, &p).unwrap(),
+            families: vec![FamilyConfig {
+                name: "addition".into(),
+                levels: [1, 1],
+                start_level: 1,
+                ..FamilyConfig::default()
+            }],
+            ..TasksConfig::default()
+        };
+        Curriculum::new(&tasks, Arc::new(Registry::builtin()), 0, HashSet::new()).unwrap()
+    }
+
+    fn feed(c: &mut Curriculum, ks: impl IntoIterator<Item = usize>) {
+        for k in ks {
+            let t = c.next_tasks(1).pop().unwrap();
+            let v: Vec<Verdict> = (0..16)
+                .map(|i| {
+                    if i < k {
+                        Verdict::correct("1")
+                    } else {
+                        Verdict::unparseable("")
+                    }
+                })
+                .collect();
+            c.observe(&t, &v);
+        }
+    }
+
+    fn events(c: &mut Curriculum) -> Vec<String> {
+        c.take_events().into_iter().map(|e| e.event).collect()
+    }
+
+    #[test]
+    fn all_or_nothing_cells_stall_are_retried_and_forgotten_ones_come_back() {
+        let mut c = single_cell();
+        // Pass rate 0.5 but every group uniform: no GRPO signal. The informative EMA falls from
+        // 0.5 by a factor 0.75 a group: below 0.1 after 6 groups; judged from group 8.
+        feed(&mut c, [16, 0, 16, 0, 16, 0, 16]);
+        assert_eq!(c.cell_status().unwrap()[0], CellStatus::Active);
+        feed(&mut c, [0]);
+        assert_eq!(c.cell_status().unwrap()[0], CellStatus::Stalled);
+        assert_eq!(events(&mut c), ["stalled"]);
+        // Tried again after `retry_after` = 16 more groups (the only cell is still drawn).
+        feed(&mut c, [8; 15]);
+        assert_eq!(c.cell_status().unwrap()[0], CellStatus::Stalled);
+        feed(&mut c, [8]);
+        assert_eq!(c.cell_status().unwrap()[0], CellStatus::Active);
+        assert_eq!(events(&mut c), ["retried"]);
+        // Mastered once the fast EMA is high, then forgotten when replays fail.
+        feed(&mut c, [16; 12]);
+        assert_eq!(c.cell_status().unwrap()[0], CellStatus::Mastered);
+        feed(&mut c, [0, 0]);
+        assert_eq!(c.cell_status().unwrap()[0], CellStatus::Active);
+        assert_eq!(events(&mut c), ["mastered", "forgotten"]);
     }
 
     #[test]
