@@ -39,10 +39,10 @@ holdout=tasks/eval/holdout.toml
 arm_sets() {
     case "$1" in
         evolve) ;;
-        uniform) echo '--set' 'tasks.curriculum={ type = "uniform" }' ;;
+        uniform) printf '%s\n' --set 'tasks.curriculum={ type = "uniform" }' ;;
         ladders)
-            echo '--set' 'tasks.curriculum={ type = "learnability" }'
-            echo '--set' 'tasks.families=[{ programs = "tasks/programs/primitives.toml" }, { programs = "tasks/programs/arithmetic.toml" }, { programs = "tasks/programs/digits.toml" }, { programs = "tasks/programs/lists.toml" }]'
+            printf '%s\n' --set 'tasks.curriculum={ type = "learnability" }'
+            printf '%s\n' --set 'tasks.families=[{ programs = "tasks/programs/primitives.toml" }, { programs = "tasks/programs/arithmetic.toml" }, { programs = "tasks/programs/digits.toml" }, { programs = "tasks/programs/lists.toml" }]'
             ;;
     esac
 }
