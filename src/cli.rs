@@ -37,6 +37,9 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Write plots and a markdown summary for a run directory.
     Report(cmd::report::ReportArgs),
+    /// Summarise an open-ended comparison: held-out spread per arm, differences with bootstrap
+    /// intervals, a table and a plot.
+    Compare(cmd::report::CompareArgs),
 }
 
 /// Dispatches to the subcommand.
@@ -50,5 +53,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Merge(args) => cmd::merge::run(args),
         Command::Bench(args) => crate::bench::run(args),
         Command::Report(args) => cmd::report::run(args),
+        Command::Compare(args) => cmd::report::compare(args),
     }
 }

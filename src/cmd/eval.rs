@@ -72,7 +72,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     cfg.tasks = registry
         .register_programs(&cfg.tasks)
         .context("the config's program families")?;
-    let sets = trainer::EvalSets::load(&cfg)?;
+    let mut sets = trainer::EvalSets::load(&cfg)?;
+    // The sets a training run made for families without frozen ones: the same tasks.
+    sets.fill_missing(&cfg, &registry);
     anyhow::ensure!(
         !sets.is_empty(),
         "no eval tasks under {} match the config's families, style and levels (write them with `rlvr tasks export`)",

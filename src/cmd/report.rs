@@ -25,3 +25,26 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Arguments of `rlvr compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Comparison directory: `DIR/<arm>/<seed>/holdout.json` (the output of `rlvr eval --programs`
+    /// on the held-out grid) beside each run's metrics.jsonl, as scripts/open-ended-comparison.sh
+    /// writes it.
+    pub dir: PathBuf,
+    /// The arm the others are compared with.
+    #[arg(long, default_value = "uniform")]
+    pub baseline: String,
+    /// Bootstrap resamples of the held-out programs.
+    #[arg(long, default_value_t = 2000)]
+    pub resamples: usize,
+}
+
+/// Runs `rlvr compare`: writes DIR/comparison.md and DIR/comparison.png and prints the table.
+pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
+    let md = trainer::compare::write_comparison(&args.dir, &args.baseline, args.resamples)
+        .with_context(|| format!("comparing the runs under {}", args.dir.display()))?;
+    print!("{md}");
+    Ok(())
+}

@@ -57,7 +57,50 @@ pub fn jaggedness_map(cells: &[CellStats]) -> JaggednessMap {
     JaggednessMap { rows }
 }
 
+/// How uneven a set of pass rates is: what the open-ended comparison reports.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// Cells counted.
+    pub cells: usize,
+    /// Mean pass rate.
+    pub mean: f64,
+    /// Standard deviation across cells (population).
+    pub std: f64,
+    /// Mean of the worst quarter of cells (CVaR 25 %; at least one cell).
+    pub cvar25: f64,
+}
+
+/// The spread of `rates` (NaNs ignored); `None` when there is no rate.
+pub fn spread(rates: &[f64]) -> Option<Spread> {
+    let mut v: Vec<f64> = rates.iter().copied().filter(|x| !x.is_nan()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let worst = v.len().div_ceil(4);
+    let cvar25 = v[..worst].iter().sum::<f64>() / worst as f64;
+    Some(Spread {
+        cells: v.len(),
+        mean,
+        std,
+        cvar25,
+    })
+}
+
 impl JaggednessMap {
+    /// The spread of the tried cells' pass rates.
+    pub fn spread(&self) -> Option<Spread> {
+        let rates: Vec<f64> = self
+            .rows
+            .iter()
+            .flat_map(|r| r.cells.iter().filter_map(|(_, p, _)| *p))
+            .collect();
+        spread(&rates)
+    }
+
     /// A markdown table: one row per family, one column per difficulty label (`—` = not tried).
     pub fn to_markdown(&self) -> String {
         let mut labels: Vec<&str> = Vec::new();
@@ -91,6 +134,23 @@ impl JaggednessMap {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn spread_is_mean_std_and_the_worst_quarter() {
+        // Eight cells: the worst quarter is the two lowest, 0.0 and 0.2.
+        let r = [1.0, 0.2, 0.8, 0.0, 0.6, 0.4, 1.0, 0.8];
+        let s = super::spread(&r).unwrap();
+        assert_eq!(s.cells, 8);
+        assert!((s.mean - 0.6).abs() < 1e-12);
+        // Deviations: .4 -.4 .2 -.6 0 -.2 .4 .2; squares sum 0.16+0.16+0.04+0.36+0+0.04+0.16+0.04 = 0.96.
+        assert!((s.std - (0.96f64 / 8.0).sqrt()).abs() < 1e-12);
+        assert!((s.cvar25 - 0.1).abs() < 1e-12);
+        // Five cells: ceil(5/4) = 2 worst.
+        let s = super::spread(&[0.5, 0.1, 0.9, 0.3, f64::NAN, 0.7]).unwrap();
+        assert_eq!(s.cells, 5);
+        assert!((s.cvar25 - 0.2).abs() < 1e-12);
+        assert!(super::spread(&[]).is_none());
+    }
+
     use super::*;
     use crate::knobs::Knobs;
 

@@ -63,14 +63,15 @@ mod task;
 
 pub use config::{CurriculumConfig, FamilyConfig, StatsConfig, TasksConfig};
 pub use curriculum::{
-    CellStats, Curriculum, CurriculumState, FamilyCells, FamilyPosition, FixedConfig,
-    FrontierConfig, LadderConfig, LearnabilityConfig, NewCell, Strategies, Strategy,
-    StrategyConfig, UniformConfig, EXHAUSTED_MIN_GROUPS,
+    invented_name, CellStats, CellStatus, Curriculum, CurriculumState, EvolveCurriculumConfig,
+    EvolveFamily, FamilyCells, FamilyEvent, FamilyPosition, FixedConfig, FrontierConfig,
+    LadderConfig, LearnabilityConfig, NewCell, OpenMetrics, Origin, Strategies, Strategy,
+    StrategyConfig, UniformConfig, EVOLVE, EXHAUSTED_MIN_GROUPS,
 };
 pub use error::{Result, TasksError};
 pub use family::{Family, Harder, Knob, KnobRange, Registry};
 pub use import::{import_jsonl, ExternalVerifier};
-pub use jaggedness::{jaggedness_map, JaggednessMap, JaggednessRow};
+pub use jaggedness::{jaggedness_map, spread, JaggednessMap, JaggednessRow, Spread};
 pub use jsonl::{eval_file_name, EvalSet};
 pub use knobs::Knobs;
 pub use rng::{mix64, TaskRng};

@@ -21,6 +21,9 @@ pub struct EvalSets {
     pub ids: HashSet<String>,
 }
 
+/// Most tasks per level of an eval set made at run start ([`EvalSets::fill_missing`]).
+pub const MADE_PER_LEVEL: usize = 100;
+
 /// Pass rates of one evaluation.
 #[derive(Debug, Clone)]
 pub struct EvalResult {
@@ -78,18 +81,62 @@ impl EvalSets {
                 }
             }
         }
+        Ok(out)
+    }
+
+    /// Makes an eval set for each family of the run that has none under `cfg.eval.dir` (e.g. a
+    /// program family): up to `cfg.eval.max_per_level` tasks per level in play (at most
+    /// [`MADE_PER_LEVEL`], and at most a quarter of the distinct tasks that 4x as many draws
+    /// give, so that training keeps most of a small task space), from seeds that depend only on the family, level and index, so every
+    /// run and every resume of a config makes the same set. A trained family is never a silent gap
+    /// in the jaggedness map. Returns the families it made sets for.
+    pub fn fill_missing(&mut self, cfg: &RunConfig, registry: &tasks::Registry) -> Vec<String> {
+        let mut made = Vec::new();
         for f in &cfg.tasks.families {
-            if !out.sets.contains_key(&f.name) {
-                tracing::warn!(
-                    family = %f.name,
-                    dir = %dir.display(),
-                    "no eval tasks for this family: it has no row in the jaggedness map (write a \
-                     set with `rlvr tasks export --family NAME`, with --programs FILE for a \
-                     program family)"
+            if self.sets.contains_key(&f.name) {
+                continue;
+            }
+            let per_level = cfg.eval.max_per_level.min(MADE_PER_LEVEL);
+            let mut levels = BTreeMap::new();
+            for level in f.levels[0]..=f.levels[1] {
+                let base = tasks::mix64(
+                    f.name
+                        .bytes()
+                        .fold(0x6576_616c_u64, |h, b| tasks::mix64(h ^ u64::from(b)))
+                        ^ u64::from(level),
                 );
+                // Draw 4x what is wanted; keep at most a quarter of the distinct tasks seen, so
+                // that a small task space (`mod(a, 7)` over one digit: 10 tasks) is not all
+                // taken from training.
+                let mut set: Vec<tasks::Task> = Vec::with_capacity(per_level * 4);
+                for i in 0..per_level as u64 * 4 {
+                    let Ok(task) = registry.generate_level(
+                        &f.name,
+                        level,
+                        &f.knobs,
+                        cfg.tasks.style,
+                        f.format,
+                        tasks::mix64(base ^ i),
+                    ) else {
+                        break;
+                    };
+                    if set.iter().all(|t| t.id != task.id) {
+                        set.push(task);
+                    }
+                }
+                set.truncate(per_level.min(set.len() / 4));
+                if !set.is_empty() {
+                    self.ids.extend(set.iter().map(|t| t.id.clone()));
+                    levels.insert(level, set);
+                }
+            }
+            if !levels.is_empty() {
+                tracing::info!(family = %f.name, "no frozen eval set: made one for this run");
+                self.sets.insert(f.name.clone(), levels);
+                made.push(f.name.clone());
             }
         }
-        Ok(out)
+        made
     }
 
     /// Number of eval tasks in play.

@@ -38,6 +38,7 @@
 mod advantage;
 mod checkpoint;
 pub mod collective;
+pub mod compare;
 mod config;
 mod data_parallel;
 mod error;
@@ -72,5 +73,5 @@ pub use config::{
 pub use eval::{evaluate, pass_rate, EvalResult, EvalSets};
 pub use rng::{stream_rng, stream_seed, Stream};
 pub use rollout::{encode_prompt, sample_groups, Group, Row};
-pub use train::{resume, train, RunEnd, TrainOptions, TrainSummary};
+pub use train::{resume, train, RunEnd, TrainOptions, TrainSummary, FAMILIES_JSONL};
 pub use update::{micro_batch, update, MicroBatch, PhaseSeconds, Sample, UpdateStats};

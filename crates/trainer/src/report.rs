@@ -7,6 +7,9 @@
 //!   `tokens_sampled` counted per step, `position` = the curriculum's level per family.
 //! - `eval.jsonl`: `{"step": 50, "train_seconds": 120.5, "pass": {"addition": {"1": 0.98}}}`,
 //!   greedy pass@1 per family and level.
+//! - `families.jsonl` (an `evolve` run): `{"step": 40, "event": "created", "family": "evo_…",
+//!   "cell": "L1", "at_group": 612, "origin": "invented", "program": "…", "parent": "…",
+//!   "edit": "wrap", …}`; events `created`, `mastered`, `hopeless`, `unlocked`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -29,6 +32,8 @@ pub const TRAINING_PNG: &str = "training.png";
 pub const JAGGEDNESS_PNG: &str = "jaggedness.png";
 /// The markdown summary.
 pub const SUMMARY_MD: &str = "summary.md";
+/// Archive growth of an open-ended (`evolve`) run.
+pub const ARCHIVE_PNG: &str = "archive.png";
 
 /// One line of `metrics.jsonl` (the fields the report reads).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -49,6 +54,54 @@ pub struct MetricsRecord {
     /// The curriculum's current level per family.
     #[serde(default)]
     pub position: BTreeMap<String, f64>,
+    /// An `evolve` curriculum's counts.
+    #[serde(default)]
+    pub open: Option<OpenRecord>,
+}
+
+/// The `open` object of a metrics line (see `tasks::OpenMetrics`; the fields the report reads).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OpenRecord {
+    /// Families in play.
+    pub families: usize,
+    /// Active cells.
+    pub active: usize,
+    /// Families invented so far.
+    pub created: u64,
+    /// Cells mastered so far.
+    pub mastered: u64,
+    /// Cells retired as hopeless so far.
+    pub retired: u64,
+    /// Informative fraction of the curriculum's window.
+    pub window_informative: f64,
+    /// Distinct program fingerprints in the window.
+    #[serde(default)]
+    pub window_fingerprints: usize,
+    /// Distinct families trained inside the 0.1-0.9 band so far.
+    #[serde(default)]
+    pub in_band: usize,
+}
+
+/// One line of `families.jsonl`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FamilyLine {
+    /// RL step.
+    pub step: u64,
+    /// `created`, `mastered`, `hopeless` or `unlocked`.
+    pub event: String,
+    /// The family.
+    pub family: String,
+    /// The cell's label.
+    pub cell: String,
+    /// For an invented family's `created`: its program.
+    #[serde(default)]
+    pub program: Option<String>,
+    /// The program it was edited from.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// The edit.
+    #[serde(default)]
+    pub edit: Option<String>,
 }
 
 /// One line of `eval.jsonl`.
@@ -69,6 +122,8 @@ pub struct RunLog {
     pub metrics: Vec<MetricsRecord>,
     /// Evaluations, in file order.
     pub evals: Vec<EvalRecord>,
+    /// Family events of an `evolve` run, in file order.
+    pub families: Vec<FamilyLine>,
 }
 
 /// One family × level cell.
@@ -98,6 +153,7 @@ impl RunLog {
         Ok(Self {
             metrics: read_jsonl(&metrics_path)?,
             evals: read_jsonl(&eval_path)?,
+            families: read_jsonl(&run_dir.join(crate::FAMILIES_JSONL))?,
         })
     }
 
@@ -195,6 +251,11 @@ pub fn write_report(run_dir: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
         plots::training(&log, &path)?;
         written.push(path);
     }
+    if log.metrics.iter().any(|m| m.open.is_some()) {
+        let path = out_dir.join(ARCHIVE_PNG);
+        plots::archive(&log, &path)?;
+        written.push(path);
+    }
     let path = out_dir.join(SUMMARY_MD);
     let name = run_dir
         .file_name()
@@ -283,6 +344,23 @@ pub fn summary_markdown(name: &str, log: &RunLog, images: &[PathBuf]) -> String 
         let _ = writeln!(md, "No eval.jsonl: pass rates unavailable.\n");
     }
 
+    if let Some(last) = log.evals.last() {
+        let rates: Vec<f64> = last
+            .pass
+            .values()
+            .flat_map(|l| l.values().copied())
+            .collect();
+        if let Some(s) = tasks::spread(&rates) {
+            let _ = writeln!(
+                md,
+                "## Jaggedness\n\nOver the last evaluation's {} cells: mean {:.3}, standard \
+                 deviation across cells {:.3}, mean of the worst quarter (CVaR 25 %) {:.3}.\n",
+                s.cells, s.mean, s.std, s.cvar25
+            );
+        }
+    }
+    open_summary(&mut md, log);
+
     if !images.is_empty() {
         let _ = writeln!(md, "## Plots\n");
         for image in images {
@@ -292,6 +370,84 @@ pub fn summary_markdown(name: &str, log: &RunLog, images: &[PathBuf]) -> String 
         }
     }
     md
+}
+
+/// The open-ended section: archive counts, the signal, and the invented families the run
+/// mastered with their lineage.
+fn open_summary(md: &mut String, log: &RunLog) {
+    let Some(last) = log.metrics.iter().rev().find_map(|m| m.open.as_ref()) else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "## Open-ended archive\n\n- families in play: {} ({} invented), active cells: {}\n\
+         - cells mastered: {}, retired as hopeless: {}\n\
+         - distinct families trained inside the 0.1-0.9 pass band: {}\n",
+        last.families, last.created, last.active, last.mastered, last.retired, last.in_band
+    );
+    let minutes = informative_by_minute(log);
+    if !minutes.is_empty() {
+        let cells: Vec<String> = minutes.iter().map(|f| format!("{f:.2}")).collect();
+        let _ = writeln!(
+            md,
+            "Informative fraction per minute of training: {}.\n",
+            cells.join(", ")
+        );
+    }
+    let created: BTreeMap<&str, &FamilyLine> = log
+        .families
+        .iter()
+        .filter(|l| l.event == "created")
+        .map(|l| (l.family.as_str(), l))
+        .collect();
+    let mastered: Vec<(&FamilyLine, &FamilyLine)> = log
+        .families
+        .iter()
+        .filter(|l| l.event == "mastered")
+        .filter_map(|l| Some((l, *created.get(l.family.as_str())?)))
+        .collect();
+    if mastered.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "### Invented families mastered ({})\n\n| family | program | made by | from | created (step) | mastered (step) |\n|---|---|---|---|---:|---:|",
+        mastered.len()
+    );
+    for (m, c) in mastered {
+        let _ = writeln!(
+            md,
+            "| {} | `{}` | {} | {} | {} | {} |",
+            m.family,
+            c.program.as_deref().unwrap_or("?"),
+            c.edit.as_deref().unwrap_or("?"),
+            c.parent
+                .as_deref()
+                .map_or("(fresh sample)".to_string(), |p| format!("`{p}`")),
+            c.step,
+            m.step
+        );
+    }
+    md.push('\n');
+}
+
+/// The informative fraction of each whole minute of training (mean over that minute's steps).
+pub fn informative_by_minute(log: &RunLog) -> Vec<f64> {
+    let mut sums: Vec<(f64, usize)> = Vec::new();
+    for m in &log.metrics {
+        let Some(f) = m.informative_fraction else {
+            continue;
+        };
+        let minute = (m.train_seconds / 60.0) as usize;
+        if sums.len() <= minute {
+            sums.resize(minute + 1, (0.0, 0));
+        }
+        sums[minute].0 += f;
+        sums[minute].1 += 1;
+    }
+    sums.into_iter()
+        .map(|(s, n)| if n == 0 { f64::NAN } else { s / n as f64 })
+        .collect()
 }
 
 #[cfg(test)]
@@ -321,6 +477,7 @@ mod tests {
                 0.0,
                 &[("b", "10", 0.0), ("b", "2", 0.0), ("a", "1", 0.0)],
             )],
+            families: vec![],
         };
         let cells: Vec<(String, String)> = log
             .cells()
@@ -329,6 +486,84 @@ mod tests {
             .collect();
         let want = [("a", "1"), ("b", "2"), ("b", "10")];
         assert_eq!(cells, want.map(|(f, l)| (f.to_string(), l.to_string())));
+    }
+
+    #[test]
+    fn open_ended_summary_gives_counts_signal_spread_and_mastered_lineage() {
+        let open = |families, created, mastered| {
+            Some(OpenRecord {
+                families,
+                active: 10,
+                created,
+                mastered,
+                retired: 1,
+                window_informative: 0.5,
+                window_fingerprints: 7,
+                in_band: 12,
+            })
+        };
+        let metric = |step, t: f64, inf, open| MetricsRecord {
+            step,
+            train_seconds: t,
+            reward: None,
+            informative_fraction: Some(inf),
+            tokens_sampled: None,
+            position: BTreeMap::new(),
+            open,
+        };
+        let line = |text: &str| serde_json::from_str::<FamilyLine>(text).unwrap();
+        let log = RunLog {
+            metrics: vec![
+                metric(1, 10.0, 0.2, open(17, 0, 0)),
+                metric(2, 50.0, 0.4, open(21, 4, 1)),
+                metric(3, 70.0, 0.9, open(25, 8, 3)),
+            ],
+            evals: vec![eval(
+                3,
+                70.0,
+                &[
+                    ("a", "1", 1.0),
+                    ("a", "2", 0.2),
+                    ("b", "1", 0.6),
+                    ("b", "2", 0.2),
+                ],
+            )],
+            families: vec![
+                line(
+                    r#"{"step": 2, "event": "created", "family": "evo_1", "cell": "L1", "at_group": 40, "origin": "invented", "program": "rev(sort(l)); l:list[3,1]", "fingerprint": "00000000000000aa", "parent": "sort(l); l:list[3,1]", "edit": "wrap", "created_at": 40}"#,
+                ),
+                line(
+                    r#"{"step": 2, "event": "created", "family": "evo_2", "cell": "L1", "at_group": 40, "origin": "invented", "program": "max(a, 3); a:int[2]", "fingerprint": "00000000000000bb", "parent": null, "edit": "sample", "created_at": 40}"#,
+                ),
+                line(
+                    r#"{"step": 3, "event": "mastered", "family": "evo_1", "cell": "L1", "at_group": 60}"#,
+                ),
+                line(
+                    r#"{"step": 3, "event": "mastered", "family": "p_add", "cell": "L1", "at_group": 60}"#,
+                ),
+            ],
+        };
+        let minutes = informative_by_minute(&log);
+        assert_eq!(minutes.len(), 2);
+        assert!((minutes[0] - 0.3).abs() < 1e-12 && (minutes[1] - 0.9).abs() < 1e-12);
+        let md = summary_markdown("run", &log, &[]);
+        assert!(md.contains("families in play: 25 (8 invented)"), "{md}");
+        assert!(
+            md.contains("Informative fraction per minute of training: 0.30, 0.90."),
+            "{md}"
+        );
+        // Pass rates 1.0, 0.2, 0.6, 0.2: mean 0.5, worst quarter = one cell, 0.2.
+        assert!(md.contains("mean 0.500"), "{md}");
+        assert!(md.contains("(CVaR 25 %) 0.200"), "{md}");
+        // Only invented families that were mastered, with what they were made from.
+        assert!(md.contains("Invented families mastered (1)"), "{md}");
+        assert!(
+            md.contains(
+                "| evo_1 | `rev(sort(l)); l:list[3,1]` | wrap | `sort(l); l:list[3,1]` | 2 | 3 |"
+            ),
+            "{md}"
+        );
+        assert!(!md.contains("evo_2 |"), "{md}");
     }
 
     #[test]
@@ -342,6 +577,7 @@ mod tests {
                     informative_fraction: None,
                     tokens_sampled: Some(100),
                     position: BTreeMap::new(),
+                    open: None,
                 },
                 MetricsRecord {
                     step: 2,
@@ -350,6 +586,7 @@ mod tests {
                     informative_fraction: None,
                     tokens_sampled: Some(150),
                     position: BTreeMap::new(),
+                    open: None,
                 },
             ],
             evals: vec![
@@ -357,6 +594,7 @@ mod tests {
                 eval(1, 30.0, &[("addition", "3", 0.6)]),
                 eval(2, 95.0, &[("addition", "3", 0.85)]),
             ],
+            families: vec![],
         };
         let md = summary_markdown("run", &log, &[]);
         assert!(md.contains("- RL steps: 2"), "{md}");

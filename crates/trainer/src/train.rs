@@ -116,6 +116,8 @@ struct Run {
     metrics: Option<JsonlWriter>,
     samples: Option<JsonlWriter>,
     evals: Option<JsonlWriter>,
+    /// Families created, mastered, retired and unlocked by an `evolve` curriculum (rank 0).
+    families: Option<JsonlWriter>,
 }
 
 /// A writer appending to `path` on rank 0, nothing on the other ranks.
@@ -140,6 +142,9 @@ fn check_world(cfg: &RunConfig, size: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// The log of families an `evolve` curriculum created, mastered, retired and unlocked.
+pub const FAMILIES_JSONL: &str = "families.jsonl";
 
 /// `opts.registry` with the program families that `cfg` names registered, and `cfg`'s program
 /// entries replaced by one entry per family (so the run's config.toml is self-contained; see
@@ -202,7 +207,8 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
         write_file(&out.join("config.toml"), resolved.as_bytes())?;
     }
     let (device, collective) = setup_device(&cfg, &opts.collective)?;
-    let eval_sets = EvalSets::load(&cfg)?;
+    let mut eval_sets = EvalSets::load(&cfg)?;
+    eval_sets.fill_missing(&cfg, &registry);
 
     let mut policy = match &cfg.model.path {
         Some(path) => policy::Policy::load(path, &device)?,
@@ -277,6 +283,7 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
     let mut run = Run {
         metrics: rank0_writer(&*collective, &out.join("metrics.jsonl"))?,
         samples: rank0_writer(&*collective, &out.join("samples.jsonl"))?,
+        families: rank0_writer(&*collective, &out.join(FAMILIES_JSONL))?,
         evals,
         collective,
         cfg,
@@ -321,7 +328,8 @@ pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<Tra
     cfg.validate_with(&registry)?;
     check_world(&cfg, opts.collective.size())?;
     let (device, collective) = setup_device(&cfg, &opts.collective)?;
-    let eval_sets = EvalSets::load(&cfg)?;
+    let mut eval_sets = EvalSets::load(&cfg)?;
+    eval_sets.fill_missing(&cfg, &registry);
     // Rank 0 first: loading may recover a checkpoint swap cut short, which renames directories.
     let load = || checkpoint::load_state(dir, registry.clone(), &eval_sets.ids, &cfg.eval.dir);
     let state = if root { Some(load()?) } else { None };
@@ -355,7 +363,12 @@ pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<Tra
     let mut optimizer = new_optimizer(&cfg, &vars)?;
     optimizer.load(&ck.join("optimizer.safetensors"))?;
     if root {
-        for name in ["metrics.jsonl", "samples.jsonl", "eval.jsonl"] {
+        for name in [
+            "metrics.jsonl",
+            "samples.jsonl",
+            "eval.jsonl",
+            FAMILIES_JSONL,
+        ] {
             truncate_after_step(&dir.join(name), state.step)?;
         }
     }
@@ -364,6 +377,7 @@ pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<Tra
         metrics: rank0_writer(&*collective, &dir.join("metrics.jsonl"))?,
         samples: rank0_writer(&*collective, &dir.join("samples.jsonl"))?,
         evals: rank0_writer(&*collective, &dir.join("eval.jsonl"))?,
+        families: rank0_writer(&*collective, &dir.join(FAMILIES_JSONL))?,
         collective,
         cfg,
         registry,
@@ -551,11 +565,14 @@ impl Run {
         let mut rng = stream_rng(cfg.seed, Stream::Sampling, step);
         let mut sampled: Vec<Group> = Vec::new();
         let mut all_gather_seconds = 0.0;
+        let mut curriculum_seconds = 0.0;
         for _round in 0..cfg.train.max_rounds {
+            let tc = Instant::now();
             let tasks = self
                 .state
                 .curriculum
                 .next_tasks(cfg.sampling.tasks_per_step);
+            curriculum_seconds += tc.elapsed().as_secs_f64();
             let (groups, gather) = data_parallel::sample_groups(
                 &*self.collective,
                 &self.policy,
@@ -566,11 +583,13 @@ impl Run {
                 &mut rng,
             )?;
             all_gather_seconds += gather;
+            let tc = Instant::now();
             for g in &groups {
                 let verdicts: Vec<tasks::Verdict> =
                     g.rows.iter().map(|r| r.verdict.clone()).collect();
                 self.state.curriculum.observe(&g.task, &verdicts);
             }
+            curriculum_seconds += tc.elapsed().as_secs_f64();
             for g in &groups {
                 if !cfg.train.dynamic_sampling || g.is_informative() {
                     self.state.pending.push(g.clone());
@@ -637,6 +656,24 @@ impl Run {
             // The collectives' part of the phases above (0 for one process).
             fields.insert("time/all_gather".into(), json!(all_gather_seconds));
             fields.insert("time/all_reduce".into(), json!(stats.all_reduce_seconds));
+            // Inside time/sampling: choosing tasks and taking in their verdicts.
+            fields.insert("time/curriculum".into(), json!(curriculum_seconds));
+            if let Some(open) = self.state.curriculum.open_metrics() {
+                fields.insert("open".into(), json!(open));
+            }
+        }
+        // Every rank takes the events (its curriculum is a replica); rank 0 writes them.
+        let events = self.state.curriculum.take_events();
+        if let Some(families) = self.families.as_mut() {
+            for event in events {
+                let mut line = json!({ "step": step });
+                if let (Some(l), serde_json::Value::Object(e)) =
+                    (line.as_object_mut(), json!(event))
+                {
+                    l.extend(e);
+                }
+                families.write(&line)?;
+            }
         }
         let Some(metrics) = self.metrics.as_mut() else {
             return Ok(record);

@@ -13,6 +13,7 @@
 mod frontier;
 mod ladder;
 mod learnability;
+mod open;
 #[cfg(test)]
 mod simulation;
 mod strategy;
@@ -26,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{StatsConfig, TasksConfig};
 use crate::error::Result;
-use crate::family::Registry;
+use crate::family::{Family, Registry};
 use crate::knobs::Knobs;
 use crate::rng::TaskRng;
 use crate::task::{NumberFormat, PromptStyle, Task, Verdict};
@@ -34,6 +35,10 @@ use crate::task::{NumberFormat, PromptStyle, Task, Verdict};
 pub use frontier::FrontierConfig;
 pub use ladder::LadderConfig;
 pub use learnability::LearnabilityConfig;
+pub use open::{
+    invented_name, CellStatus, EvolveCurriculumConfig, EvolveFamily, FamilyEvent, OpenMetrics,
+    Origin, EVOLVE,
+};
 pub use strategy::{NewCell, Strategies, Strategy, StrategyConfig, EXHAUSTED_MIN_GROUPS};
 pub use uniform::{FixedConfig, UniformConfig};
 
@@ -222,6 +227,9 @@ pub struct Curriculum {
     cells: Vec<CellStats>,
     strategies: Vec<Slot>,
     rng: TaskRng,
+    /// The open-ended state of an `evolve` curriculum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    open: Option<open::Open>,
     #[serde(skip)]
     exclude: HashSet<String>,
 }
@@ -236,6 +244,9 @@ pub struct CurriculumState {
     /// Each family's strategy as `{"type": name, ..its serde state}`.
     strategies: Vec<serde_json::Value>,
     rng: TaskRng,
+    /// The open-ended state of an `evolve` curriculum (its invented families included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    open: Option<open::Open>,
 }
 
 impl PartialEq for Curriculum {
@@ -247,6 +258,7 @@ impl PartialEq for Curriculum {
             && self.cells == other.cells
             && self.strategies == other.strategies
             && self.rng == other.rng
+            && self.open == other.open
             && self.exclude == other.exclude
     }
 }
@@ -299,6 +311,25 @@ impl Curriculum {
             .iter()
             .map(|f| registry.strategies().build(&config.curriculum, f))
             .collect::<Result<Vec<_>>>()?;
+        let open = if config.curriculum.kind() == EVOLVE {
+            let params = registry.strategies().resolve(&config.curriculum)?;
+            let params: EvolveCurriculumConfig =
+                serde_json::from_value(serde_json::Value::Object(params.params().clone()))
+                    .map_err(|e| crate::error::TasksError::StrategyState {
+                        detail: format!("evolve parameters: {e}"),
+                    })?;
+            let programs: Vec<Option<String>> =
+                config.families.iter().map(|f| f.program.clone()).collect();
+            Some(open::Open::new(
+                params,
+                &programs,
+                &families,
+                &cells,
+                crate::rng::mix64(seed ^ 0x6f70_656e),
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
             registry,
             style: config.style,
@@ -307,13 +338,17 @@ impl Curriculum {
             cells,
             strategies,
             rng: TaskRng::new(seed),
+            open,
             exclude,
         })
     }
 
     /// The curriculum saved as `state`, over `registry` (which must know its families and
     /// strategies): it continues exactly where the saved one stopped.
-    pub fn restore(state: CurriculumState, registry: Arc<Registry>) -> Result<Self> {
+    pub fn restore(state: CurriculumState, mut registry: Arc<Registry>) -> Result<Self> {
+        if let Some(open) = &state.open {
+            open::register_invented(Arc::make_mut(&mut registry), open, &state.families)?;
+        }
         for f in &state.families {
             registry.get(&f.name)?;
         }
@@ -330,6 +365,7 @@ impl Curriculum {
             cells: state.cells,
             strategies,
             rng: state.rng,
+            open: state.open,
             exclude: HashSet::new(),
         })
     }
@@ -343,11 +379,18 @@ impl Curriculum {
     pub fn next_tasks(&mut self, n: usize) -> Vec<Task> {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            let f = self.pick_family();
-            let cell =
-                self.strategies[f]
-                    .get_mut()
-                    .choose(&self.families[f], &self.cells, &mut self.rng);
+            let (f, cell) = match &self.open {
+                Some(open) => open.choose(&self.families, &self.cells, &mut self.rng),
+                None => {
+                    let f = self.pick_family();
+                    let cell = self.strategies[f].get_mut().choose(
+                        &self.families[f],
+                        &self.cells,
+                        &mut self.rng,
+                    );
+                    (f, cell)
+                }
+            };
             let Ok(family) = self.registry.get(&self.families[f].name) else {
                 continue;
             };
@@ -415,6 +458,79 @@ impl Curriculum {
         if !new.is_empty() {
             self.add_cells(f, new);
         }
+        if let Some(open) = &mut self.open {
+            let invented = open.observe(f, cell, &self.families, &self.cells);
+            for family in invented {
+                self.add_family(family);
+            }
+        }
+    }
+
+    /// Adds an invented family (one cell at its declared sizes) to the registry and the cells.
+    fn add_family(&mut self, invented: open::Invented) {
+        let Some(open) = &self.open else { return };
+        let format = open.format();
+        let name = invented.family.name().to_string();
+        if self.families.iter().any(|f| f.name == name) {
+            return;
+        }
+        let fam = &invented.family;
+        let Ok(knobs) = crate::family::resolve(fam, &crate::knobs::Knobs::new(), format) else {
+            return;
+        };
+        let chance = fam.chance(&knobs);
+        let Some(slot) = self.strategies.first().cloned() else {
+            return;
+        };
+        Arc::make_mut(&mut self.registry).register(Box::new(invented.family));
+        let cell = self.cells.len();
+        self.cells
+            .push(CellStats::new(&name, Some(1), "L1".into(), knobs, chance));
+        self.families.push(FamilyCells {
+            name: name.clone(),
+            format,
+            weight: 1.0,
+            levels: vec![cell],
+            extras: Vec::new(),
+            start: 0,
+        });
+        self.strategies.push(slot);
+        let f = self.families.len() - 1;
+        tracing::debug!(family = %name, "invented a family");
+        if let Some(open) = &mut self.open {
+            open.joined(f, invented.origin, "L1", &name, 1);
+        }
+    }
+
+    /// What happened to families since the last call (`evolve` only; empty otherwise): created,
+    /// mastered, hopeless, unlocked.
+    pub fn take_events(&mut self) -> Vec<FamilyEvent> {
+        self.open
+            .as_mut()
+            .map(|o| o.take_events())
+            .unwrap_or_default()
+    }
+
+    /// The open-ended counts and diversity window (`evolve` only).
+    pub fn open_metrics(&self) -> Option<OpenMetrics> {
+        self.open.as_ref().map(|o| o.metrics(&self.families))
+    }
+
+    /// Where each cell stands under `evolve` (`None` for other strategies).
+    pub fn cell_status(&self) -> Option<&[CellStatus]> {
+        self.open.as_ref().map(|o| o.status())
+    }
+
+    /// The origin (given, or invented with its lineage) of each family under `evolve`.
+    pub fn origins(&self) -> Option<Vec<(String, Origin)>> {
+        let open = self.open.as_ref()?;
+        Some(
+            self.families
+                .iter()
+                .zip(open.origins())
+                .map(|(f, o)| (f.name.clone(), o.clone()))
+                .collect(),
+        )
     }
 
     /// Adds the cells a strategy proposed to family `f` (skipping invalid or known ones).
@@ -453,9 +569,15 @@ impl Curriculum {
 
     /// Where each family stands.
     pub fn position(&self) -> Vec<FamilyPosition> {
+        // Invented families are one cell each: they have no ladder to stand on.
+        let given = match &self.open {
+            Some(open) => open.given_families(),
+            None => self.families.len(),
+        };
         self.families
             .iter()
             .zip(&self.strategies)
+            .take(given)
             .map(|(f, s)| {
                 let s = s.get();
                 let p = s.position(f, &self.cells).min(f.levels.len() - 1);
@@ -646,7 +768,14 @@ mod tests {
 
     #[test]
     fn save_restore_gives_the_same_tasks_for_every_strategy() {
-        for kind in ["fixed", "uniform", "ladder", "frontier", "learnability"] {
+        for kind in [
+            "fixed",
+            "uniform",
+            "ladder",
+            "frontier",
+            "learnability",
+            "evolve",
+        ] {
             let mut a = new(kind, 11, HashSet::new());
             drive(&mut a, 20);
             let saved = serde_json::to_string(&a).unwrap();

@@ -106,7 +106,7 @@ pub trait StrategyConfig: Serialize + DeserializeOwned + 'static {
 
 /// Curriculum strategies by name: what `[tasks.curriculum] type = "name"` selects. A value, held
 /// by the [`crate::Registry`]; [`Strategies::builtin`] has `fixed`, `uniform`, `ladder`, `frontier`
-/// and `learnability`.
+/// `learnability` and `evolve`.
 #[derive(Clone, Default)]
 pub struct Strategies {
     kinds: Vec<(String, Arc<dyn Kind>)>,
@@ -127,6 +127,7 @@ impl Strategies {
         s.register::<super::LadderConfig>("ladder");
         s.register::<super::FrontierConfig>("frontier");
         s.register::<super::LearnabilityConfig>("learnability");
+        s.register::<super::EvolveCurriculumConfig>(super::EVOLVE);
         s
     }
 

@@ -75,10 +75,12 @@ pub enum Edit {
     Crossover,
     /// An input's knob (digits, list length) moved by one.
     Knob,
+    /// Given from outside (a family a run started with), not proposed.
+    Given,
 }
 
 impl Edit {
-    /// Every edit, in a fixed order.
+    /// Every way the evolver proposes, in a fixed order ([`Edit::Given`] is not one).
     pub const ALL: [Edit; 6] = [
         Edit::Sample,
         Edit::Swap,
@@ -220,6 +222,11 @@ impl Archive {
             writeln!(w, "{line}").map_err(io)?;
         }
         w.flush().map_err(io)
+    }
+
+    /// The index (in [`Archive::records`]) of the family with this fingerprint.
+    pub fn index_of(&self, f: Fingerprint) -> Option<usize> {
+        self.by_fingerprint.get(&f).map(|&i| i as usize)
     }
 
     /// Indices of the non-empty cells, in the order they were first filled.

@@ -62,6 +62,13 @@ impl<F: Fn(&FamilyRecord) -> f64> Fitness for F {
     }
 }
 
+/// Where parents come from: the whole archive under a [`Fitness`] (tournament), or a weighted
+/// list of members (edit-and-replay near the families a curriculum finds learnable).
+enum Parents<'a> {
+    Tournament(&'a dyn Fitness),
+    Near(&'a [(usize, f64)]),
+}
+
 /// Every family scores the same: parents are chosen uniformly.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Uniform;
@@ -140,6 +147,21 @@ fn one() -> usize {
     1
 }
 
+impl Clone for Evolver {
+    /// The same state (the per-thread checkers, scratch space, are made afresh).
+    fn clone(&self) -> Self {
+        Evolver {
+            config: self.config.clone(),
+            rng: self.rng.clone(),
+            archive: self.archive.clone(),
+            seen: self.seen.clone(),
+            stats: self.stats.clone(),
+            threads: self.threads,
+            checkers: Vec::new(),
+        }
+    }
+}
+
 mod seen_sorted {
     use super::Seen;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -209,6 +231,48 @@ impl Evolver {
 
     /// One batch of `n` proposals; returns the number of new families.
     pub fn step_n(&mut self, n: usize, fitness: &dyn Fitness) -> usize {
+        self.batch(n, Parents::Tournament(fitness))
+    }
+
+    /// One batch of `n` proposals whose edits start from the archive members `parents` (record
+    /// indices with weights > 0; a parent is drawn in proportion to its weight; fresh samples keep
+    /// their share [`EvolveConfig::p_sample`]). Returns the range of the new families' indices in
+    /// [`Archive::records`]. With no usable parent every proposal is a fresh sample.
+    pub fn step_near(&mut self, n: usize, parents: &[(usize, f64)]) -> std::ops::Range<usize> {
+        let before = self.archive.len();
+        let usable: Vec<(usize, f64)> = parents
+            .iter()
+            .copied()
+            .filter(|&(i, w)| i < before && w > 0.0 && w.is_finite())
+            .collect();
+        self.batch(n, Parents::Near(&usable));
+        before..self.archive.len()
+    }
+
+    /// Adds `program` as given (lineage [`Edit::Given`]) if it meets the validity rules and its
+    /// fingerprint is new; returns its fingerprint, or why it is not a family. A family already
+    /// there under another spelling gives that family's fingerprint.
+    pub fn give(&mut self, program: Program) -> Result<Fingerprint, super::Invalid> {
+        let fingerprint = program.validate(&self.config.validity)?;
+        self.seen.insert(program.structural_hash(), true);
+        let record = FamilyRecord {
+            cell: Cell::of(&program),
+            program,
+            fingerprint,
+            lineage: Lineage {
+                parent: None,
+                other: None,
+                edit: Edit::Given,
+                proposal: self.stats.proposals,
+            },
+        };
+        if self.archive.insert(record) {
+            self.stats.distinct = self.archive.len() as u64;
+        }
+        Ok(fingerprint)
+    }
+
+    fn batch(&mut self, n: usize, parents: Parents<'_>) -> usize {
         // A restored state's config may have been edited: keep it within the language's limits.
         self.config.grammar = self.config.grammar.clamped();
         let mut batch: Vec<Proposal> = Vec::with_capacity(n);
@@ -217,7 +281,7 @@ impl Evolver {
         for _ in 0..n {
             let index = self.stats.proposals;
             self.stats.proposals += 1;
-            let Some(proposal) = self.propose(index, fitness) else {
+            let Some(proposal) = self.propose(index, &parents) else {
                 self.stats.failed += 1;
                 continue;
             };
@@ -298,12 +362,28 @@ impl Evolver {
         })
     }
 
-    /// Chooses a parent: a filled cell uniformly (or a family uniformly), then a tournament.
-    fn parent(&mut self, fitness: &dyn Fitness) -> Option<&FamilyRecord> {
+    /// Chooses a parent: from the weighted list, or a filled cell uniformly (or a family
+    /// uniformly), then a tournament.
+    fn parent(&mut self, parents: &Parents<'_>) -> Option<&FamilyRecord> {
         let records = self.archive.records();
         if records.is_empty() {
             return None;
         }
+        let fitness = match parents {
+            Parents::Tournament(fitness) => *fitness,
+            Parents::Near(list) => {
+                let total: f64 = list.iter().map(|&(_, w)| w).sum();
+                let mut x = self.rng.unit() * total;
+                let &(i, _) = list
+                    .iter()
+                    .find(|&&(_, w)| {
+                        x -= w;
+                        x < 0.0
+                    })
+                    .or(list.last())?;
+                return records.get(i);
+            }
+        };
         let filled = self.archive.filled();
         let by_cell = self.rng.below(2) == 0;
         let cell = filled[self.rng.below(filled.len() as u64) as usize] as usize;
@@ -324,8 +404,12 @@ impl Evolver {
     }
 
     /// Makes one proposal (`None` when the chosen edit does not apply).
-    fn propose(&mut self, index: u64, fitness: &dyn Fitness) -> Option<Proposal> {
-        let sample = self.archive.is_empty() || self.rng.chance(self.config.p_sample);
+    fn propose(&mut self, index: u64, parents: &Parents<'_>) -> Option<Proposal> {
+        let no_parent = match parents {
+            Parents::Tournament(_) => self.archive.is_empty(),
+            Parents::Near(list) => list.is_empty(),
+        };
+        let sample = no_parent || self.rng.chance(self.config.p_sample);
         if sample {
             let program = Grammar::program(&self.config.grammar, &mut self.rng)?;
             return Some(Proposal {
@@ -339,9 +423,9 @@ impl Evolver {
             });
         }
         let edit = Edit::ALL[1 + self.rng.below(Edit::ALL.len() as u64 - 1) as usize];
-        let parent = self.parent(fitness)?.clone();
+        let parent = self.parent(parents)?.clone();
         let other = if edit == Edit::Crossover {
-            Some(self.parent(fitness)?.clone())
+            Some(self.parent(parents)?.clone())
         } else {
             None
         };

@@ -1,6 +1,8 @@
 //! Drawing the report's PNGs with plotters' bitmap backend: shared style, the embedded font, the
 //! time axis and a side legend; one file per plot.
 
+mod archive;
+mod comparison;
 mod evolution;
 mod jaggedness;
 mod pass_rate;
@@ -12,6 +14,8 @@ use std::sync::OnceLock;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+pub(crate) use archive::archive;
+pub use comparison::comparison;
 pub use evolution::{evolution, EvolvePoint};
 pub(crate) use jaggedness::jaggedness;
 pub(crate) use pass_rate::pass_rate;
