@@ -926,10 +926,10 @@ mod tests {
                     .find(|s| s.family == t.family && s.level == t.level)
                     .map_or(0, |s| s.groups);
                 let h = crate::rng::mix64(t.family.bytes().map(u64::from).sum::<u64>());
-                let k = if h % 5 == 0 {
+                let k = if h.is_multiple_of(5) {
                     0
                 } else {
-                    ((h % 4) as u64 + seen).min(16) as usize
+                    ((h % 4) + seen).min(16) as usize
                 };
                 let v: Vec<Verdict> = (0..16)
                     .map(|i| {
