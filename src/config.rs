@@ -121,9 +121,14 @@ mod tests {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
-                let cfg: trainer::RunConfig =
+                let mut cfg: trainer::RunConfig =
                     load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
-                cfg.validate_with(&tasks::Registry::builtin())
+                // Program entries become families first, as `rlvr train` does.
+                let mut registry = tasks::Registry::builtin();
+                cfg.tasks = registry
+                    .register_programs(&cfg.tasks)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                cfg.validate_with(&registry)
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 count += 1;
             }

@@ -493,8 +493,8 @@ group_size = 4
 tasks_per_step = 4
 max_new_tokens = 12
 [warm_start]
-steps = 30
-batch_size = 16
+steps = 80
+batch_size = 32
 lr = 3e-3
 levels = [1, 2]
 [train]
