@@ -7,6 +7,17 @@ use serde_json::Value;
 
 use crate::util::{read_jsonl, rlvr, run_ok};
 
+/// A one-layer model of ~10k parameters on one thread: the program-family runs below.
+const TINY_MODEL: &str = r#"threads = 1
+[model]
+hidden_size = 32
+intermediate_size = 64
+num_hidden_layers = 1
+num_attention_heads = 2
+num_key_value_heads = 2
+max_position_embeddings = 64
+"#;
+
 /// Metrics with the wall-clock fields removed: what must repeat exactly.
 fn deterministic(lines: Vec<Value>) -> Vec<Value> {
     lines
@@ -469,16 +480,10 @@ fn a_program_family_trains_evaluates_and_resumes_through_the_binary() {
     let config = dir.path().join("programs.toml");
     std::fs::write(
         &config,
-        r#"
-seed = 0
-threads = 1
-[model]
-hidden_size = 32
-intermediate_size = 64
-num_hidden_layers = 1
-num_attention_heads = 2
-num_key_value_heads = 2
-max_position_embeddings = 64
+        [
+            "seed = 0\n",
+            TINY_MODEL,
+            r#"
 [[tasks.families]]
 program = "sum(digits(a)); a:int[2]"
 name = "digit_sum"
@@ -502,6 +507,8 @@ max_steps = 2
 eval_every = 0
 checkpoint_every = 2
 "#,
+        ]
+        .concat(),
     )
     .unwrap();
     let out = dir.path().join("run");
@@ -582,16 +589,10 @@ fn an_evolve_run_invents_families_and_resumes_exactly() {
     let config = dir.path().join("evolve.toml");
     std::fs::write(
         &config,
-        r#"
-seed = 3
-threads = 1
-[model]
-hidden_size = 32
-intermediate_size = 64
-num_hidden_layers = 1
-num_attention_heads = 2
-num_key_value_heads = 2
-max_position_embeddings = 64
+        [
+            "seed = 3\n",
+            TINY_MODEL,
+            r#"
 [[tasks.families]]
 program = "max(a, b); a:int[1]; b:int[1]"
 name = "p_max"
@@ -619,6 +620,8 @@ checkpoint_every = 3
 [eval]
 max_per_level = 8
 "#,
+        ]
+        .concat(),
     )
     .unwrap();
     let run = |out: &Path, extra: &[&str]| {

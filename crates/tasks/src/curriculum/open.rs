@@ -914,6 +914,19 @@ mod tests {
         (tasks, Arc::new(registry))
     }
 
+    /// A group of 16 verdicts, the first `k` right.
+    fn sixteen(k: usize) -> Vec<Verdict> {
+        (0..16)
+            .map(|i| {
+                if i < k {
+                    Verdict::correct("1")
+                } else {
+                    Verdict::unparseable("")
+                }
+            })
+            .collect()
+    }
+
     /// A learner that gets better at a cell the more groups it sees there, from a start that
     /// depends on the family (some hopeless, most learnable).
     fn learner(c: &mut Curriculum, groups: usize) -> Vec<bool> {
@@ -931,17 +944,8 @@ mod tests {
                 } else {
                     ((h % 4) + seen).min(16) as usize
                 };
-                let v: Vec<Verdict> = (0..16)
-                    .map(|i| {
-                        if i < k {
-                            Verdict::correct("1")
-                        } else {
-                            Verdict::unparseable("")
-                        }
-                    })
-                    .collect();
                 informative.push(k > 0 && k < 16);
-                c.observe(&t, &v);
+                c.observe(&t, &sixteen(k));
             }
         }
         informative
@@ -1043,16 +1047,7 @@ mod tests {
     fn feed(c: &mut Curriculum, ks: impl IntoIterator<Item = usize>) {
         for k in ks {
             let t = c.next_tasks(1).pop().unwrap();
-            let v: Vec<Verdict> = (0..16)
-                .map(|i| {
-                    if i < k {
-                        Verdict::correct("1")
-                    } else {
-                        Verdict::unparseable("")
-                    }
-                })
-                .collect();
-            c.observe(&t, &v);
+            c.observe(&t, &sixteen(k));
         }
     }
 
