@@ -400,10 +400,12 @@ fn open_summary(md: &mut String, log: &RunLog) {
         .filter(|l| l.event == "created")
         .map(|l| (l.family.as_str(), l))
         .collect();
+    // Each invented family once, at its first mastery (a forgotten one can be mastered again).
+    let mut seen = std::collections::BTreeSet::new();
     let mastered: Vec<(&FamilyLine, &FamilyLine)> = log
         .families
         .iter()
-        .filter(|l| l.event == "mastered")
+        .filter(|l| l.event == "mastered" && seen.insert(l.family.as_str()))
         .filter_map(|l| Some((l, *created.get(l.family.as_str())?)))
         .collect();
     if mastered.is_empty() {
@@ -540,6 +542,12 @@ mod tests {
                 ),
                 line(
                     r#"{"step": 3, "event": "mastered", "family": "p_add", "cell": "L1", "at_group": 60}"#,
+                ),
+                line(
+                    r#"{"step": 3, "event": "forgotten", "family": "evo_1", "cell": "L1", "at_group": 61}"#,
+                ),
+                line(
+                    r#"{"step": 3, "event": "mastered", "family": "evo_1", "cell": "L1", "at_group": 70}"#,
                 ),
             ],
         };
