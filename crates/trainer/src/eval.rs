@@ -109,6 +109,7 @@ impl EvalSets {
                 // that a small task space (`mod(a, 7)` over one digit: 10 tasks) is not all
                 // taken from training.
                 let mut set: Vec<tasks::Task> = Vec::with_capacity(per_level * 4);
+                let mut ids = HashSet::new();
                 for i in 0..per_level as u64 * 4 {
                     let Ok(task) = registry.generate_level(
                         &f.name,
@@ -120,7 +121,7 @@ impl EvalSets {
                     ) else {
                         break;
                     };
-                    if set.iter().all(|t| t.id != task.id) {
+                    if ids.insert(task.id.clone()) {
                         set.push(task);
                     }
                 }

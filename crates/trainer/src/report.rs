@@ -54,32 +54,9 @@ pub struct MetricsRecord {
     /// The curriculum's current level per family.
     #[serde(default)]
     pub position: BTreeMap<String, f64>,
-    /// An `evolve` curriculum's counts.
+    /// An `evolve` curriculum's counts (what the trainer wrote).
     #[serde(default)]
-    pub open: Option<OpenRecord>,
-}
-
-/// The `open` object of a metrics line (see `tasks::OpenMetrics`; the fields the report reads).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct OpenRecord {
-    /// Families in play.
-    pub families: usize,
-    /// Active cells.
-    pub active: usize,
-    /// Families invented so far.
-    pub created: u64,
-    /// Cells mastered so far.
-    pub mastered: u64,
-    /// Cells retired as hopeless so far.
-    pub retired: u64,
-    /// Informative fraction of the curriculum's window.
-    pub window_informative: f64,
-    /// Distinct program fingerprints in the window.
-    #[serde(default)]
-    pub window_fingerprints: usize,
-    /// Distinct families trained inside the 0.1-0.9 band so far.
-    #[serde(default)]
-    pub in_band: usize,
+    pub open: Option<tasks::OpenMetrics>,
 }
 
 /// One line of `families.jsonl`.
@@ -493,14 +470,19 @@ mod tests {
     #[test]
     fn open_ended_summary_gives_counts_signal_spread_and_mastered_lineage() {
         let open = |families, created, mastered| {
-            Some(OpenRecord {
+            Some(tasks::OpenMetrics {
                 families,
                 active: 10,
                 created,
                 mastered,
                 retired: 1,
-                window_informative: 0.5,
+                refreshes: 3,
+                evolver_distinct: 40,
+                evolver_proposals: 400,
+                window_families: 7,
                 window_fingerprints: 7,
+                window_cells: 4,
+                window_informative: 0.5,
                 in_band: 12,
             })
         };

@@ -521,18 +521,6 @@ impl Curriculum {
         self.open.as_ref().map(|o| o.status())
     }
 
-    /// The origin (given, or invented with its lineage) of each family under `evolve`.
-    pub fn origins(&self) -> Option<Vec<(String, Origin)>> {
-        let open = self.open.as_ref()?;
-        Some(
-            self.families
-                .iter()
-                .zip(open.origins())
-                .map(|(f, o)| (f.name.clone(), o.clone()))
-                .collect(),
-        )
-    }
-
     /// Adds the cells a strategy proposed to family `f` (skipping invalid or known ones).
     fn add_cells(&mut self, f: usize, new: Vec<NewCell>) {
         for NewCell {

@@ -363,8 +363,6 @@ pub(crate) struct Open {
     window: VecDeque<(usize, bool)>,
     /// Groups observed.
     groups: u64,
-    /// Groups since the last refresh.
-    since_refresh: u64,
     created: u64,
     mastered: u64,
     retired: u64,
@@ -457,7 +455,6 @@ impl Open {
             fingerprints,
             window: VecDeque::new(),
             groups: 0,
-            since_refresh: 0,
             created: 0,
             mastered: 0,
             retired: 0,
@@ -491,12 +488,7 @@ impl Open {
         cells: &[CellStats],
         rng: &mut TaskRng,
     ) -> (usize, usize) {
-        let family_of = |cell: usize| {
-            families
-                .iter()
-                .position(|f| f.all().any(|(_, c)| c == cell))
-                .unwrap_or(0)
-        };
+        let family_of = |cell: usize| family_of(families, cell).unwrap_or(0);
         let of = |s: CellStatus| -> Vec<usize> {
             (0..cells.len()).filter(|&c| self.status[c] == s).collect()
         };
@@ -554,7 +546,6 @@ impl Open {
     ) -> Vec<Invented> {
         let s = &cells[cell];
         self.groups += 1;
-        self.since_refresh += 1;
         let informative = s.last > 0.0 && s.last < 1.0;
         if let Some(x) = self.informative.get_mut(cell) {
             *x += self.config.informative_rate * (f64::from(u8::from(informative)) - *x);
@@ -615,10 +606,7 @@ impl Open {
             if let Some(r) = self.retry.get_mut(&c) {
                 r.0 = u64::MAX;
             }
-            let family = families
-                .iter()
-                .find(|f| f.all().any(|(_, x)| x == c))
-                .map_or(String::new(), |f| f.name.clone());
+            let family = family_of(families, c).map_or(String::new(), |f| families[f].name.clone());
             let label = cells[c].label.clone();
             self.event("retried", &family, &label, None);
         }
@@ -683,7 +671,6 @@ impl Open {
     /// Asks the evolver for families near the learnable program families; returns up to `add`.
     fn refresh(&mut self, families: &[FamilyCells]) -> Vec<Invented> {
         self.refreshes += 1;
-        self.since_refresh = 0;
         let mut parents: Vec<(usize, f64)> = Vec::new();
         for (f, fp) in self.fingerprints.iter().enumerate() {
             let Some(index) = fp.and_then(|fp| self.evolver.archive().index_of(fp)) else {
@@ -780,11 +767,6 @@ impl Open {
         std::mem::take(&mut self.events)
     }
 
-    /// Where each family came from, in family order.
-    pub(crate) fn origins(&self) -> &[Origin] {
-        &self.origin
-    }
-
     /// Families from the run's config (they come first).
     pub(crate) fn given_families(&self) -> usize {
         self.origin
@@ -803,8 +785,17 @@ impl Open {
         let mut fams = std::collections::BTreeSet::new();
         let mut fps = std::collections::BTreeSet::new();
         let mut archive_cells = std::collections::BTreeSet::new();
+        // Cell → family once, not once per window entry.
+        let mut family = vec![None; self.status.len()];
+        for (f, fam) in families.iter().enumerate() {
+            for (_, c) in fam.all() {
+                if let Some(slot) = family.get_mut(c) {
+                    *slot = Some(f);
+                }
+            }
+        }
         for &(c, _) in &self.window {
-            let Some(f) = families.iter().position(|f| f.all().any(|(_, x)| x == c)) else {
+            let Some(f) = family.get(c).copied().flatten() else {
                 continue;
             };
             fams.insert(f);
@@ -831,6 +822,13 @@ impl Open {
             in_band: self.in_band.len(),
         }
     }
+}
+
+/// The family (index into `families`) that holds `cell`.
+fn family_of(families: &[FamilyCells], cell: usize) -> Option<usize> {
+    families
+        .iter()
+        .position(|f| f.all().any(|(_, c)| c == cell))
 }
 
 /// How far below `mastered` a replayed cell's skill must fall to count as forgotten.
@@ -1081,9 +1079,7 @@ mod tests {
 
     #[test]
     fn bad_parameters_name_the_key() {
-        let mut registry = Registry::builtin();
-        let (mut tasks, _) = config(&params());
-        tasks = registry.register_programs(&tasks).unwrap();
+        let (mut tasks, registry) = config(&params());
         for (p, key) in [
             (
                 EvolveCurriculumConfig {
@@ -1108,7 +1104,7 @@ mod tests {
             ),
         ] {
             tasks.curriculum = CurriculumConfig::new(EVOLVE, &p).unwrap();
-            let e = Curriculum::new(&tasks, Arc::new(registry.clone()), 0, HashSet::new())
+            let e = Curriculum::new(&tasks, registry.clone(), 0, HashSet::new())
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(key), "{e}");

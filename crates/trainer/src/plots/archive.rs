@@ -7,11 +7,13 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::{bold, color, draw_legend, render, Mark, TimeAxis, FONT, LEGEND_WIDTH, SIZE};
-use crate::report::{OpenRecord, RunLog};
+use tasks::OpenMetrics;
+
+use crate::report::RunLog;
 
 /// Writes the archive-growth plot to `path`.
 pub(crate) fn archive(log: &RunLog, path: &Path) -> crate::Result<()> {
-    let points: Vec<(f64, &OpenRecord)> = log
+    let points: Vec<(f64, &OpenMetrics)> = log
         .metrics
         .iter()
         .filter_map(|m| Some((m.train_seconds, m.open.as_ref()?)))
@@ -51,7 +53,7 @@ pub(crate) fn archive(log: &RunLog, path: &Path) -> crate::Result<()> {
             .axis_desc_style((FONT, 18))
             .label_style((FONT, 15))
             .draw()?;
-        type Field = fn(&OpenRecord) -> f64;
+        type Field = fn(&OpenMetrics) -> f64;
         let series: [(&str, Field); 5] = [
             ("families in play", |o| o.families as f64),
             ("active cells", |o| o.active as f64),
