@@ -6,6 +6,7 @@
 #
 #   scripts/cuda-check.sh                 # cargo check --workspace --all-targets with cuda
 #   scripts/cuda-check.sh -p policy       # one package: cargo check --features cuda -p policy
+#   scripts/cuda-check.sh --workspace --all-targets --features nccl   # CI: cuda and nccl at once
 #
 # Needs: x86-64 Linux, python3 with venv, g++ (<= 14), Rust, PyPI and crates.io.
 # Figures measured on the 2-core dev box are in docs/cuda.md.
