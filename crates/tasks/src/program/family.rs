@@ -623,6 +623,22 @@ mod tests {
         for key in ["program", "mode", "inputs", "value", "solve"] {
             assert!(!json.contains(&format!("\"{key}\"")), "{json}");
         }
+        // An output task whose reference was edited into a non-value is invalid, whatever the
+        // answer (even the same text), and a list answer with spaces reads as the reference.
+        let f = family("sort(digits(add(a, b))); a:int[3]; b:int[3]", Mode::Output);
+        let mut edited = task(&f, BARE, NAT, 7);
+        let spaced = edited.answer.replace(',', " , ");
+        assert!(f.verify(&edited, &spaced).correct, "{spaced}");
+        for gold in ["[1,2,x]", "[1,2", "[01,2]", "[1,,2]"] {
+            edited.answer = gold.into();
+            for got in [gold, "[1,2]", "3"] {
+                assert_eq!(
+                    f.verify(&edited, got).reason,
+                    Reason::InvalidTask,
+                    "{gold} {got}"
+                );
+            }
+        }
         // A broken program task is invalid, not a panic.
         let mut broken = back.clone();
         broken.program = Some("mod(a, 7".into());

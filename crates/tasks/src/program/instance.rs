@@ -315,11 +315,15 @@ fn verify_output(task: &Task, gold: &str, got: &str) -> Verdict {
     let Some((ty, width)) = render::gold_shape(gold, task.format) else {
         return Verdict::invalid_task("the reference answer is empty");
     };
-    // The reference is our own rendering; a task line edited into nonsense is invalid.
-    if render::same_value(gold, gold, ty, task.format, width).is_err() {
+    // An equal answer has read the whole reference too (it is a value); otherwise the reference
+    // is checked before the answer is blamed: it is our own rendering, and a task line edited
+    // into nonsense is invalid.
+    let same = render::same_value(got, gold, ty, task.format, width);
+    if !matches!(same, Ok(true)) && render::same_value(gold, gold, ty, task.format, width).is_err()
+    {
         return Verdict::invalid_task(format!("reference answer {gold:?} is not a value"));
     }
-    match render::same_value(got, gold, ty, task.format, width) {
+    match same {
         Ok(true) => Verdict::correct(got),
         Ok(false) => Verdict::wrong(got, ""),
         Err(e) => unreadable(got, e),

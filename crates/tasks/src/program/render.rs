@@ -22,25 +22,13 @@ use crate::task::NumberFormat;
 
 /// Writes the int `x` in `format`, padded to `width` digits when fixed-width (never truncated).
 pub(crate) fn push_int(out: &mut String, x: i64, format: NumberFormat, width: u32) {
-    if x < 0 {
-        out.push('-');
-    }
-    let mut m = x.unsigned_abs();
     match format {
-        NumberFormat::Natural => {
-            let mut buf = [0u8; 20];
-            let mut i = buf.len();
-            loop {
-                i -= 1;
-                buf[i] = b'0' + (m % 10) as u8;
-                m /= 10;
-                if m == 0 {
-                    break;
-                }
-            }
-            out.extend(buf[i..].iter().map(|&b| b as char));
-        }
+        NumberFormat::Natural => out.push_str(itoa::Buffer::new().format(x)),
         NumberFormat::FixedWidthLsbFirst => {
+            if x < 0 {
+                out.push('-');
+            }
+            let mut m = x.unsigned_abs();
             let digits = m.checked_ilog10().map_or(1, |d| d + 1);
             for _ in 0..width.max(digits) {
                 out.push((b'0' + (m % 10) as u8) as char);
@@ -425,11 +413,43 @@ fn list_items(s: &str) -> Result<impl Iterator<Item = &str>, ReadError> {
         .strip_prefix('[')
         .and_then(|r| r.strip_suffix(']'))
         .ok_or(ReadError::Malformed("expected a list such as [1,2,3]"))?;
-    let empty = inner.trim_matches(' ').is_empty();
-    Ok(inner
-        .split(',')
-        .filter(move |_| !empty)
-        .map(|item| item.trim_matches(' ')))
+    let empty = trim_spaces(inner).is_empty();
+    Ok(Items {
+        rest: (!empty).then_some(inner),
+    })
+}
+
+/// The comma-separated items of a list's inside, spaces around each trimmed (a byte scan: the
+/// generic `str::split` costs more than the numbers themselves on answer-sized lists).
+struct Items<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        let item = match rest.bytes().position(|b| b == b',') {
+            Some(i) => {
+                self.rest = rest.get(i + 1..);
+                &rest[..i]
+            }
+            None => {
+                self.rest = None;
+                rest
+            }
+        };
+        Some(trim_spaces(item))
+    }
+}
+
+/// `s` without ASCII spaces at either end.
+fn trim_spaces(s: &str) -> &str {
+    let b = s.as_bytes();
+    let start = b.iter().position(|&c| c != b' ').unwrap_or(b.len());
+    let end = b.iter().rposition(|&c| c != b' ').map_or(start, |i| i + 1);
+    s.get(start..end).unwrap_or_default()
 }
 
 /// Whether the answer `got` is the value that the reference answer `gold` (our own rendering,
