@@ -1,12 +1,13 @@
-//! `docs/config.md` against the code's own defaults: every key the default config has is
-//! documented, every documented key exists, and every documented scalar default is the code's.
+//! `docs/config.md` (and the `evolve` curriculum's table in `docs/open-ended.md`) against the
+//! code's own defaults: every key the default config has is documented, every documented key
+//! exists, and every documented scalar default is the code's.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The default config's keys, dotted, with their values (tables included, as `None`).
-fn default_keys() -> BTreeMap<String, Option<toml::Value>> {
-    let value = toml::Value::try_from(trainer::RunConfig::default()).unwrap();
+/// A default config's keys, dotted, with their values (tables included, as `None`).
+fn default_keys(config: impl serde::Serialize) -> BTreeMap<String, Option<toml::Value>> {
+    let value = toml::Value::try_from(config).unwrap();
     let mut out = BTreeMap::new();
     flatten("", &value, &mut out);
     out
@@ -54,12 +55,20 @@ fn split_top(s: &str) -> Vec<String> {
     out.into_iter().map(|s| s.trim().to_string()).collect()
 }
 
-/// The rows of the reference table: `(dotted keys, documented defaults, one per key if given)`.
-fn documented() -> Vec<(Vec<String>, Vec<String>)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/config.md");
+/// The rows of a reference table in `doc` (under the heading `section`, or anywhere when
+/// `None`): `(dotted keys, documented defaults, one per key if given)`.
+fn documented(doc: &str, section: Option<&str>) -> Vec<(Vec<String>, Vec<String>)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(doc);
     let text = std::fs::read_to_string(&path).unwrap();
     let mut rows = Vec::new();
+    let mut inside = section.is_none();
     for line in text.lines() {
+        if let (Some(section), Some(heading)) = (section, line.strip_prefix("## ")) {
+            inside = heading == section;
+        }
+        if !inside {
+            continue;
+        }
         let cells: Vec<&str> = line.split(" | ").collect();
         if !line.starts_with("| `") || cells.len() < 3 {
             continue;
@@ -106,13 +115,27 @@ fn states(doc: &str, value: Option<&toml::Value>) -> bool {
 
 #[test]
 fn every_default_key_is_documented_with_the_codes_default() {
-    let defaults = default_keys();
-    let rows = documented();
-    assert!(
-        rows.len() > 20,
-        "{} rows read from docs/config.md",
-        rows.len()
+    check(
+        "docs/config.md",
+        None,
+        default_keys(trainer::RunConfig::default()),
     );
+}
+
+#[test]
+fn every_evolve_key_is_documented_with_the_codes_default() {
+    check(
+        "docs/open-ended.md",
+        Some("Parameters"),
+        default_keys(tasks::EvolveCurriculumConfig::default()),
+    );
+}
+
+/// Every key of `defaults` has a row in `file`'s table, and every row names real keys with the
+/// code's defaults.
+fn check(file: &str, section: Option<&str>, defaults: BTreeMap<String, Option<toml::Value>>) {
+    let rows = documented(file, section);
+    assert!(rows.len() > 10, "{} rows read from {file}", rows.len());
     let documented: Vec<&String> = rows.iter().flat_map(|(k, _)| k).collect();
     // Each value of the default config, or a table above it, has a row.
     for key in defaults.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| k) {
@@ -128,7 +151,7 @@ fn every_default_key_is_documented_with_the_codes_default() {
                 None => break,
             }
         }
-        assert!(covered, "config key `{key}` is missing from docs/config.md");
+        assert!(covered, "config key `{key}` is missing from {file}");
     }
     // Each row names real keys with the code's defaults.
     for (keys, docs) in &rows {
@@ -144,15 +167,15 @@ fn every_default_key_is_documented_with_the_codes_default() {
             };
             match (value, doc) {
                 (None, Some("none")) => {}
-                (None, _) => panic!("docs/config.md documents `{key}`, which the config lacks"),
+                (None, _) => panic!("{file} documents `{key}`, which the config lacks"),
                 // A table: its row describes it in words.
                 (Some(None), _) => {}
                 (Some(Some(v)), Some(doc)) => assert!(
                     states(doc, Some(v)),
-                    "docs/config.md gives `{key}` the default {doc}; the code's is {v}"
+                    "{file} gives `{key}` the default {doc}; the code's is {v}"
                 ),
                 (Some(Some(v)), None) => panic!(
-                    "docs/config.md: the row of `{key}` gives {} defaults for {} keys (the code's is {v})",
+                    "{file}: the row of `{key}` gives {} defaults for {} keys (the code's is {v})",
                     docs.len(),
                     keys.len()
                 ),
