@@ -24,9 +24,8 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::cpu::{exp, f32s, fast, tensor, with_f32};
 use crate::strided_gemm::{gemm_serial as gemm, View};
-use crate::swiglu::exp;
-use crate::train_ops::{f32s, fast, tensor, with_f32};
 
 /// Query heads, key/value heads and the head size of an attention layer.
 #[derive(Debug, Clone, Copy)]
@@ -440,6 +439,8 @@ mod tests {
     use candle_core::{Device, Tensor, Var};
 
     use super::{CausalAttention, Heads};
+    use crate::kernels::tests::randn;
+    use crate::train_ops::tests::check;
 
     /// The backward that recomputes the softmax (nothing kept) gives the gradients of the one
     /// that reads the kept weights, bit for bit.
@@ -473,5 +474,30 @@ mod tests {
             g.get(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap()
         };
         assert_eq!(grads(true), grads(false));
+    }
+
+    #[test]
+    fn causal_attention_matches_composite() {
+        // (b, h, kvh, t, d): grouped and plain heads, odd sizes, one position, the smallest head,
+        // a row longer than the tiny model's.
+        for (i, (b, h, kvh, t, d)) in [
+            (2, 4, 2, 7, 8),
+            (1, 3, 3, 1, 6),
+            (3, 2, 1, 13, 16),
+            (1, 8, 4, 20, 2),
+            (2, 2, 2, 70, 10),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let heads = Heads { h, kvh, d };
+            let qkv = randn(&[b, t, heads.qkv_width()], i as u64, 1.0);
+            // Tables need not be rotations for the two paths to agree.
+            let cos = randn(&[t, d / 2], 30 + i as u64, 1.0);
+            let sin = randn(&[t, d / 2], 40 + i as u64, 1.0);
+            check("causal_attention", &[qkv], |kern, x| {
+                crate::kernels::causal_attention(kern, &x[0], (&cos, &sin), heads, 0.7).unwrap()
+            });
+        }
     }
 }

@@ -340,7 +340,7 @@ mod simd {
             let (wp, wg) = w.split_at_mut(n_prefix);
             let max = scores::<C>(&q, pk, start..a.p, wp).max(scores::<C>(&q, gk, 0..len, wg));
             for ws in w.iter_mut() {
-                *ws = crate::swiglu::exp(*ws - max);
+                *ws = crate::cpu::exp(*ws - max);
             }
             let inv = 1.0 / sum8(w);
             let (wp, wg) = w.split_at(n_prefix);
@@ -351,17 +351,6 @@ mod simd {
                 _mm256_storeu_ps(out.as_mut_ptr().add(8 * c), *oc);
             }
         }
-    }
-}
-
-fn has_avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }
 
@@ -425,7 +414,7 @@ impl CustomOp3 for DecodeAttention<'_> {
             cap,
             d,
         };
-        let fast = has_avx2_fma();
+        let fast = crate::cpu::has_avx2_fma();
         let mut out = vec![0f32; b * h * d];
         out.par_chunks_mut(h * d)
             .enumerate()

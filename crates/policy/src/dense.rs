@@ -8,9 +8,9 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
+use crate::cpu::{f32s, tensor, with_f32, with_last};
 use crate::error::Result;
 use crate::strided_gemm::{gemm_tn, product, View};
-use crate::train_ops::{f32s, tensor, with_f32, with_last};
 
 /// `x w^T` for `x (..., in)`, `w (out, in)` through the fused op (f32 on the CPU; the caller
 /// checks).

@@ -18,7 +18,7 @@ pub(crate) enum Kernels {
     Composite,
     /// candle's fused kernels without backward (sampling only).
     Fused,
-    /// Our fused CPU kernels with their own backward (`train_ops.rs`): the training path.
+    /// Our fused CPU kernels with their own backward (`train_ops/`): the training path.
     /// Falls back to `Composite` off the CPU or outside f32.
     Trained,
 }

@@ -7,7 +7,7 @@
 //! [`Policy::completion_logprobs`] scores completions with gradients ([`TokenLogProbs`]).
 //!
 //! Two forwards share the weights: `model.rs` is the differentiable one, used for log-probs and
-//! training; on the CPU it runs our fused ops with their own backward (`train_ops.rs`,
+//! training; on the CPU it runs our fused ops with their own backward (`train_ops/`,
 //! `causal_attention.rs`: candle's own fused RMSNorm/RoPE/softmax drop gradients silently), and
 //! the composite candle ops elsewhere and as the test oracle (`kernels.rs` holds the switch).
 //! `inference.rs` is the sampling-only one
@@ -32,6 +32,7 @@
 
 mod causal_attention;
 mod config;
+mod cpu;
 mod decode_attention;
 mod dense;
 mod device;

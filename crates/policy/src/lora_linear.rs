@@ -14,11 +14,12 @@
 //! (`A (r, in)`, `B (out, r)`; see [`lora_linear`]); out `(..., out)`. The work is gemm's, which
 //! splits rows and columns, never the inner sum: results do not depend on the thread count.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 
+use crate::cpu::{f32s, tensor, with_f32, with_last};
 use crate::error::Result;
+use crate::lora::LoraBranch;
 use crate::strided_gemm::{gemm, gemm_tn, product, View};
-use crate::train_ops::{f32s, tensor, with_f32, with_last};
 
 /// `x w^T + scale (x a^T) b^T` for `x (..., in)`, `w (out, in)`, `a (r, in)`, `b (out, r)`,
 /// through the fused op (f32 on the CPU; the caller checks).
@@ -37,18 +38,67 @@ pub(crate) fn lora_linear(
     lora_linear_blocks(x, w, (a, b), scale, vec![whole])
 }
 
+/// `x w^T` for the stacked weight `w` of several projections (`outs`: each one's output rows, in
+/// order), plus `scale (x A^T) B^T` for the LoRA branches some of them have (`branches`, one
+/// entry per projection): the branches' `A`s stacked, their `B`s block-diagonal, so that
+/// projection p's rows see only its own `A`'s rows; the fused op (f32 on the CPU: the caller
+/// checks; every branch at the same `scale`).
+pub(crate) fn stacked_lora_linear(
+    x: &Tensor,
+    w: &Tensor,
+    branches: &[Option<LoraBranch<'_>>],
+    outs: &[usize],
+    scale: f64,
+) -> Result<Tensor> {
+    let rank: usize = branches
+        .iter()
+        .flatten()
+        .map(|b| b.pair.a.dim(0))
+        .sum::<candle_core::Result<usize>>()?;
+    let (mut a_rows, mut b_rows, mut blocks) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut at, mut row) = (0, 0);
+    for (br, &o) in branches.iter().zip(outs) {
+        let zeros = |n: usize| Tensor::zeros((o, n), DType::F32, x.device());
+        match br {
+            Some(br) => {
+                let r = br.pair.a.dim(0)?;
+                a_rows.push(br.pair.a.as_tensor().clone());
+                let parts = [
+                    zeros(at)?,
+                    br.pair.b.as_tensor().clone(),
+                    zeros(rank - at - r)?,
+                ];
+                let parts: Vec<&Tensor> = parts
+                    .iter()
+                    .filter(|t| t.dim(1).is_ok_and(|n| n > 0))
+                    .collect();
+                b_rows.push(Tensor::cat(&parts, 1)?);
+                blocks.push(Block {
+                    out: row..row + o,
+                    rank: at..at + r,
+                });
+                at += r;
+            }
+            None => b_rows.push(zeros(rank)?),
+        }
+        row += o;
+    }
+    let (a, b) = (Tensor::cat(&a_rows, 0)?, Tensor::cat(&b_rows, 0)?);
+    lora_linear_blocks(x, w, (&a, &b), scale, blocks)
+}
+
 /// A block of a block-diagonal `B`: the rows `out` of `B` that read the ranks `rank` of `A`
 /// (zeros elsewhere in those rows and columns).
 #[derive(Debug, Clone)]
-pub(crate) struct Block {
-    pub(crate) out: std::ops::Range<usize>,
-    pub(crate) rank: std::ops::Range<usize>,
+struct Block {
+    out: std::ops::Range<usize>,
+    rank: std::ops::Range<usize>,
 }
 
 /// [`lora_linear`] for a `B` that is zero outside `blocks` (stacked projections, each with its
 /// own pair: A's stacked, B block-diagonal); the backward's `B` products run per block, so the
 /// zeros cost nothing there.
-pub(crate) fn lora_linear_blocks(
+fn lora_linear_blocks(
     x: &Tensor,
     w: &Tensor,
     (a, b): (&Tensor, &Tensor),

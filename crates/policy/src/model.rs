@@ -18,7 +18,7 @@ use crate::dense::dense;
 use crate::error::Result;
 use crate::kernels::{causal_attention, trainable_fused, Kernels};
 use crate::lora::Adapter;
-use crate::lora_linear::{lora_linear, lora_linear_blocks, Block};
+use crate::lora_linear::{lora_linear, stacked_lora_linear};
 
 /// The seven projections of a layer, in Hugging Face/PEFT naming.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -402,9 +402,8 @@ impl Model {
     }
 
     /// `x` through layer `li`'s projections `ps` as one matmul of their stacked weights: rows
-    /// `[y_p0 | y_p1 | ...]`. Adapters on some of them join as one low-rank branch (their `A`s
-    /// stacked, their `B`s block-diagonal), so an adapter with `B = 0` leaves the output exactly
-    /// the base's.
+    /// `[y_p0 | y_p1 | ...]`. Adapters on some of them join as one low-rank branch
+    /// ([`stacked_lora_linear`]), so an adapter with `B = 0` leaves the output exactly the base's.
     fn stacked_projection(
         &self,
         k: Kernels,
@@ -452,41 +451,7 @@ impl Model {
             })
         };
         if k == Kernels::Trained && trainable_fused(x) && live.iter().all(|b| !b.dropout_on()) {
-            // B block-diagonal: projection p's rows see only its own A's rows.
-            let rank: usize = live
-                .iter()
-                .map(|b| b.pair.a.dim(0))
-                .sum::<candle_core::Result<usize>>()?;
-            let (mut a_rows, mut b_rows, mut blocks) = (Vec::new(), Vec::new(), Vec::new());
-            let (mut at, mut row) = (0, 0);
-            for (br, &o) in branches.iter().zip(&outs) {
-                let zeros = |n: usize| Tensor::zeros((o, n), DType::F32, &self.device);
-                match br {
-                    Some(br) => {
-                        let r = br.pair.a.dim(0)?;
-                        a_rows.push(br.pair.a.as_tensor().clone());
-                        let parts = [
-                            zeros(at)?,
-                            br.pair.b.as_tensor().clone(),
-                            zeros(rank - at - r)?,
-                        ];
-                        let parts: Vec<&Tensor> = parts
-                            .iter()
-                            .filter(|t| t.dim(1).is_ok_and(|n| n > 0))
-                            .collect();
-                        b_rows.push(Tensor::cat(&parts, 1)?);
-                        blocks.push(Block {
-                            out: row..row + o,
-                            rank: at..at + r,
-                        });
-                        at += r;
-                    }
-                    None => b_rows.push(zeros(rank)?),
-                }
-                row += o;
-            }
-            let (a, b) = (Tensor::cat(&a_rows, 0)?, Tensor::cat(&b_rows, 0)?);
-            let y = lora_linear_blocks(x, &weight, (&a, &b), first.scale, blocks)?;
+            let y = stacked_lora_linear(x, &weight, &branches, &outs, first.scale)?;
             return with_bias(y);
         }
         // The composite: the base, plus each branch's low-rank term (0 where none).

@@ -5,6 +5,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::cpu::{exp, fast};
 use crate::error::Result;
 
 /// `gu (rows, 2 * ff)` contiguous -> `silu(gu[:, :ff]) * gu[:, ff:]`, `(rows, ff)`: the fused op
@@ -19,41 +20,11 @@ pub(crate) fn swiglu(gu: &Tensor) -> Result<Tensor> {
 
 struct SwiGlu;
 
-/// `e^x` to ~2 ulp for `x` in `[-87, 88]` (clamped outside): `2^n * p(r)`, `x = n ln 2 + r`,
-/// `|r| <= ln 2 / 2`, degree-6 Taylor polynomial (truncation error `r^7/7! < 1e-7` relative).
-/// Branch-free integer bit tricks only, so that LLVM vectorises loops calling it.
-#[inline(always)]
-pub(crate) fn exp(x: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer in the mantissa
-    let x = x.clamp(-87.0, 88.0);
-    let t = x.mul_add(std::f32::consts::LOG2_E, MAGIC);
-    let n = t - MAGIC;
-    let r = n.mul_add(-0.693_145_75, x); // ln 2, high part
-    let r = n.mul_add(-1.428_606_8e-6, r); // ln 2, low part
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    // The low 9 bits of t's representation are n (mod 512); put n + 127 in the exponent field.
-    let scale = f32::from_bits(t.to_bits().wrapping_add(127) << 23);
-    p * scale
-}
-
 #[inline(always)]
 fn row(g: &[f32], u: &[f32], out: &mut [f32]) {
     for ((o, &g), &u) in out.iter_mut().zip(g).zip(u) {
         *o = g / (1.0 + exp(-g)) * u;
     }
-}
-
-/// [`row`] compiled for AVX2 + FMA.
-///
-/// # Safety
-/// The CPU must support `avx2` and `fma`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn row_avx2(g: &[f32], u: &[f32], out: &mut [f32]) {
-    row(g, u, out)
 }
 
 impl CustomOp1 for SwiGlu {
@@ -74,20 +45,15 @@ impl CustomOp1 for SwiGlu {
             _ => candle_core::bail!("swiglu: needs f32"),
         };
         let ff = two_ff / 2;
-        #[cfg(target_arch = "x86_64")]
-        let fast = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
         let mut out = vec![0f32; rows * ff];
         out.par_chunks_mut(ff.max(1))
             .zip(data.par_chunks(two_ff.max(1)))
             .for_each(|(o, x)| {
                 let (g, u) = x.split_at(ff);
-                #[cfg(target_arch = "x86_64")]
-                if fast {
-                    // SAFETY: the CPU supports avx2 and fma (checked above).
-                    unsafe { row_avx2(g, u, o) };
-                    return;
-                }
-                row(g, u, o);
+                fast(
+                    #[inline(always)]
+                    || row(g, u, o),
+                )
             });
         Ok((CpuStorage::F32(out), Shape::from((rows, ff))))
     }
@@ -97,19 +63,6 @@ impl CustomOp1 for SwiGlu {
 mod tests {
     use super::*;
     use candle_core::Device;
-
-    #[test]
-    fn exp_is_accurate_over_the_range() {
-        let mut worst = 0f64;
-        for i in -8700..8799 {
-            let x = i as f32 / 100.0 + 0.003;
-            let want = f64::from(x).exp();
-            worst = worst.max(((f64::from(exp(x)) - want) / want).abs());
-        }
-        assert!(worst < 5e-7, "max relative error {worst}");
-        assert_eq!(exp(-1000.0), exp(-87.0));
-        assert!(exp(1000.0).is_finite());
-    }
 
     #[test]
     fn matches_candle_silu_times_up() {
