@@ -65,6 +65,7 @@ pub use config::{
     WarmStartConfig, RESUMABLE_KEYS,
 };
 pub use eval::{evaluate, pass_rate, EvalResult, EvalSets};
+pub use metrics::{CellMetrics, EvalRecord, PassRates, StepMetrics};
 pub use rng::{stream_rng, stream_seed, Stream};
 pub use rollout::{encode_prompt, sample_groups, Group, Row};
 pub use train::{resume, train, RunEnd, TrainOptions, TrainSummary};
