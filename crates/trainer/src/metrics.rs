@@ -17,8 +17,8 @@ pub type PassRates = BTreeMap<String, BTreeMap<String, f64>>;
 /// One line of `metrics.jsonl`: one RL step, with TRL's names where TRL has one.
 ///
 /// Fields are declared in the order of their keys, sorted, so that the line reads as before this
-/// record was typed (serde_json wrote sorted maps); the update's statistics stay `f32`, as the
-/// update computes them, so the numbers print as before too. Reading requires every key: a line
+/// record was typed (serde_json wrote sorted maps); the update's `f32` statistics are widened to
+/// `f64`, as `json!` widened them, so the numbers print as before too. Reading requires every key: a line
 /// without one is an error naming the file, the line and the key, never a plot left blank. Keys
 /// it does not know are ignored, so a newer writer's extra keys still read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -27,13 +27,13 @@ pub struct StepMetrics {
     pub cells: BTreeMap<String, CellMetrics>,
     /// Fraction of tokens clipped above 1 + ε_high.
     #[serde(rename = "clip_ratio/high_mean")]
-    pub clip_high: f32,
+    pub clip_high: f64,
     /// Fraction of tokens clipped below 1 − ε_low.
     #[serde(rename = "clip_ratio/low_mean")]
-    pub clip_low: f32,
+    pub clip_low: f64,
     /// Fraction of tokens clipped either way.
     #[serde(rename = "clip_ratio/region_mean")]
-    pub clip_region: f32,
+    pub clip_region: f64,
     /// Fraction of completions cut off at `sampling.max_new_tokens`.
     #[serde(rename = "completions/clipped_ratio")]
     pub clipped_ratio: f64,
@@ -41,19 +41,19 @@ pub struct StepMetrics {
     #[serde(rename = "completions/mean_length")]
     pub mean_length: f64,
     /// Mean token entropy of the policy (0 without an update).
-    pub entropy: f32,
+    pub entropy: f64,
     /// Fraction of groups whose rewards are all equal.
     pub frac_reward_zero_std: f64,
     /// Global gradient norm before clipping (0 without an update).
-    pub grad_norm: f32,
+    pub grad_norm: f64,
     /// Fraction of the step's groups that were neither all correct nor all wrong.
     pub informative_fraction: f64,
     /// Mean k3 KL to the reference (0 when β = 0).
-    pub kl: f32,
+    pub kl: f64,
     /// The learning rate of the step's update.
     pub learning_rate: f64,
     /// The update's loss (0 without an update).
-    pub loss: f32,
+    pub loss: f64,
     /// Groups buffered for a later update.
     pub pending_groups: usize,
     /// The curriculum's current level per family.
