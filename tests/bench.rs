@@ -81,3 +81,38 @@ fn step_bench_trains_only_the_adapters_under_lora() {
         "{err}"
     );
 }
+
+#[test]
+fn taskgen_program_generates_and_verifies_a_program_family() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("workloads.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{TOY}\n[workload.taskgen_program]\nfamily = \"program\"\nprogram = \"sort(digits(add(a, b))); a:int[3]; b:int[3]\"\ncount = 2000\nseed = 0\n"
+        ),
+    )
+    .unwrap();
+    let out: Value = serde_json::from_str(
+        run_ok(&[
+            "bench",
+            "taskgen_program",
+            "--repeat",
+            "1",
+            "--workloads",
+            path.to_str().unwrap(),
+        ])
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(out["unit"], "items/s");
+    assert!(out["value"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        out["extra"]["knobs"],
+        serde_json::json!({ "a_digits": 3, "b_digits": 3 })
+    );
+    assert_eq!(
+        out["extra"]["program"],
+        "sort(digits(add(a, b))); a:int[3]; b:int[3]"
+    );
+}

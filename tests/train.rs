@@ -462,3 +462,114 @@ max_new_tokens = 12
         "no RL step should have run"
     );
 }
+
+#[test]
+fn a_program_family_trains_evaluates_and_resumes_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("programs.toml");
+    std::fs::write(
+        &config,
+        r#"
+seed = 0
+threads = 1
+[model]
+hidden_size = 32
+intermediate_size = 64
+num_hidden_layers = 1
+num_attention_heads = 2
+num_key_value_heads = 2
+max_position_embeddings = 64
+[[tasks.families]]
+program = "sum(digits(a)); a:int[2]"
+name = "digit_sum"
+[[tasks.families]]
+programs = "tasks/programs/lists.toml"
+name = "sorted_list"
+levels = [1, 2]
+[tasks.curriculum]
+type = "uniform"
+[sampling]
+group_size = 4
+tasks_per_step = 4
+max_new_tokens = 12
+[warm_start]
+steps = 30
+batch_size = 16
+lr = 3e-3
+levels = [1, 2]
+[train]
+max_steps = 2
+eval_every = 0
+checkpoint_every = 2
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    run_ok(&[
+        "train",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    // Both program families' cells took in groups.
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("checkpoint/state.json")).unwrap())
+            .unwrap();
+    for family in ["digit_sum", "sorted_list"] {
+        let attempts: u64 = state["curriculum"]["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["family"] == family)
+            .map(|c| c["attempts"].as_u64().unwrap())
+            .sum();
+        assert!(attempts > 0, "{family} has no observations");
+    }
+    // The run's config holds the programs inline: a resume does not read the file again.
+    let resolved = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(
+        resolved.contains("program = \"sort(l); l:list[10,2]\""),
+        "{resolved}"
+    );
+    assert!(!resolved.contains("programs ="), "{resolved}");
+    run_ok(&[
+        "train",
+        "--resume",
+        out.to_str().unwrap(),
+        "--max-steps",
+        "3",
+    ]);
+    assert_eq!(read_jsonl(&out.join("metrics.jsonl")).len(), 3);
+    // Greedy pass@1 per program on fresh instances (a text file, one program per line; the
+    // run's config for the sampling settings).
+    let programs = dir.path().join("programs.txt");
+    std::fs::write(
+        &programs,
+        "sum(digits(a)); a:int[2]\n\n# lists\nrev(l); l:list[3,1]\n",
+    )
+    .unwrap();
+    let eval: Value = serde_json::from_str(
+        run_ok(&[
+            "eval",
+            "--model",
+            out.join("model").to_str().unwrap(),
+            "--config",
+            out.join("config.toml").to_str().unwrap(),
+            "--programs",
+            programs.to_str().unwrap(),
+            "-n",
+            "3",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    let rows = eval["programs"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{eval}");
+    for r in rows {
+        assert_eq!(r["n"], 3);
+        let p = r["pass"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p), "{r}");
+    }
+    assert_eq!(rows[1]["program"], "rev(l); l:list[3,1]");
+    assert_eq!(rows[1]["name"], "line4");
+}

@@ -16,7 +16,8 @@ pub use workloads::Workloads;
 /// Arguments of `rlvr bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Workload name: taskgen_add, taskgen_bool, rollout_tiny, rollout_small, step_tiny, step_small.
+    /// Workload name: taskgen_add, taskgen_bool, taskgen_program, rollout_tiny, rollout_small,
+    /// step_tiny, step_small.
     pub workload: String,
     /// Workload shapes (TOML); defaults to the project's copy, benches/workloads.toml.
     #[arg(long)]
@@ -136,11 +137,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         anyhow::bail!("--shards must be at least 1");
     }
     let result = match args.workload.as_str() {
-        "taskgen_add" | "taskgen_bool" => taskgen::run(&workloads, &args)?,
+        "taskgen_add" | "taskgen_bool" | "taskgen_program" => taskgen::run(&workloads, &args)?,
         "rollout_tiny" | "rollout_small" => rollout::run(&workloads, &args)?,
         "step_tiny" | "step_small" => step::run(&workloads, &args)?,
         other => anyhow::bail!(
-            "unknown workload {other:?}: expected one of taskgen_add, taskgen_bool, rollout_tiny, rollout_small, step_tiny, step_small"
+            "unknown workload {other:?}: expected one of taskgen_add, taskgen_bool, taskgen_program, rollout_tiny, rollout_small, step_tiny, step_small"
         ),
     };
     println!("{}", serde_json::to_string(&result)?);

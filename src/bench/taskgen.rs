@@ -1,6 +1,7 @@
 //! The `taskgen_*` workloads: generate `count` tasks of a family at the workload's knobs and
 //! verify each gold answer (it must be accepted), on `--threads` threads. Figure: tasks per second.
-//! Bare style, natural format (the peers' closest setting: `Calculate a + b.`).
+//! Bare style, natural format (the peers' closest setting: `Calculate a + b.`). A workload with
+//! `program = "..."` generates that task program's tasks (output mode, declared sizes).
 
 use std::time::Instant;
 
@@ -12,8 +13,21 @@ use super::{BenchArgs, BenchResult, Workloads};
 
 /// Runs a `taskgen_*` workload.
 pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResult> {
-    let w: TaskgenWorkload = workloads.get(&args.workload)?;
-    let registry = Registry::builtin();
+    let mut w: TaskgenWorkload = workloads.get(&args.workload)?;
+    let mut registry = Registry::builtin();
+    if let Some(text) = &w.program {
+        // A program family named after the workload, at the program's declared sizes.
+        let program = tasks::program::Program::parse(text)
+            .with_context(|| format!("[workload.{}] program = {text:?}", args.workload))?;
+        let family = tasks::program::ProgramFamily::new(
+            &args.workload,
+            program,
+            tasks::program::Mode::Output,
+        )
+        .with_context(|| format!("[workload.{}]", args.workload))?;
+        registry.register(Box::new(family));
+        w.family = args.workload.clone();
+    }
     let mut overrides = Knobs::new();
     for (name, value) in &w.knobs {
         let v = match value {
@@ -58,7 +72,7 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         .map(|_| pass(w.count))
         .collect::<anyhow::Result<Vec<f64>>>()?;
     let extra = serde_json::json!({
-        "family": w.family, "knobs": knobs, "count": w.count, "threads": threads,
+        "family": w.family, "program": w.program, "knobs": knobs, "count": w.count, "threads": threads,
         "style": "bare", "format": format.as_str(),
     });
     Ok(BenchResult::new(&args.workload, "items/s", runs, extra))

@@ -68,6 +68,9 @@ pub struct TaskgenWorkload {
     pub family: String,
     pub count: usize,
     pub seed: u64,
+    /// `family = "program"`: the task program (its family is made from the text).
+    #[serde(default)]
+    pub program: Option<String>,
     /// The family's knobs (`digits`, `vars`, `depth`, ...).
     #[serde(flatten)]
     pub knobs: BTreeMap<String, toml::Value>,

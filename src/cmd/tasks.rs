@@ -1,6 +1,6 @@
 //! `rlvr tasks`: list families, sample tasks, verify completions, export the frozen eval sets and
-//! import external JSONL tasks, and evolve task-program families. Every command writes JSON lines
-//! (or a table) to stdout.
+//! import external JSONL tasks, check program files and evolve task-program families. Every
+//! command writes JSON lines (or a table) to stdout.
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde::Deserialize;
-use tasks::program::{Cell, EvolveConfig, Evolver};
+use tasks::program::{read_specs, Cell, EvolveConfig, Evolver, Mode};
 use tasks::{
-    eval_file_name, import_jsonl, EvalSet, ExternalVerifier, Knobs, NumberFormat, PromptStyle,
-    Reason, Registry, Task, Verdict,
+    eval_file_name, import_jsonl, EvalSet, ExternalVerifier, FamilyConfig, Knobs, NumberFormat,
+    PromptStyle, Reason, Registry, Task, TasksConfig, Verdict,
 };
 use trainer::report::EvolvePoint;
 
@@ -30,6 +30,9 @@ pub enum TasksCommand {
         /// One JSON object per family (name, doc, knobs, levels, formats) instead of a table.
         #[arg(long)]
         json: bool,
+        /// List the families of this program file instead of the built-ins (repeatable).
+        #[arg(long, value_name = "FILE")]
+        programs: Vec<PathBuf>,
     },
     /// Print generated tasks, one JSON object per line.
     Sample(SampleArgs),
@@ -39,6 +42,12 @@ pub enum TasksCommand {
     Export(ExportArgs),
     /// Convert external `{"question", "answer"}` JSONL (reasoning-gym's) into tasks.
     Import(ImportArgs),
+    /// Check a program file: parse, type-check and run each program on the probe inputs.
+    ///
+    /// FILE is a program TOML file (tasks/programs/*.toml) or a text file with one program per
+    /// line. Prints one JSON line per program: its fingerprint, mode and levels, or why it is
+    /// rejected (exit status 2 if any is). Programs with equal fingerprints are one family.
+    Check(CheckArgs),
     /// Grow an archive of distinct task-program families from the primitives alone.
     ///
     /// Writes DIR/archive.jsonl (one family per line: program, fingerprint, cell, lineage),
@@ -66,9 +75,24 @@ pub struct EvolveArgs {
 
 /// Arguments of `rlvr tasks sample`.
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["family", "program"]))]
 pub struct SampleArgs {
-    /// Family name (see `rlvr tasks list`).
-    pub family: String,
+    /// Family name (see `rlvr tasks list`; with --programs FILE, the file's too).
+    pub family: Option<String>,
+    /// A task program to sample instead of a family, e.g.
+    /// `--program "sort(digits(add(a, b))); a:int[3]; b:int[3]"`; its knobs are its input sizes
+    /// (`--knob a_digits=5`), its levels one per digit.
+    #[arg(long, value_name = "TEXT")]
+    pub program: Option<String>,
+    /// With --program: output (compute the result) or input (find an input for the result).
+    #[arg(long, value_parser = parse_mode)]
+    pub mode: Option<Mode>,
+    /// With --program --mode input: the input to find (default: the first int or list input).
+    #[arg(long, value_name = "INPUT", requires = "program")]
+    pub solve: Option<String>,
+    /// Register the families of this program file, so that FAMILY may name one (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub programs: Vec<PathBuf>,
     /// Set a knob (repeatable), e.g. `--knob digits=3`.
     #[arg(long = "knob", value_name = "NAME=VALUE")]
     pub knobs: Vec<String>,
@@ -89,6 +113,13 @@ pub struct SampleArgs {
     pub format: NumberFormat,
 }
 
+/// Arguments of `rlvr tasks check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Program TOML file, or a text file with one program per line.
+    pub file: PathBuf,
+}
+
 /// Arguments of `rlvr tasks export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -104,6 +135,10 @@ pub struct ExportArgs {
     /// Tasks per level of every other family (bare, natural).
     #[arg(long, default_value_t = 100)]
     pub others: usize,
+    /// Export the families of this program file (bare, natural, --others per level) instead of
+    /// the built-ins (repeatable; --family picks among them).
+    #[arg(long, value_name = "FILE")]
+    pub programs: Vec<PathBuf>,
 }
 
 /// Arguments of `rlvr tasks import`.
@@ -119,7 +154,7 @@ pub struct ImportArgs {
     pub out: Option<PathBuf>,
 }
 
-fn parse_style(s: &str) -> Result<PromptStyle, String> {
+pub(crate) fn parse_style(s: &str) -> Result<PromptStyle, String> {
     match s {
         "bare" => Ok(PromptStyle::Bare),
         "tagged" => Ok(PromptStyle::Tagged),
@@ -127,7 +162,15 @@ fn parse_style(s: &str) -> Result<PromptStyle, String> {
     }
 }
 
-fn parse_format(s: &str) -> Result<NumberFormat, String> {
+pub(crate) fn parse_mode(s: &str) -> Result<Mode, String> {
+    match s {
+        "output" => Ok(Mode::Output),
+        "input" => Ok(Mode::Input),
+        _ => Err(format!("unknown mode {s:?}: expected output or input")),
+    }
+}
+
+pub(crate) fn parse_format(s: &str) -> Result<NumberFormat, String> {
     match s {
         "natural" => Ok(NumberFormat::Natural),
         "fixed_width_lsb_first" => Ok(NumberFormat::FixedWidthLsbFirst),
@@ -141,18 +184,58 @@ fn parse_format(s: &str) -> Result<NumberFormat, String> {
 pub fn run(args: TasksArgs) -> anyhow::Result<()> {
     let registry = Registry::builtin();
     match args.command {
-        TasksCommand::List { json } => list(&registry, json),
-        TasksCommand::Sample(a) => sample(&registry, a),
+        TasksCommand::List { json, programs } => {
+            let (registry, names) = with_program_files(&programs)?;
+            list(&registry, json, (!programs.is_empty()).then_some(&names))
+        }
+        TasksCommand::Sample(a) => sample(a),
         TasksCommand::Verify => verify_stdin(&registry),
-        TasksCommand::Export(a) => export(&registry, a),
+        TasksCommand::Export(a) => export(a),
         TasksCommand::Import(a) => import(&registry, a),
+        TasksCommand::Check(a) => check(&a.file),
         TasksCommand::Evolve(a) => evolve(a),
     }
 }
 
-fn list(registry: &Registry, json: bool) -> anyhow::Result<()> {
+/// The built-in registry with the families of `files` registered, and their names.
+fn with_program_files(files: &[PathBuf]) -> anyhow::Result<(Registry, Vec<String>)> {
+    for path in files {
+        // Checked here first, so that an error names the file rather than a config key.
+        tasks::program::ProgramFile::load(path)?;
+    }
+    let entries = files
+        .iter()
+        .map(|path| FamilyConfig {
+            name: String::new(),
+            programs: Some(path.clone()),
+            levels: [0, 0],
+            ..FamilyConfig::default()
+        })
+        .collect();
+    with_entries(entries)
+}
+
+/// The built-in registry with program `entries` registered, and their families' names.
+fn with_entries(entries: Vec<FamilyConfig>) -> anyhow::Result<(Registry, Vec<String>)> {
+    let mut registry = Registry::builtin();
+    if entries.is_empty() {
+        return Ok((registry, Vec::new()));
+    }
+    let cfg = TasksConfig {
+        families: entries,
+        ..TasksConfig::default()
+    };
+    let expanded = registry.register_programs(&cfg)?;
+    let names = expanded.families.into_iter().map(|f| f.name).collect();
+    Ok((registry, names))
+}
+
+fn list(registry: &Registry, json: bool, only: Option<&Vec<String>>) -> anyhow::Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     for fam in registry.iter() {
+        if only.is_some_and(|names| !names.iter().any(|n| n == fam.name())) {
+            continue;
+        }
         let levels: Vec<serde_json::Value> = fam
             .ladder()
             .iter()
@@ -202,20 +285,126 @@ fn parse_knobs(specs: &[String]) -> anyhow::Result<Knobs> {
     Ok(knobs)
 }
 
-fn sample(registry: &Registry, a: SampleArgs) -> anyhow::Result<()> {
+fn sample(a: SampleArgs) -> anyhow::Result<()> {
     let knobs = parse_knobs(&a.knobs)?;
+    let (registry, family) = match &a.program {
+        Some(text) => {
+            let entry = FamilyConfig {
+                name: String::new(),
+                program: Some(text.clone()),
+                mode: a.mode,
+                solve: a.solve.clone(),
+                levels: [0, 0],
+                ..FamilyConfig::default()
+            };
+            let (registry, names) =
+                with_entries(vec![entry]).with_context(|| format!("--program {text:?}"))?;
+            let name = names.into_iter().next().context("no family registered")?;
+            (registry, name)
+        }
+        None => {
+            if a.mode.is_some() {
+                bail!("--mode applies to --program (a file's programs have their own mode)");
+            }
+            let (registry, _) = with_program_files(&a.programs)?;
+            (
+                registry,
+                a.family
+                    .clone()
+                    .context("a family or --program is needed")?,
+            )
+        }
+    };
     let mut out = BufWriter::new(std::io::stdout().lock());
     for i in 0..a.n as u64 {
         let seed = a.seed.wrapping_add(i);
         let task = match a.level {
             Some(level) => {
-                registry.generate_level(&a.family, level, &knobs, a.style, a.format, seed)?
+                registry.generate_level(&family, level, &knobs, a.style, a.format, seed)?
             }
-            None => registry.generate(&a.family, &knobs, a.style, a.format, seed)?,
+            None => registry.generate(&family, &knobs, a.style, a.format, seed)?,
         };
         writeln!(out, "{}", serde_json::to_string(&task)?)?;
     }
     out.flush()?;
+    Ok(())
+}
+
+/// What `rlvr tasks check` prints for one program.
+#[derive(serde::Serialize)]
+struct Checked {
+    name: String,
+    program: String,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fingerprint: Option<tasks::program::Fingerprint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<Mode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<tasks::program::Type>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    depth: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    levels: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    same_family_as: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// One JSON line per program of `file`: kept (fingerprint, mode, levels) or rejected (why).
+fn check(file: &std::path::Path) -> anyhow::Result<()> {
+    use tasks::Family;
+    let specs = read_specs(file)?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut rejected = 0;
+    let mut seen: Vec<(tasks::program::Fingerprint, String)> = Vec::new();
+    for spec in &specs {
+        let mut line = Checked {
+            name: spec.name.clone(),
+            program: spec.program.clone(),
+            ok: false,
+            fingerprint: None,
+            mode: None,
+            output: None,
+            depth: None,
+            levels: None,
+            same_family_as: None,
+            error: None,
+        };
+        match spec.family() {
+            Ok(family) => {
+                let p = family.program();
+                let fingerprint = p.fingerprint()?;
+                line.same_family_as = seen
+                    .iter()
+                    .find(|(f, _)| *f == fingerprint)
+                    .map(|(_, n)| n.clone());
+                seen.push((fingerprint, spec.name.clone()));
+                line.program = p.to_string();
+                line.ok = true;
+                line.fingerprint = Some(fingerprint);
+                line.mode = Some(family.mode());
+                line.output = Some(p.output_type());
+                line.depth = Some(p.depth());
+                line.levels = Some(family.ladder().len());
+            }
+            Err(e) => {
+                rejected += 1;
+                line.error = Some(e.to_string());
+            }
+        }
+        writeln!(out, "{}", serde_json::to_string(&line)?)?;
+    }
+    out.flush()?;
+    if rejected > 0 {
+        bail!(
+            "{}: {rejected} of {} programs rejected",
+            file.display(),
+            specs.len()
+        );
+    }
+    eprintln!("{}: {} programs, all valid", file.display(), specs.len());
     Ok(())
 }
 
@@ -254,13 +443,17 @@ fn verify_lines(
     Ok(())
 }
 
-fn export(registry: &Registry, a: ExportArgs) -> anyhow::Result<()> {
+fn export(a: ExportArgs) -> anyhow::Result<()> {
+    let (registry, programs) = with_program_files(&a.programs)?;
     for name in &a.families {
         registry.get(name)?;
     }
     let mut out = BufWriter::new(std::io::stdout().lock());
     for fam in registry.iter() {
         if !a.families.is_empty() && !a.families.iter().any(|f| f == fam.name()) {
+            continue;
+        }
+        if !a.programs.is_empty() && !programs.iter().any(|p| p == fam.name()) {
             continue;
         }
         let (format, n, overrides) = if fam.name() == "addition" {
@@ -274,7 +467,7 @@ fn export(registry: &Registry, a: ExportArgs) -> anyhow::Result<()> {
         };
         for level in 1..=fam.ladder().len() as u32 {
             let set = EvalSet::generate(
-                registry,
+                &registry,
                 fam.name(),
                 level,
                 &overrides,

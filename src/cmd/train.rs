@@ -36,7 +36,7 @@ pub struct TrainArgs {
 
 /// Runs `rlvr train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let opts = trainer::TrainOptions {
+    let mut opts = trainer::TrainOptions {
         progress: true,
         ..trainer::TrainOptions::default()
     };
@@ -53,7 +53,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         if let Some(seed) = args.seed {
             sets.push(format!("seed={seed}"));
         }
-        let cfg: trainer::RunConfig = crate::config::load(&path, &sets)?;
+        let mut cfg: trainer::RunConfig = crate::config::load(&path, &sets)?;
+        // Program entries (`program = "..."`, `programs = "FILE"`) become registered families.
+        let mut registry = tasks::Registry::builtin();
+        cfg.tasks = registry
+            .register_programs(&cfg.tasks)
+            .with_context(|| format!("in config {}", path.display()))?;
+        opts.registry = std::sync::Arc::new(registry);
         cfg.validate_with(&opts.registry)
             .with_context(|| format!("in config {}", path.display()))?;
         let out = args.out.unwrap_or_else(|| {

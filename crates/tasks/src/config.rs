@@ -39,22 +39,91 @@ pub struct TasksConfig {
     pub stats: StatsConfig,
 }
 
-/// One family in play.
+/// One family in play: a registered family by `name`, or a program family (`program` or
+/// `programs`; see [`crate::Registry::register_programs`], which turns program entries into
+/// registered families before anything else reads the config).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(from = "FamilyToml")]
 pub struct FamilyConfig {
-    /// Registered family name.
+    /// Registered family name. A `program` entry: the family's name (empty when not given:
+    /// `program_` and 8 hex digits of the program's hash). A `programs` entry: the one program
+    /// of the file to use (empty when not given: all of them).
     pub name: String,
+    /// A task program with its declarations (`sum(digits(a)); a:int[6]`): this entry is that
+    /// program's family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    /// A program file (`tasks/programs/digits.toml`): its programs are families, one entry each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub programs: Option<std::path::PathBuf>,
+    /// A `program` entry: output (compute the result, the default) or input (find an input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<crate::program::Mode>,
+    /// A `program` entry in input mode: the input to find (default: the first int or list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solve: Option<String>,
+    /// A `program` entry: its levels as knob settings (default: one level per digit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ladder: Vec<Knobs>,
     /// Number format.
     pub format: NumberFormat,
     /// Knobs fixed at every level (e.g. `width = 8`), set over the ladder's.
     pub knobs: Knobs,
-    /// Ladder levels in play, inclusive `[min, max]`.
+    /// Ladder levels in play, inclusive `[min, max]`. A program entry without it: `[0, 0]`
+    /// until its programs are registered, then its whole ladder.
     pub levels: [u32; 2],
     /// Level where `fixed`, `ladder` and `frontier` start.
     pub start_level: u32,
-    /// Relative sampling weight among families.
+    /// Relative sampling weight among families (each family of a `programs` entry has it).
     pub weight: f64,
+}
+
+/// [`FamilyConfig`] as written: the same keys, each optional, so that a program entry can tell
+/// a key left out from its default.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FamilyToml {
+    name: Option<String>,
+    program: Option<String>,
+    programs: Option<std::path::PathBuf>,
+    mode: Option<crate::program::Mode>,
+    solve: Option<String>,
+    #[serde(default)]
+    ladder: Vec<Knobs>,
+    format: Option<NumberFormat>,
+    knobs: Option<Knobs>,
+    levels: Option<[u32; 2]>,
+    start_level: Option<u32>,
+    weight: Option<f64>,
+}
+
+impl From<FamilyToml> for FamilyConfig {
+    fn from(t: FamilyToml) -> Self {
+        let d = FamilyConfig::default();
+        let program = t.program.is_some() || t.programs.is_some();
+        Self {
+            name: t
+                .name
+                .unwrap_or_else(|| if program { String::new() } else { d.name }),
+            program: t.program,
+            programs: t.programs,
+            mode: t.mode,
+            solve: t.solve,
+            ladder: t.ladder,
+            format: t.format.unwrap_or(d.format),
+            knobs: t.knobs.unwrap_or(d.knobs),
+            levels: t.levels.unwrap_or(if program { [0, 0] } else { d.levels }),
+            start_level: t.start_level.unwrap_or(d.start_level),
+            weight: t.weight.unwrap_or(d.weight),
+        }
+    }
+}
+
+impl FamilyConfig {
+    /// Whether this entry names a program or a program file.
+    pub fn is_program(&self) -> bool {
+        self.program.is_some() || self.programs.is_some()
+    }
 }
 
 /// Rates of the per-cell exponential moving averages (per observed group).
@@ -100,6 +169,11 @@ impl Default for FamilyConfig {
     fn default() -> Self {
         Self {
             name: "addition".into(),
+            program: None,
+            programs: None,
+            mode: None,
+            solve: None,
+            ladder: Vec::new(),
             format: NumberFormat::Natural,
             knobs: Knobs::new(),
             levels: [1, 8],
@@ -197,6 +271,28 @@ impl TasksConfig {
         }
         for (i, f) in self.families.iter().enumerate() {
             let key = |k: &str| format!("families[{i}].{k}");
+            if f.programs.is_some() || (f.is_program() && (f.name.is_empty() || f.levels[0] == 0)) {
+                return Err(bad(
+                    key("program"),
+                    f.program.as_deref().map_or_else(
+                        || {
+                            format!(
+                                "{:?}",
+                                f.programs.as_deref().unwrap_or(std::path::Path::new(""))
+                            )
+                        },
+                        |p| format!("{p:?}"),
+                    ),
+                    "a program entry: register its programs first (Registry::register_programs)",
+                ));
+            }
+            if !f.is_program() && (f.mode.is_some() || f.solve.is_some() || !f.ladder.is_empty()) {
+                return Err(bad(
+                    key("mode"),
+                    &f.name,
+                    "mode, solve and ladder apply to program entries only",
+                ));
+            }
             let fam = registry
                 .get(&f.name)
                 .map_err(|e| bad(key("name"), &f.name, e.to_string()))?;

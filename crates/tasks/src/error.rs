@@ -117,6 +117,36 @@ pub enum TasksError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A program family that cannot be made: an invalid program, name, mode or ladder.
+    #[error("program family {family}: {why}")]
+    ProgramFamily {
+        /// The family's name.
+        family: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A bad value in a program file (or a file that does not parse).
+    #[error("{path}: {key} = {value}: {why}")]
+    ProgramFile {
+        /// The file.
+        path: PathBuf,
+        /// Where in it (`program[2].ladder`), or `file`.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// No input of a program family runs at these knobs (after every redraw and every probe).
+    #[error("program family {family}: no instance runs at {knobs}: {error}")]
+    NoInstance {
+        /// The family.
+        family: String,
+        /// The knobs, as `a_digits=3,...`.
+        knobs: String,
+        /// The last execution error.
+        error: crate::program::ExecError,
+    },
     /// An unknown verifier name for imported tasks.
     #[error("unknown verifier {name:?}; known verifiers: exact_string, exact_number, countdown")]
     UnknownVerifier {

@@ -144,6 +144,9 @@ pub trait Family: Send + Sync {
 pub struct Registry {
     families: Vec<Arc<dyn Family>>,
     strategies: Strategies,
+    /// Families registered from program entries, by name: what made them (so that the same
+    /// program may be registered again, e.g. on resume, and nothing else may take its name).
+    programs: std::collections::BTreeMap<String, String>,
 }
 
 impl fmt::Debug for Registry {
@@ -161,6 +164,7 @@ impl Registry {
         Self {
             families: crate::families::builtin(),
             strategies: Strategies::builtin(),
+            programs: Default::default(),
         }
     }
 
@@ -169,13 +173,32 @@ impl Registry {
         Self {
             families: Vec::new(),
             strategies: Strategies::empty(),
+            programs: Default::default(),
         }
     }
 
     /// Adds (or replaces, by name) a family.
     pub fn register(&mut self, family: Box<dyn Family>) {
+        self.programs.remove(family.name());
         self.families.retain(|f| f.name() != family.name());
         self.families.push(Arc::from(family));
+    }
+
+    /// What registered the program family `name` (see [`Registry::register_programs`]).
+    pub(crate) fn program_source(&self, name: &str) -> Option<&str> {
+        self.programs.get(name).map(String::as_str)
+    }
+
+    /// Registers a program family made from `source` (a description of its program, mode,
+    /// solve and ladder).
+    pub(crate) fn register_program(
+        &mut self,
+        family: crate::program::ProgramFamily,
+        source: String,
+    ) {
+        let name = family.name().to_string();
+        self.register(Box::new(family));
+        self.programs.insert(name, source);
     }
 
     /// Adds (or replaces) the curriculum strategy that `[tasks.curriculum] type = "name"` selects,
@@ -249,8 +272,13 @@ impl Registry {
     }
 
     /// Decides `completion` for `task` with its family here (or an import verifier); never
-    /// panics: a family known to neither gives an incorrect verdict naming it.
+    /// panics: a family known to neither gives an incorrect verdict naming it. A program task
+    /// (one with a `program` field) is decided by the program executor from the task alone,
+    /// whether or not its family is registered ([`crate::program::verify`]).
     pub fn verify(&self, task: &Task, completion: &str) -> Verdict {
+        if task.program.is_some() {
+            return crate::program::verify(task, completion);
+        }
         match self.get(&task.family) {
             Ok(family) => family.verify(task, completion),
             Err(_) => match crate::import::verify_external(task, completion) {

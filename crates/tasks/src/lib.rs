@@ -26,7 +26,11 @@
 //! Task programs ([`program`]) make families without Rust: a typed one-line expression such as
 //! `sort(digits(add(a, b))); a:int[3]; b:int[3]` whose executor computes the answer, a behavioural
 //! fingerprint that says which programs are one family, and an evolver that grows an archive of
-//! distinct families from the primitives alone.
+//! distinct families from the primitives alone. [`program::ProgramFamily`] makes a program a
+//! [`Family`] (output or input mode; knobs = its input sizes); program files
+//! (`tasks/programs/*.toml`, [`program::ProgramFile`]) and a config's `program`/`programs`
+//! entries become registered families through [`Registry::register_programs`]; a program task
+//! carries its program and verifies from its JSON line alone ([`program::verify`]).
 //!
 //! ```
 //! use tasks::{Knobs, NumberFormat, PromptStyle, Registry};

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::knobs::Knobs;
+use crate::program::{Inputs, Mode, Value};
 use crate::rng::{hash64, hex16};
 
 /// How a prompt is laid out and where the answer goes.
@@ -81,6 +82,25 @@ pub struct Task {
     /// empty for families whose answer is unique.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub data: String,
+    /// Program tasks only: the program text with its declarations at the task's knobs
+    /// (`sort(digits(add(a, b))); a:int[3]; b:int[3]`). A task carrying it is verified by the
+    /// program executor, whatever its family (see [`crate::program::verify`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    /// Program tasks only: compute the output (`output`) or find an input (`input`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Program tasks in input mode: the input to find.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solve: Option<String>,
+    /// Program tasks only: the drawn input values by name (in input mode, the one to find holds
+    /// the reference solution; any input that gives `value` is correct).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Inputs>,
+    /// Program tasks only: the program's output on `inputs` (the answer in output mode, the
+    /// target in input mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
 }
 
 impl Task {
@@ -107,6 +127,11 @@ impl Task {
             prompt,
             answer,
             data,
+            program: None,
+            mode: None,
+            solve: None,
+            inputs: None,
+            value: None,
         }
     }
 

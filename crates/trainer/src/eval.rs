@@ -64,6 +64,7 @@ impl EvalSets {
                             && f.format == task.format
                             && (f.levels[0]..=f.levels[1]).contains(&level)
                             && knobs_agree(&f.knobs, &task.knobs)
+                            && same_expression(f.program.as_deref(), task.program.as_deref())
                     });
                 if wanted {
                     let set = out
@@ -76,6 +77,17 @@ impl EvalSets {
                         set.push(task);
                     }
                 }
+            }
+        }
+        for f in &cfg.tasks.families {
+            if !out.sets.contains_key(&f.name) {
+                tracing::warn!(
+                    family = %f.name,
+                    dir = %dir.display(),
+                    "no eval tasks for this family: it has no row in the jaggedness map (write a \
+                     set with `rlvr tasks export --family NAME`, with --programs FILE for a \
+                     program family)"
+                );
             }
         }
         Ok(out)
@@ -93,6 +105,17 @@ impl EvalSets {
     /// No eval task in play.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// A program family's eval task shows the family's expression (the text before the first `;`;
+/// the sizes differ by level): a program file changed under an old eval set is not mixed in.
+fn same_expression(family: Option<&str>, task: Option<&str>) -> bool {
+    let expr = |p: &str| p.split(';').next().unwrap_or_default().trim().to_string();
+    match (family, task) {
+        (None, None) => true,
+        (Some(f), Some(t)) => expr(f) == expr(t),
+        _ => false,
     }
 }
 

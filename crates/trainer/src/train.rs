@@ -105,10 +105,24 @@ struct Run {
     evals: JsonlWriter,
 }
 
+/// `opts.registry` with the program families that `cfg` names registered, and `cfg`'s program
+/// entries replaced by one entry per family (so the run's config.toml is self-contained; see
+/// `tasks::Registry::register_programs`). Without program entries: the registry as it is.
+fn with_programs(cfg: &mut RunConfig, opts: &TrainOptions) -> Result<Arc<tasks::Registry>> {
+    if !cfg.tasks.families.iter().any(|f| f.is_program()) {
+        return Ok(opts.registry.clone());
+    }
+    let mut registry = (*opts.registry).clone();
+    cfg.tasks = registry
+        .register_programs(&cfg.tasks)
+        .map_err(|e| Error::Config(format!("[tasks]: {e}")))?;
+    Ok(Arc::new(registry))
+}
+
 /// Starts a new run in `out` (created; must not hold a run already), with the families and
 /// strategies of `opts.registry`.
 pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
-    let registry = opts.registry.clone();
+    let registry = with_programs(&mut cfg, opts)?;
     cfg.validate_with(&registry)?;
     // Every curriculum parameter written out, defaults included.
     cfg.tasks = cfg
@@ -243,7 +257,7 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
 /// the run started are refused. `opts.registry` must hold the families and strategies the run
 /// used.
 pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<TrainSummary> {
-    let registry = opts.registry.clone();
+    let registry = with_programs(&mut cfg, opts)?;
     let path = dir.join("config.toml");
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
         path: path.clone(),

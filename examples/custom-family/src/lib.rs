@@ -1,4 +1,4 @@
-//! rlvr extended from outside its crates: the README's `Reverse` family (reverse a string of
+//! rlvr extended from outside its crates: the `Reverse` family of docs/tasks.md (reverse a string of
 //! digits), a `round_robin` curriculum strategy, both registered in a [`Registry`] value, and a
 //! short GRPO run on them through the trainer's public API ([`train`]).
 //!
@@ -15,7 +15,7 @@ use tasks::{
     Registry, Strategy, StrategyConfig, Task, TaskRng, TasksError, Verdict,
 };
 
-// `Reverse` as README.md prints it (compact lines), hence `rustfmt::skip`.
+// `Reverse` as docs/tasks.md prints it (compact lines), hence `rustfmt::skip`.
 
 /// Reverse a string of digits.
 pub struct Reverse;

@@ -272,6 +272,7 @@ mod tests {
                 levels: [5, 7],
                 start_level: 5,
                 weight: 1.0,
+                ..FamilyConfig::default()
             }],
             curriculum: CurriculumConfig::new(
                 "learnability",

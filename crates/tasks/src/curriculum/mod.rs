@@ -383,6 +383,7 @@ mod tests {
             levels: [1, 4],
             start_level: 2,
             weight: 0.5,
+            ..FamilyConfig::default()
         });
         c
     }

@@ -48,6 +48,17 @@
 //! returns the [`Fingerprint`]: equal fingerprints are one family (`add(a, 0)` and `a`). The
 //! [`Evolver`] grows an [`Archive`] of distinct valid families from the primitives alone.
 //!
+//! # Tasks
+//! [`ProgramFamily`] is a program as a [`crate::Family`]: knobs are the input sizes (`a_digits`,
+//! `l_len`, `l_digits`), a task draws inputs from its seed (redrawing the rare input the program
+//! fails on, [`draw_instance`]) and asks for the result ([`Mode::Output`]) or for an input that
+//! gives a shown result ([`Mode::Input`]: any such input within its declared size is right).
+//! Prompts (bare `sort(digits(add(a,b))) a=883 b=431 =`, or tagged), both number formats
+//! (fixed-width pads to [`width`] bounds) and the one answer format (`[1,1,3,4]`, `-42`, `true`)
+//! are documented in `docs/task-programs.md`. [`verify`] decides a program task from its own
+//! fields (`program`, `inputs`, `value`, `mode`, `solve`). [`ProgramFile`] reads
+//! `tasks/programs/*.toml`; `Registry::register_programs` registers a run config's programs.
+//!
 //! ```
 //! use tasks::program::{Program, Value, Limits, Validity};
 //!
@@ -63,25 +74,35 @@ mod archive;
 mod error;
 mod evolve;
 mod exec;
+mod family;
+mod file;
 mod fingerprint;
 mod grammar;
+mod instance;
+mod register;
+mod render;
 mod syntax;
 mod tree;
 mod types;
 mod value;
+mod width;
 
 pub use archive::{Archive, Cell, Edit, FamilyRecord, Lineage};
 pub use error::{ExecError, Invalid, ProgramError};
 pub use evolve::{EvolveConfig, EvolveStats, Evolver, Fitness, Uniform};
 pub use exec::{floor_div, Limits};
+pub use family::{valid_name, ProgramFamily, MAX_NAME_LEN};
+pub use file::{read_specs, ProgramFile, ProgramSpec};
 pub use fingerprint::{probe_inputs, Fingerprint, Validity, NUM_PROBES};
 pub use grammar::GrammarConfig;
+pub use instance::{draw_instance, verify, Inputs, Mode, MAX_DRAWS};
 pub use syntax::{MAX_DEPTH, MAX_TEXT_LEN};
 pub use tree::{Expr, Program};
 pub use types::{
     Input, InputKind, Prim, Type, MAX_INPUTS, MAX_INT, MAX_INT_DIGITS, MAX_LIST_LEN, PRIMS,
 };
 pub use value::Value;
+pub use width::{width, Width};
 
 use crate::rng::TaskRng;
 use exec::Machine;
