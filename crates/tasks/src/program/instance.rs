@@ -201,7 +201,11 @@ impl Texts {
         Texts {
             canonical: render::canonical_expr(&p.expr, &p.inputs),
             compact,
-            names: p.inputs.iter().map(|d| Arc::from(d.name.as_str())).collect(),
+            names: p
+                .inputs
+                .iter()
+                .map(|d| Arc::from(d.name.as_str()))
+                .collect(),
         }
     }
 }

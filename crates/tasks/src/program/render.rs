@@ -444,7 +444,9 @@ pub(crate) fn same_value(
 ) -> Result<bool, ReadError> {
     match ty {
         Type::Int => Ok(read_int(got, format, width)? == read_int(gold, format, width)?),
-        Type::Bool => Ok(read_value(got, ty, format, width)? == read_value(gold, ty, format, width)?),
+        Type::Bool => {
+            Ok(read_value(got, ty, format, width)? == read_value(gold, ty, format, width)?)
+        }
         Type::List => {
             let (mut mine, mut want) = (list_items(got)?, list_items(gold)?);
             let mut equal = true;
@@ -597,7 +599,11 @@ mod tests {
                 (Err(e), _) => Err(e),
                 (_, Err(e)) => panic!("{gold}: {e:?}"),
             };
-            assert_eq!(same_value(got, gold, ty, f, w), by_value, "{got:?} vs {gold:?}");
+            assert_eq!(
+                same_value(got, gold, ty, f, w),
+                by_value,
+                "{got:?} vs {gold:?}"
+            );
         }
     }
 
