@@ -88,11 +88,7 @@ pub fn read_runs(dir: &Path) -> Result<Vec<ArmRun>> {
                 ))
             })?;
             let informative = RunLog::read(&seed_dir).ok().and_then(|log| {
-                let f: Vec<f64> = log
-                    .metrics
-                    .iter()
-                    .filter_map(|m| m.informative_fraction)
-                    .collect();
+                let f: Vec<f64> = log.metrics.iter().map(|m| m.informative_fraction).collect();
                 (!f.is_empty()).then(|| f.iter().sum::<f64>() / f.len() as f64)
             });
             let name = |p: &Path| {

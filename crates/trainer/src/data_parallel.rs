@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn shares_are_the_slices_one_process_cuts() {
-        // 7 items in 2 ranks × 2 shards: slices 2, 2, 2, 1 (longer first, as `update::split`).
+        // 7 items in 2 ranks × 2 shards: slices 2, 2, 2, 1 (longer first, as `slices::split`).
         assert_eq!(share_range(7, 0, 2, 2), 0..4);
         assert_eq!(share_range(7, 1, 2, 2), 4..7);
         // 16 tasks over 4 ranks.

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
+use crate::metrics::PassRates;
 use crate::rng::{stream_rng, Stream};
 use crate::rollout::{encode_prompt, sample_params};
 
@@ -28,7 +29,7 @@ pub const MADE_PER_LEVEL: usize = 100;
 #[derive(Debug, Clone)]
 pub struct EvalResult {
     /// Greedy pass@1, `{"family": {"level": rate}}`.
-    pub pass: serde_json::Value,
+    pub pass: PassRates,
     /// Sampled pass@k (null when off).
     pub pass_at_k: serde_json::Value,
 }
@@ -208,27 +209,27 @@ pub fn evaluate(
     cfg: &RunConfig,
     sets: &EvalSets,
 ) -> Result<EvalResult> {
-    let mut pass = serde_json::Map::new();
+    let mut pass = PassRates::new();
     let mut pass_k = serde_json::Map::new();
     let k = cfg.eval.pass_at_k;
     for (family, levels) in &sets.sets {
-        let mut fam = serde_json::Map::new();
+        let mut fam = BTreeMap::new();
         let mut fam_k = serde_json::Map::new();
         for (level, tasks) in levels {
             let greedy = pass_rate(policy, registry, cfg, tasks, 1, true, *level as u64)?;
-            fam.insert(level.to_string(), json!(greedy));
+            fam.insert(level.to_string(), greedy);
             if k > 0 {
                 let sampled = pass_rate(policy, registry, cfg, tasks, k, false, *level as u64)?;
                 fam_k.insert(level.to_string(), json!(sampled));
             }
         }
-        pass.insert(family.clone(), serde_json::Value::Object(fam));
+        pass.insert(family.clone(), fam);
         if k > 0 {
             pass_k.insert(family.clone(), serde_json::Value::Object(fam_k));
         }
     }
     Ok(EvalResult {
-        pass: serde_json::Value::Object(pass),
+        pass,
         pass_at_k: if k > 0 {
             json!({ "k": k, "pass": pass_k })
         } else {

@@ -52,6 +52,7 @@ pub mod report;
 mod rng;
 mod rollout;
 mod schedule;
+mod slices;
 mod train;
 mod update;
 mod warm_start;
@@ -71,6 +72,7 @@ pub use config::{
     WarmStartConfig, RESUMABLE_KEYS,
 };
 pub use eval::{evaluate, pass_rate, EvalResult, EvalSets};
+pub use metrics::{CellMetrics, EvalRecord, PassRates, StepMetrics};
 pub use rng::{stream_rng, stream_seed, Stream};
 pub use rollout::{encode_prompt, sample_groups, Group, Row};
 pub use train::{resume, train, RunEnd, TrainOptions, TrainSummary, FAMILIES_JSONL};

@@ -1,15 +1,12 @@
 //! Run reports: reads a run directory's `metrics.jsonl` and `eval.jsonl` and writes three PNG
 //! plots and `summary.md` (final pass rate per level, time to reach 0.5 / 0.8, steps, tokens).
 //!
-//! Formats (one JSON object per line; fields not listed are ignored):
-//! - `metrics.jsonl`: `{"step": 12, "train_seconds": 31.2, "reward": 0.41,
-//!   "informative_fraction": 0.3, "tokens_sampled": 2560, "position": {"addition": 3}, ...}`,
-//!   `tokens_sampled` counted per step, `position` = the curriculum's level per family.
-//! - `eval.jsonl`: `{"step": 50, "train_seconds": 120.5, "pass": {"addition": {"1": 0.98}}}`,
-//!   greedy pass@1 per family and level.
-//! - `families.jsonl` (an `evolve` run): `{"step": 40, "event": "created", "family": "evo_…",
-//!   "cell": "L1", "at_group": 612, "origin": "invented", "program": "…", "parent": "…",
-//!   "edit": "wrap", …}`; events `created`, `mastered`, `hopeless`, `unlocked`.
+//! It reads the lines through the records the trainer writes them with: `metrics.jsonl` as
+//! [`StepMetrics`] (the report draws `reward`, `informative_fraction`, `position`, and sums
+//! `tokens_sampled`), `eval.jsonl` as [`EvalRecord`] (greedy pass@1 per family and level).
+//! `families.jsonl` (an `evolve` run) is read as [`FamilyLine`]: `{"step": 40, "event":
+//! "created", "family": "evo_…", "cell": "L1", "at_group": 612, "origin": "invented", "program":
+//! "…", "parent": "…", "edit": "wrap", …}`; events `created`, `mastered`, `hopeless`, `unlocked`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -19,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::metrics::{EvalRecord, StepMetrics};
 use crate::plots;
 
 /// Pass-rate thresholds the summary reports the first crossing time of.
@@ -34,30 +32,6 @@ pub const JAGGEDNESS_PNG: &str = "jaggedness.png";
 pub const SUMMARY_MD: &str = "summary.md";
 /// Archive growth of an open-ended (`evolve`) run.
 pub const ARCHIVE_PNG: &str = "archive.png";
-
-/// One line of `metrics.jsonl` (the fields the report reads).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct MetricsRecord {
-    /// RL step number.
-    pub step: u64,
-    /// Training wall-clock seconds so far (evaluation excluded).
-    pub train_seconds: f64,
-    /// Mean reward of the step's completions.
-    #[serde(default)]
-    pub reward: Option<f64>,
-    /// Fraction of sampled groups that were neither all correct nor all wrong.
-    #[serde(default)]
-    pub informative_fraction: Option<f64>,
-    /// Completion tokens sampled in this step.
-    #[serde(default)]
-    pub tokens_sampled: Option<u64>,
-    /// The curriculum's current level per family.
-    #[serde(default)]
-    pub position: BTreeMap<String, f64>,
-    /// An `evolve` curriculum's counts (what the trainer wrote).
-    #[serde(default)]
-    pub open: Option<tasks::OpenMetrics>,
-}
 
 /// One line of `families.jsonl`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -81,22 +55,11 @@ pub struct FamilyLine {
     pub edit: Option<String>,
 }
 
-/// One line of `eval.jsonl`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct EvalRecord {
-    /// RL step at which the evaluation ran.
-    pub step: u64,
-    /// Training wall-clock seconds at that point.
-    pub train_seconds: f64,
-    /// Greedy pass rate per family, then per level (levels as strings: JSON object keys).
-    pub pass: BTreeMap<String, BTreeMap<String, f64>>,
-}
-
 /// Everything a report is drawn from.
 #[derive(Debug, Clone, Default)]
 pub struct RunLog {
     /// Per-step metrics, in file order.
-    pub metrics: Vec<MetricsRecord>,
+    pub metrics: Vec<StepMetrics>,
     /// Evaluations, in file order.
     pub evals: Vec<EvalRecord>,
     /// Family events of an `evolve` run, in file order.
@@ -266,7 +229,7 @@ pub fn summary_markdown(name: &str, log: &RunLog, images: &[PathBuf]) -> String 
     let _ = writeln!(md, "# Run report: {name}\n");
     match log.metrics.last() {
         Some(last) => {
-            let tokens: u64 = log.metrics.iter().filter_map(|m| m.tokens_sampled).sum();
+            let tokens: u64 = log.metrics.iter().map(|m| m.tokens_sampled).sum();
             let _ = writeln!(md, "- RL steps: {}", last.step);
             let _ = writeln!(
                 md,
@@ -274,9 +237,7 @@ pub fn summary_markdown(name: &str, log: &RunLog, images: &[PathBuf]) -> String 
                 format_seconds(last.train_seconds)
             );
             let _ = writeln!(md, "- completion tokens sampled: {tokens}");
-            if let Some(r) = last.reward {
-                let _ = writeln!(md, "- reward at the last step: {r:.3}");
-            }
+            let _ = writeln!(md, "- reward at the last step: {:.3}", last.reward);
         }
         None => {
             let _ = writeln!(md, "- no metrics.jsonl: training metrics unavailable");
@@ -414,9 +375,7 @@ fn open_summary(md: &mut String, log: &RunLog) {
 pub fn informative_by_minute(log: &RunLog) -> Vec<f64> {
     let mut sums: Vec<(f64, usize)> = Vec::new();
     for m in &log.metrics {
-        let Some(f) = m.informative_fraction else {
-            continue;
-        };
+        let f = m.informative_fraction;
         let minute = (m.train_seconds / 60.0) as usize;
         if sums.len() <= minute {
             sums.resize(minute + 1, (0.0, 0));
@@ -432,9 +391,10 @@ pub fn informative_by_minute(log: &RunLog) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::PassRates;
 
     fn eval(step: u64, t: f64, pass: &[(&str, &str, f64)]) -> EvalRecord {
-        let mut map: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+        let mut map = PassRates::new();
         for (f, l, p) in pass {
             map.entry(f.to_string())
                 .or_default()
@@ -444,6 +404,7 @@ mod tests {
             step,
             train_seconds: t,
             pass: map,
+            ..EvalRecord::default()
         }
     }
 
@@ -486,14 +447,12 @@ mod tests {
                 in_band: 12,
             })
         };
-        let metric = |step, t: f64, inf, open| MetricsRecord {
+        let metric = |step, t: f64, inf, open| StepMetrics {
             step,
             train_seconds: t,
-            reward: None,
-            informative_fraction: Some(inf),
-            tokens_sampled: None,
-            position: BTreeMap::new(),
+            informative_fraction: inf,
             open,
+            ..StepMetrics::default()
         };
         let line = |text: &str| serde_json::from_str::<FamilyLine>(text).unwrap();
         let log = RunLog {
@@ -560,23 +519,19 @@ mod tests {
     fn summary_gives_final_rates_and_first_crossing_times() {
         let log = RunLog {
             metrics: vec![
-                MetricsRecord {
+                StepMetrics {
                     step: 1,
                     train_seconds: 2.0,
-                    reward: Some(0.25),
-                    informative_fraction: None,
-                    tokens_sampled: Some(100),
-                    position: BTreeMap::new(),
-                    open: None,
+                    reward: 0.25,
+                    tokens_sampled: 100,
+                    ..StepMetrics::default()
                 },
-                MetricsRecord {
+                StepMetrics {
                     step: 2,
                     train_seconds: 95.0,
-                    reward: Some(0.5),
-                    informative_fraction: None,
-                    tokens_sampled: Some(150),
-                    position: BTreeMap::new(),
-                    open: None,
+                    reward: 0.5,
+                    tokens_sampled: 150,
+                    ..StepMetrics::default()
                 },
             ],
             evals: vec![

@@ -29,11 +29,14 @@ use crate::config::RunConfig;
 use crate::data_parallel;
 use crate::error::{Error, Result};
 use crate::eval::{self, EvalSets};
-use crate::metrics::{truncate_after_step, JsonlWriter};
+use crate::metrics::{
+    truncate_after_step, CellMetrics, EvalRecord, JsonlWriter, PassRates, StepMetrics,
+};
 use crate::optim::AdamW;
 use crate::rng::{stream_rng, stream_seed, Stream};
 use crate::rollout::Group;
-use crate::update::{update, with_lora_dropout, UpdateStats};
+use crate::slices::with_lora_dropout;
+use crate::update::{update, UpdateStats};
 use crate::warm_start;
 
 /// How `train` was asked to run (what to do, not what to compute: that is the config).
@@ -94,7 +97,7 @@ pub struct TrainSummary {
     /// Training wall time (eval excluded).
     pub train_seconds: f64,
     /// The last evaluation's greedy pass rates, family → level → rate.
-    pub final_pass: serde_json::Value,
+    pub final_pass: PassRates,
     /// Why it stopped.
     pub stopped: RunEnd,
 }
@@ -266,7 +269,13 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
     )?;
     if let Some(evals) = evals.as_mut() {
         let first = eval::evaluate(&policy, &registry, &cfg, &eval_sets)?;
-        evals.write(&json!({ "step": 0, "train_seconds": train_seconds, "pass": first.pass, "pass_at_k": first.pass_at_k }))?;
+        evals.write(&EvalRecord {
+            eval_seconds: None,
+            pass: first.pass,
+            pass_at_k: first.pass_at_k,
+            step: 0,
+            train_seconds,
+        })?;
     }
     crate::preflight::run(&policy, &cfg, &curriculum)?;
     let vars = policy.trainable_vars();
@@ -473,10 +482,8 @@ impl Run {
             let record = self.step()?;
             bar.set_position(self.state.step);
             bar.set_message(format!(
-                "reward {:.2} informative {:.2} {}",
-                record["reward"].as_f64().unwrap_or(0.0),
-                record["informative_fraction"].as_f64().unwrap_or(0.0),
-                record["position"]
+                "reward {:.2} informative {:.2} {:?}",
+                record.reward, record.informative_fraction, record.position
             ));
             let step = self.state.step;
             let every = self.cfg.train.eval_every;
@@ -558,7 +565,7 @@ impl Run {
 
     /// One RL step: sampling rounds until enough informative groups are buffered (or the round
     /// cap), an update when they are, and one metrics line.
-    fn step(&mut self) -> Result<serde_json::Value> {
+    fn step(&mut self) -> Result<StepMetrics> {
         let cfg = self.cfg.clone();
         let step = self.state.step;
         let t0 = Instant::now();
@@ -652,16 +659,10 @@ impl Run {
             sampling_seconds,
             update_seconds,
         );
-        if let Some(fields) = record.as_object_mut() {
-            // The collectives' part of the phases above (0 for one process).
-            fields.insert("time/all_gather".into(), json!(all_gather_seconds));
-            fields.insert("time/all_reduce".into(), json!(stats.all_reduce_seconds));
-            // Inside time/sampling: choosing tasks and taking in their verdicts.
-            fields.insert("time/curriculum".into(), json!(curriculum_seconds));
-            if let Some(open) = self.state.curriculum.open_metrics() {
-                fields.insert("open".into(), json!(open));
-            }
-        }
+        // The collectives' part of the phases above (0 for one process).
+        record.all_gather_seconds = all_gather_seconds;
+        // Inside time/sampling: choosing tasks and taking in their verdicts.
+        record.curriculum_seconds = curriculum_seconds;
         // Every rank takes the events (its curriculum is a replica); rank 0 writes them.
         let events = self.state.curriculum.take_events();
         if let Some(families) = self.families.as_mut() {
@@ -697,7 +698,7 @@ impl Run {
                 }))?;
             }
         }
-        tracing::debug!(step, reward = record["reward"].as_f64(), "step");
+        tracing::debug!(step, reward = record.reward, "step");
         Ok(record)
     }
 
@@ -709,7 +710,7 @@ impl Run {
         lr: f64,
         sampling_seconds: f64,
         update_seconds: f64,
-    ) -> serde_json::Value {
+    ) -> StepMetrics {
         let rows: Vec<&crate::rollout::Row> = groups.iter().flat_map(|g| g.rows.iter()).collect();
         let n = rows.len().max(1) as f64;
         let reward = rows.iter().map(|r| r.reward as f64).sum::<f64>() / n;
@@ -738,66 +739,74 @@ impl Run {
         self.state.tokens_sampled += tokens as u64;
         let num_groups = groups.len().max(1) as f64;
         let informative = groups.iter().filter(|g| g.is_informative()).count() as f64 / num_groups;
-        let cells: serde_json::Map<String, serde_json::Value> = cells
+        let cells = cells
             .into_iter()
             .map(|(k, (pass, inf, n))| {
-                (
-                    k,
-                    json!({ "pass": pass / n as f64, "informative": inf / n as f64, "groups": n }),
-                )
+                let cell = CellMetrics {
+                    groups: n,
+                    informative: inf / n as f64,
+                    pass: pass / n as f64,
+                };
+                (k, cell)
             })
             .collect();
-        json!({
-            "step": self.state.step,
-            "train_seconds": self.state.train_seconds,
-            "reward": reward,
-            "reward_std": stds.iter().sum::<f64>() / num_groups,
-            "frac_reward_zero_std": zero_std as f64 / num_groups,
-            "completions/mean_length": tokens as f64 / n,
-            "completions/clipped_ratio": rows.iter().filter(|r| r.truncated).count() as f64 / n,
-            "clip_ratio/low_mean": stats.clip_low,
-            "clip_ratio/high_mean": stats.clip_high,
-            "clip_ratio/region_mean": stats.clip_region,
-            "kl": stats.kl,
-            "entropy": stats.entropy,
-            "grad_norm": stats.grad_norm,
-            "learning_rate": lr,
-            "loss": stats.loss,
-            "updated": updated,
-            "update_sequences": stats.sequences,
-            "pending_groups": self.state.pending.len(),
-            "informative_fraction": informative,
-            "tokens_sampled": tokens,
-            "tokens_total": self.state.tokens_sampled,
-            "time/sampling": sampling_seconds,
-            "time/update": update_seconds,
-            "cells": cells,
-            "position": self
+        StepMetrics {
+            step: self.state.step,
+            train_seconds: self.state.train_seconds,
+            reward,
+            reward_std: stds.iter().sum::<f64>() / num_groups,
+            frac_reward_zero_std: zero_std as f64 / num_groups,
+            mean_length: tokens as f64 / n,
+            clipped_ratio: rows.iter().filter(|r| r.truncated).count() as f64 / n,
+            clip_low: f64::from(stats.clip_low),
+            clip_high: f64::from(stats.clip_high),
+            clip_region: f64::from(stats.clip_region),
+            kl: f64::from(stats.kl),
+            entropy: f64::from(stats.entropy),
+            grad_norm: f64::from(stats.grad_norm),
+            learning_rate: lr,
+            loss: f64::from(stats.loss),
+            updated,
+            update_sequences: stats.sequences,
+            pending_groups: self.state.pending.len(),
+            informative_fraction: informative,
+            tokens_sampled: tokens as u64,
+            tokens_total: self.state.tokens_sampled,
+            sampling_seconds,
+            update_seconds,
+            all_reduce_seconds: stats.all_reduce_seconds,
+            // Measured by the caller around the sampling: the gather and the curriculum.
+            all_gather_seconds: 0.0,
+            curriculum_seconds: 0.0,
+            open: self.state.curriculum.open_metrics(),
+            cells,
+            position: self
                 .state
                 .curriculum
                 .position()
                 .into_iter()
-                .map(|p| (p.family, json!(p.level)))
-                .collect::<serde_json::Map<_, _>>(),
-        })
+                .map(|p| (p.family, p.level))
+                .collect(),
+        }
     }
 
     /// Greedy pass rates on the eval sets, on their own clock, appended to `eval.jsonl` (rank 0;
-    /// the other ranks return null).
-    fn evaluate(&mut self) -> Result<serde_json::Value> {
+    /// the other ranks return no rates).
+    fn evaluate(&mut self) -> Result<PassRates> {
         let Some(evals) = self.evals.as_mut() else {
-            return Ok(serde_json::Value::Null);
+            return Ok(PassRates::new());
         };
         let t = Instant::now();
         let result = eval::evaluate(&self.policy, &self.registry, &self.cfg, &self.eval_sets)?;
-        evals.write(&json!({
-            "step": self.state.step,
-            "train_seconds": self.state.train_seconds,
-            "eval_seconds": t.elapsed().as_secs_f64(),
-            "pass": result.pass,
-            "pass_at_k": result.pass_at_k,
-        }))?;
-        tracing::info!(step = self.state.step, train_seconds = format!("{:.0}", self.state.train_seconds), pass = %result.pass, "eval");
+        evals.write(&EvalRecord {
+            eval_seconds: Some(t.elapsed().as_secs_f64()),
+            pass: result.pass.clone(),
+            pass_at_k: result.pass_at_k,
+            step: self.state.step,
+            train_seconds: self.state.train_seconds,
+        })?;
+        let pass = serde_json::to_string(&result.pass).unwrap_or_default();
+        tracing::info!(step = self.state.step, train_seconds = format!("{:.0}", self.state.train_seconds), %pass, "eval");
         Ok(result.pass)
     }
 
@@ -847,7 +856,7 @@ impl Run {
 }
 
 /// The step and pass rates of the last line of `eval.jsonl`, if there is one.
-fn last_eval(dir: &Path) -> Result<Option<(u64, serde_json::Value)>> {
+fn last_eval(dir: &Path) -> Result<Option<(u64, PassRates)>> {
     let path = dir.join("eval.jsonl");
     if !path.exists() {
         return Ok(None);
@@ -860,8 +869,8 @@ fn last_eval(dir: &Path) -> Result<Option<(u64, serde_json::Value)>> {
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
-        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .and_then(|v| Some((v.get("step")?.as_u64()?, v.get("pass")?.clone()))))
+        .and_then(|l| serde_json::from_str::<EvalRecord>(l).ok())
+        .map(|e| (e.step, e.pass)))
 }
 
 fn progress_bar(enabled: bool, pos: u64, len: u64) -> indicatif::ProgressBar {

@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
-use rayon::prelude::*;
 
 use crate::advantage::advantages;
 use crate::collective::Collective;
@@ -22,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::loss::{policy_loss, LossConfig, LossNorm};
 use crate::optim::{clip_grad_norm, AdamW};
 use crate::rollout::Group;
+use crate::slices::{add_grads, side_by_side};
 
 /// What one update measured (means over the batch's completion tokens unless stated).
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -177,71 +177,6 @@ pub fn micro_batch(
         acc.absorb(p, vars)?;
     }
     Ok(acc)
-}
-
-/// `f` of each of `items`' slices ([`split`] in `shards`), in order: side by side on the CPU's
-/// threads, one after another under LoRA dropout (whose masks are drawn in call order); on a
-/// GPU, whose one stream would only queue the slices, `items` whole.
-pub(crate) fn side_by_side<T: Sync, R: Send>(
-    policy: &policy::Policy,
-    items: &[T],
-    shards: usize,
-    f: impl Fn(&[T]) -> Result<R> + Sync,
-) -> Result<Vec<R>> {
-    if !policy.device().is_cpu() {
-        return Ok(vec![f(items)?]);
-    }
-    let slices = split(items, shards);
-    if policy.lora_dropout_on() {
-        return slices.into_iter().map(f).collect();
-    }
-    policy::run_in_thread_pool(|| slices.into_par_iter().map(&f).collect())
-}
-
-/// Runs `f` (a training pass) with LoRA dropout switched on, its masks seeded by `seed`, and
-/// switches it off again whatever `f` returns: sampling, evaluation and the old/reference
-/// log-probs never see dropout. A no-op for adapters with `dropout = 0` and without LoRA.
-pub(crate) fn with_lora_dropout<R>(
-    policy: &policy::Policy,
-    seed: u64,
-    f: impl FnOnce() -> Result<R>,
-) -> Result<R> {
-    policy.set_lora_dropout(Some(seed))?;
-    let out = f();
-    policy.set_lora_dropout(None)?;
-    out
-}
-
-/// `items` in at most `shards` contiguous slices whose sizes differ by at most one.
-fn split<T>(items: &[T], shards: usize) -> Vec<&[T]> {
-    let n = shards.clamp(1, items.len().max(1));
-    let (size, extra) = (items.len() / n, items.len() % n);
-    let mut out = Vec::with_capacity(n);
-    let mut rest = items;
-    for i in 0..n {
-        let (head, tail) = rest.split_at(size + usize::from(i < extra));
-        out.push(head);
-        rest = tail;
-    }
-    out
-}
-
-/// Adds `other`'s gradients of `vars` to `acc`'s.
-pub(crate) fn add_grads(
-    acc: &mut GradStore,
-    other: &GradStore,
-    vars: &[(String, Var)],
-) -> Result<()> {
-    for (_, var) in vars {
-        if let Some(g) = other.get(var.as_tensor()) {
-            let sum = match acc.get(var.as_tensor()) {
-                Some(prev) => (prev + g)?,
-                None => g.clone(),
-            };
-            acc.insert(var.as_tensor(), sum);
-        }
-    }
-    Ok(())
 }
 
 /// One slice of [`micro_batch`]: forwards, loss, backward.
@@ -459,6 +394,7 @@ mod tests {
 
     use super::*;
     use crate::loss::Aggregation;
+    use crate::slices::with_lora_dropout;
 
     fn tiny_policy() -> Policy {
         let config = ModelConfig {
@@ -531,22 +467,6 @@ mod tests {
 
     fn flat(t: &Tensor) -> Vec<f32> {
         t.flatten_all().unwrap().to_vec1().unwrap()
-    }
-
-    #[test]
-    fn split_balances_contiguous_slices() {
-        let b = Batch::new();
-        let s = b.samples();
-        let sizes = |n: usize| split(&s, n).iter().map(|x| x.len()).collect::<Vec<_>>();
-        assert_eq!(sizes(1), [7]);
-        assert_eq!(sizes(2), [4, 3]);
-        assert_eq!(sizes(3), [3, 2, 2]);
-        assert_eq!(sizes(9), [1; 7]);
-        let second = split(&s, 3)[1];
-        assert_eq!(
-            second[0].advantage, s[3].advantage,
-            "slices keep the batch's order"
-        );
     }
 
     #[test]

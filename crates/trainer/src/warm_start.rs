@@ -20,7 +20,7 @@ use crate::metrics::JsonlWriter;
 use crate::optim::{clip_grad_norm, AdamW};
 use crate::rng::{stream_rng, stream_seed, Stream};
 use crate::rollout::encode_prompt;
-use crate::update::{add_grads, side_by_side, with_lora_dropout};
+use crate::slices::{add_grads, side_by_side, with_lora_dropout};
 
 /// Runs `cfg.warm_start.steps` supervised steps on `policy`'s trainable weights, on tasks of
 /// `registry`'s families, data parallel over `coll`'s ranks; `log` (rank 0's) gets a line per

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{softmax_pick, CellStats, FamilyCells, NewCell, Strategy, StrategyConfig};
+use super::{CellStats, FamilyCells, NewCell, Strategy, StrategyConfig};
 use crate::config::{bad, unit};
 use crate::error::Result;
 use crate::knobs::fmt_number;
@@ -232,6 +232,24 @@ impl Strategy for Learnability {
             .iter()
             .all(|&c| cells[c].mastered(self.promote, self.min_groups))
     }
+}
+
+/// Samples an index with probability ∝ exp(score / temperature) (max-subtracted for stability).
+pub(super) fn softmax_pick(scores: &[f64], temperature: f64, rng: &mut TaskRng) -> usize {
+    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let weights: Vec<f64> = scores
+        .iter()
+        .map(|s| ((s - max) / temperature).exp())
+        .collect();
+    let total: f64 = weights.iter().sum();
+    let mut x = rng.unit() * total;
+    for (i, w) in weights.iter().enumerate() {
+        x -= w;
+        if x < 0.0 {
+            return i;
+        }
+    }
+    scores.len() - 1
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The autocurriculum: per-cell statistics and a [`Strategy`] that picks the next cell.
+//! The autocurriculum: per-cell statistics (`cell.rs`) and a [`Strategy`] (`strategy.rs`) that
+//! picks the next cell.
 //!
 //! A cell is one family at one knob setting (a ladder level, or a setting a strategy adds, such
 //! as `learnability`'s intermediates). [`Curriculum::next_tasks`] picks a family by weight, lets
@@ -10,6 +11,7 @@
 //! run): they are not serialised, and a restored curriculum takes them back with
 //! [`Curriculum::set_exclude`].
 
+mod cell;
 mod frontier;
 mod ladder;
 mod learnability;
@@ -28,10 +30,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::{StatsConfig, TasksConfig};
 use crate::error::Result;
 use crate::family::{Family, Registry};
-use crate::knobs::Knobs;
 use crate::rng::TaskRng;
-use crate::task::{NumberFormat, PromptStyle, Task, Verdict};
+use crate::task::{PromptStyle, Task, Verdict};
 
+pub use cell::{CellStats, FamilyCells};
 pub use frontier::FrontierConfig;
 pub use ladder::LadderConfig;
 pub use learnability::LearnabilityConfig;
@@ -43,165 +45,6 @@ pub use strategy::{NewCell, Strategies, Strategy, StrategyConfig, EXHAUSTED_MIN_
 pub use uniform::{FixedConfig, UniformConfig};
 
 use strategy::Slot;
-
-/// Statistics of one cell (family × knob setting).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CellStats {
-    /// Family name.
-    pub family: String,
-    /// Ladder level, or `None` for an intermediate setting.
-    pub level: Option<u32>,
-    /// `L3` for a ladder level, the differing knobs for an intermediate (`L3+a_digits=3`).
-    pub label: String,
-    /// The complete knobs of the cell.
-    pub knobs: Knobs,
-    /// Pass rate of a blind guess here.
-    pub chance: f64,
-    /// Completions observed.
-    pub attempts: u64,
-    /// Correct completions.
-    pub correct: u64,
-    /// Groups observed.
-    pub groups: u64,
-    /// Groups neither all correct nor all wrong (the ones GRPO learns from).
-    pub informative: u64,
-    /// EMA of the group pass rate (valid once `groups > 0`).
-    pub pass_ema: f64,
-    /// Fast EMA of the group pass rate.
-    pub fast: f64,
-    /// Slow EMA of the group pass rate.
-    pub slow: f64,
-    /// Pass rate of the last group.
-    pub last: f64,
-}
-
-impl CellStats {
-    fn new(family: &str, level: Option<u32>, label: String, knobs: Knobs, chance: f64) -> Self {
-        Self {
-            family: family.to_string(),
-            level,
-            label,
-            knobs,
-            chance,
-            attempts: 0,
-            correct: 0,
-            groups: 0,
-            informative: 0,
-            pass_ema: 0.0,
-            fast: 0.0,
-            slow: 0.0,
-            last: 0.0,
-        }
-    }
-
-    /// A cell known only by its counts (e.g. an eval result), for [`crate::jaggedness_map`].
-    pub fn tally(
-        family: &str,
-        level: Option<u32>,
-        label: &str,
-        attempts: u64,
-        correct: u64,
-    ) -> Self {
-        let mut s = Self::new(family, level, label.to_string(), Knobs::new(), 0.0);
-        s.attempts = attempts;
-        s.correct = correct;
-        s.groups = (attempts > 0) as u64;
-        s.pass_ema = if attempts > 0 {
-            correct as f64 / attempts as f64
-        } else {
-            0.0
-        };
-        s
-    }
-
-    /// The EMA pass rate, `None` before the first group.
-    pub fn pass_rate(&self) -> Option<f64> {
-        (self.groups > 0).then_some(self.pass_ema)
-    }
-
-    /// The EMA pass rate corrected for chance, `(p − c) / (1 − c)` clipped at 0.
-    pub fn skill(&self) -> f64 {
-        if self.chance >= 1.0 {
-            return 0.0;
-        }
-        ((self.pass_ema - self.chance) / (1.0 - self.chance)).max(0.0)
-    }
-
-    /// Learning progress: fast minus slow EMA of the pass rate.
-    pub fn learning_progress(&self) -> f64 {
-        self.fast - self.slow
-    }
-
-    /// Whether at least `min_groups` groups were seen and the chance-corrected EMA reached `promote`.
-    pub fn mastered(&self, promote: f64, min_groups: u64) -> bool {
-        self.groups >= min_groups && self.groups > 0 && self.skill() >= promote
-    }
-
-    /// Fraction of groups that were informative.
-    pub fn informative_fraction(&self) -> f64 {
-        if self.groups == 0 {
-            0.0
-        } else {
-            self.informative as f64 / self.groups as f64
-        }
-    }
-
-    fn observe(&mut self, correct: u64, total: u64, rates: &StatsConfig) {
-        let p = correct as f64 / total as f64;
-        if self.groups == 0 {
-            self.pass_ema = p;
-            self.fast = p;
-            self.slow = p;
-        } else {
-            self.pass_ema += rates.ema * (p - self.pass_ema);
-            self.fast += rates.fast * (p - self.fast);
-            self.slow += rates.slow * (p - self.slow);
-        }
-        self.last = p;
-        self.attempts += total;
-        self.correct += correct;
-        self.groups += 1;
-        if correct > 0 && correct < total {
-            self.informative += 1;
-        }
-    }
-}
-
-/// One family in play and its cells, in difficulty order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FamilyCells {
-    /// Family name.
-    pub name: String,
-    /// Number format.
-    pub format: NumberFormat,
-    /// Sampling weight.
-    pub weight: f64,
-    /// Cell indices of the ladder levels in play, lowest first.
-    pub levels: Vec<usize>,
-    /// Intermediate cells: `(p, cell)` sits between `levels[p - 1]` and `levels[p]`.
-    pub extras: Vec<(usize, usize)>,
-    /// Index into `levels` where fixed, ladder and frontier start.
-    pub start: usize,
-}
-
-impl FamilyCells {
-    /// Every cell of the family with its ladder position.
-    pub fn all(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        self.levels
-            .iter()
-            .enumerate()
-            .map(|(p, &c)| (p, c))
-            .chain(self.extras.iter().copied())
-    }
-
-    /// Lowest ladder position whose cell is not mastered (the last one if all are).
-    pub fn frontier(&self, cells: &[CellStats], promote: f64, min_groups: u64) -> usize {
-        self.levels
-            .iter()
-            .position(|&c| !cells[c].mastered(promote, min_groups))
-            .unwrap_or(self.levels.len() - 1)
-    }
-}
 
 /// Where one family stands, for metrics and plots.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -606,28 +449,12 @@ impl Curriculum {
     }
 }
 
-/// Samples an index with probability ∝ exp(score / temperature) (max-subtracted for stability).
-pub(crate) fn softmax_pick(scores: &[f64], temperature: f64, rng: &mut TaskRng) -> usize {
-    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let weights: Vec<f64> = scores
-        .iter()
-        .map(|s| ((s - max) / temperature).exp())
-        .collect();
-    let total: f64 = weights.iter().sum();
-    let mut x = rng.unit() * total;
-    for (i, w) in weights.iter().enumerate() {
-        x -= w;
-        if x < 0.0 {
-            return i;
-        }
-    }
-    scores.len() - 1
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::{CurriculumConfig, FamilyConfig};
+    use crate::knobs::Knobs;
+    use crate::task::NumberFormat;
 
     fn config(kind: &str) -> TasksConfig {
         let curriculum = match kind {

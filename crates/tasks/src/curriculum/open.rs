@@ -28,7 +28,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::{softmax_pick, CellStats, FamilyCells, Strategy, StrategyConfig};
+use super::learnability::softmax_pick;
+use super::{CellStats, FamilyCells, Strategy, StrategyConfig};
 use crate::config::{bad, unit};
 use crate::error::Result;
 use crate::family::Registry;

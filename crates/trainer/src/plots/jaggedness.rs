@@ -133,7 +133,7 @@ pub(crate) fn jaggedness(log: &RunLog, path: &Path) -> crate::Result<()> {
             (bar_left, key_top + 30),
             label(VPos::Top),
         ))?;
-        Ok::<(), Box<dyn std::error::Error>>(())
+        Ok::<(), super::DrawError>(())
     })
 }
 

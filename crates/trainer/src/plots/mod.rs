@@ -23,8 +23,10 @@ pub(crate) use training::training;
 
 use crate::error::Error;
 
-/// Drawing errors inside a plot function; turned into [`Error::Plot`] at its boundary.
-type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+/// plotters' error on the bitmap backend; turned into [`Error::Plot`] at a plot's boundary.
+type DrawError = DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>;
+/// What a drawing function returns.
+type DrawResult = std::result::Result<(), DrawError>;
 
 /// The font family name registered for every text element.
 const FONT: &str = "sans-serif";

@@ -94,6 +94,6 @@ pub(crate) fn pass_rate(log: &RunLog, path: &Path) -> crate::Result<()> {
             _ => "family, level:".to_string(),
         };
         draw_legend(&legend_area, &heading, &legend)?;
-        Ok::<(), Box<dyn std::error::Error>>(())
+        Ok::<(), super::DrawError>(())
     })
 }

@@ -6,10 +6,11 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::{bold, color, draw_legend, render, Mark, TimeAxis, FONT, LEGEND_WIDTH, SIZE};
-use crate::report::{MetricsRecord, RunLog};
+use crate::metrics::StepMetrics;
+use crate::report::RunLog;
 
 /// Reads one plotted value off a metrics line.
-type Field = fn(&MetricsRecord) -> Option<f64>;
+type Field = fn(&StepMetrics) -> f64;
 
 /// Trailing moving average over `window` points (shorter at the start).
 fn moving_average(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
@@ -44,7 +45,7 @@ pub(crate) fn training(log: &RunLog, path: &Path) -> crate::Result<()> {
         let max_level = log
             .metrics
             .iter()
-            .flat_map(|m| m.position.values().copied())
+            .flat_map(|m| m.position.values().map(|&l| f64::from(l)))
             .fold(1.0, f64::max);
 
         let mut chart = ChartBuilder::on(&chart_area)
@@ -84,7 +85,7 @@ pub(crate) fn training(log: &RunLog, path: &Path) -> crate::Result<()> {
             let points: Vec<(f64, f64)> = log
                 .metrics
                 .iter()
-                .filter_map(|m| Some((axis.of(m.train_seconds), get(m)?)))
+                .map(|m| (axis.of(m.train_seconds), get(m)))
                 .collect();
             if points.is_empty() {
                 continue;
@@ -107,7 +108,10 @@ pub(crate) fn training(log: &RunLog, path: &Path) -> crate::Result<()> {
             let points: Vec<(f64, f64)> = log
                 .metrics
                 .iter()
-                .filter_map(|m| Some((axis.of(m.train_seconds), *m.position.get(*family)?)))
+                .filter_map(|m| {
+                    let level = *m.position.get(*family)?;
+                    Some((axis.of(m.train_seconds), f64::from(level)))
+                })
                 .collect();
             // The level changes in jumps: draw it as a staircase.
             let mut steps = Vec::with_capacity(2 * points.len());
@@ -143,7 +147,7 @@ pub(crate) fn training(log: &RunLog, path: &Path) -> crate::Result<()> {
                 (FONT, 14).into_font().color(&RGBColor(90, 90, 90)),
             ))?;
         }
-        Ok::<(), Box<dyn std::error::Error>>(())
+        Ok::<(), super::DrawError>(())
     })
 }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use trainer::report::{write_report, JAGGEDNESS_PNG, PASS_RATE_PNG, SUMMARY_MD, TRAINING_PNG};
+use trainer::{CellMetrics, StepMetrics};
 
 /// Logistic learning curve: level `l` takes off at `onset` seconds.
 fn curve(t: f64, onset: f64) -> f64 {
@@ -21,12 +22,32 @@ fn synthetic_run(dir: &Path) {
         let reward = (0.2 + 0.5 * curve(t, 200.0) + rng.random_range(-0.1..0.1)).clamp(0.0, 1.0);
         let informative =
             (0.6 - 0.3 * curve(t, 300.0) + rng.random_range(-0.15..0.15)).clamp(0.0, 1.0);
-        let position = 3 + u64::from(t > 220.0) + u64::from(t > 420.0);
-        let sorting = 1 + u64::from(t > 300.0);
-        let _ = writeln!(
-            metrics,
-            r#"{{"step": {step}, "train_seconds": {t}, "reward": {reward}, "reward_std": 0.3, "informative_fraction": {informative}, "tokens_sampled": 2560, "kl": 0.0, "cells": {{"addition/3": {{"pass": 0.2, "informative": 0.5, "groups": 4}}}}, "position": {{"addition": {position}, "sorting": {sorting}}}}}"#
-        );
+        let position = 3 + u32::from(t > 220.0) + u32::from(t > 420.0);
+        let sorting = 1 + u32::from(t > 300.0);
+        let record = StepMetrics {
+            step,
+            train_seconds: t,
+            reward,
+            reward_std: 0.3,
+            informative_fraction: informative,
+            tokens_sampled: 2560,
+            cells: [(
+                "addition/3".to_string(),
+                CellMetrics {
+                    pass: 0.2,
+                    informative: 0.5,
+                    groups: 4,
+                },
+            )]
+            .into(),
+            position: [
+                ("addition".to_string(), position),
+                ("sorting".to_string(), sorting),
+            ]
+            .into(),
+            ..StepMetrics::default()
+        };
+        let _ = writeln!(metrics, "{}", serde_json::to_string(&record).unwrap());
         if step % 20 == 0 {
             let add: Vec<String> = (1..=5)
                 .map(|l| {
@@ -124,11 +145,8 @@ fn report_without_evaluations_still_plots_training() {
 #[test]
 fn report_of_a_run_with_one_step_and_one_eval_draws_without_error() {
     let run = tempfile::tempdir().unwrap();
-    std::fs::write(
-        run.path().join("metrics.jsonl"),
-        "{\"step\": 0, \"train_seconds\": 0.0, \"reward\": null}\n",
-    )
-    .unwrap();
+    let first = serde_json::to_string(&StepMetrics::default()).unwrap();
+    std::fs::write(run.path().join("metrics.jsonl"), first + "\n").unwrap();
     std::fs::write(
         run.path().join("eval.jsonl"),
         "{\"step\": 0, \"train_seconds\": 0.0, \"pass\": {\"addition\": {\"1\": 0.0}}}\n",
@@ -141,4 +159,22 @@ fn report_of_a_run_with_one_step_and_one_eval_draws_without_error() {
         summary.contains("| addition | 1 | 0.00 | never | never |"),
         "{summary}"
     );
+}
+
+#[test]
+fn a_metrics_line_missing_a_key_is_an_error_naming_the_file_line_and_key() {
+    let run = tempfile::tempdir().unwrap();
+    let mut line = serde_json::to_value(StepMetrics::default()).unwrap();
+    line.as_object_mut().unwrap().remove("train_seconds");
+    let first = serde_json::to_string(&StepMetrics::default()).unwrap();
+    std::fs::write(
+        run.path().join("metrics.jsonl"),
+        format!("{first}\n{line}\n"),
+    )
+    .unwrap();
+    let err = write_report(run.path(), &run.path().join("out"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("metrics.jsonl:2:"), "{err}");
+    assert!(err.contains("missing field `train_seconds`"), "{err}");
 }
