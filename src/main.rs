@@ -51,6 +51,9 @@ fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // The trainer's phase spans (step, sample, update, eval, checkpoint; debug level) print
+        // their busy and idle time when they close.
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

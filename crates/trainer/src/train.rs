@@ -568,7 +568,10 @@ impl Run {
     fn step(&mut self) -> Result<StepMetrics> {
         let cfg = self.cfg.clone();
         let step = self.state.step;
+        // Spans for the step's phases: `-v` (or RUST_LOG=debug) prints each one's time on close.
+        let _step_span = tracing::debug_span!("step", step).entered();
         let t0 = Instant::now();
+        let sample_span = tracing::debug_span!("sample").entered();
         let mut rng = stream_rng(cfg.seed, Stream::Sampling, step);
         let mut sampled: Vec<Group> = Vec::new();
         let mut all_gather_seconds = 0.0;
@@ -608,8 +611,10 @@ impl Run {
             }
         }
         let sampling_seconds = t0.elapsed().as_secs_f64();
+        drop(sample_span);
 
         let t1 = Instant::now();
+        let update_span = tracing::debug_span!("update").entered();
         let mut stats = UpdateStats::default();
         let mut updated = false;
         let lr = cfg.train.schedule().lr_at(self.state.updates);
@@ -647,6 +652,7 @@ impl Run {
             updated = true;
         }
         let update_seconds = t1.elapsed().as_secs_f64();
+        drop(update_span);
         self.state.train_seconds = self
             .collective
             .broadcast_f64(self.state.train_seconds + sampling_seconds + update_seconds)?;
@@ -796,6 +802,7 @@ impl Run {
         let Some(evals) = self.evals.as_mut() else {
             return Ok(PassRates::new());
         };
+        let _span = tracing::debug_span!("eval", step = self.state.step).entered();
         let t = Instant::now();
         let result = eval::evaluate(&self.policy, &self.registry, &self.cfg, &self.eval_sets)?;
         evals.write(&EvalRecord {
@@ -840,6 +847,7 @@ impl Run {
         if self.collective.rank() != 0 {
             return Ok(());
         }
+        let _span = tracing::debug_span!("checkpoint", step = self.state.step).entered();
         let policy = &self.policy;
         let optimizer = &self.optimizer;
         let lora = self.cfg.lora.is_some();

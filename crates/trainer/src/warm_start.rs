@@ -22,6 +22,12 @@ use crate::rng::{stream_rng, stream_seed, Stream};
 use crate::rollout::encode_prompt;
 use crate::slices::{add_grads, side_by_side, with_lora_dropout};
 
+/// The warm start's AdamW weight decay: none (a few hundred supervised steps from a random
+/// init; decay only slows them).
+const WEIGHT_DECAY: f64 = 0.0;
+/// The warm start's gradient-norm clip (cross-entropy from a random init spikes early).
+const MAX_GRAD_NORM: f64 = 1.0;
+
 /// Runs `cfg.warm_start.steps` supervised steps on `policy`'s trainable weights, on tasks of
 /// `registry`'s families, data parallel over `coll`'s ranks; `log` (rank 0's) gets a line per
 /// step.
@@ -36,7 +42,7 @@ pub fn run(
     let ws = &cfg.warm_start;
     let vars = policy.trainable_vars();
     let adamw = crate::optim::AdamWConfig {
-        weight_decay: 0.0,
+        weight_decay: WEIGHT_DECAY,
         ..Default::default()
     };
     let mut opt = AdamW::new(vars.clone(), adamw, ws.lr)?;
@@ -129,7 +135,7 @@ pub fn run(
                 what: format!("warm-start loss = {loss_value}"),
             });
         }
-        let grad_norm = clip_grad_norm(&mut grads, &vars, 1.0)?;
+        let grad_norm = clip_grad_norm(&mut grads, &vars, MAX_GRAD_NORM)?;
         let lr = schedule.lr_at(step - 1);
         opt.set_learning_rate(lr);
         opt.step(&grads)?;
