@@ -27,10 +27,10 @@ pub struct BenchArgs {
     pub threads: usize,
     /// Device of the model workloads: cpu, cuda or cuda:N (a `--features cuda` build).
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: policy::DeviceSpec,
     /// dtype of the model workloads' forwards: f32, or bf16 (CUDA only; f32 master weights).
     #[arg(long, default_value = "f32")]
-    pub dtype: String,
+    pub dtype: policy::Precision,
     /// Timed repetitions after one untimed warm-up.
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,

@@ -16,13 +16,13 @@ use super::{BenchArgs, BenchResult, Workloads};
 /// Runs a `rollout_*` workload.
 pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResult> {
     policy::set_num_threads(args.threads);
-    let device = policy::parse_device(&args.device)?;
+    let device = args.device.open()?;
     let wl: RolloutWorkload = workloads.get(&args.workload)?;
     let shape = workloads.model(&wl.model)?;
     let mut model = shape
         .policy(wl.seed, &device)
         .with_context(|| format!("model {}", wl.model))?;
-    model.set_dtype(policy::parse_dtype(&args.dtype)?)?;
+    model.set_dtype(args.dtype.dtype())?;
     let mut rng = StdRng::seed_from_u64(wl.seed);
     let prompts: Vec<Vec<u32>> = (0..wl.tasks)
         .map(|_| {

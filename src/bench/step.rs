@@ -22,11 +22,11 @@ const GROUP: usize = 16;
 /// Runs a `step_*` workload.
 pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResult> {
     policy::set_num_threads(args.threads);
-    let device = policy::parse_device(&args.device)?;
+    let device = args.device.open()?;
     let wl: StepWorkload = workloads.get(&args.workload)?;
     let shape = workloads.model(&wl.model)?;
     let mut model = shape.policy(wl.seed, &device)?;
-    model.set_dtype(policy::parse_dtype(&args.dtype)?)?;
+    model.set_dtype(args.dtype.dtype())?;
     // The reference: a frozen copy of the policy, or under LoRA (`None`) the base with the
     // adapter off.
     let reference = match args.lora_rank {

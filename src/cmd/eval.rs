@@ -55,10 +55,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
     };
     policy::set_num_threads(cfg.threads);
-    let device = policy::parse_device(&cfg.device)?;
+    let device = cfg.device.open()?;
     let mut model = policy::Policy::load(&args.model, &device)
         .with_context(|| format!("loading {}", args.model.display()))?;
-    model.set_dtype(policy::parse_dtype(&cfg.dtype)?)?;
+    model.set_dtype(cfg.dtype.dtype())?;
     if let Some(adapter) = &args.adapter {
         model
             .load_adapter(adapter, "default")

@@ -50,19 +50,19 @@ pub struct GenerateArgs {
     pub threads: usize,
     /// Device: cpu, cuda, cuda:N.
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: policy::DeviceSpec,
     /// dtype of the forward: f32, or bf16 (CUDA only).
     #[arg(long, default_value = "f32")]
-    pub dtype: String,
+    pub dtype: policy::Precision,
 }
 
 /// Runs `rlvr generate`.
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     policy::set_num_threads(args.threads);
-    let device = policy::parse_device(&args.device)?;
+    let device = args.device.open()?;
     let mut model = Policy::load(&args.model, &device)
         .with_context(|| format!("loading model {}", args.model.display()))?;
-    model.set_dtype(policy::parse_dtype(&args.dtype)?)?;
+    model.set_dtype(args.dtype.dtype())?;
     if let Some(dir) = &args.adapter {
         model
             .load_adapter(dir, "adapter")

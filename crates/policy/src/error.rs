@@ -57,6 +57,12 @@ pub enum Error {
         /// Why it cannot be used.
         message: String,
     },
+    /// A forward dtype that is neither `f32` nor `bf16`.
+    #[error("dtype {spec:?}: expected f32, or bf16 (CUDA only)")]
+    Dtype {
+        /// The string given.
+        spec: String,
+    },
     /// A call's arguments are inconsistent (empty prompt, too long a sequence, unknown adapter...).
     #[error("{0}")]
     Invalid(String),

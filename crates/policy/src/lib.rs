@@ -56,7 +56,7 @@ mod train_ops;
 
 pub use candle_core::{DType, Device, Tensor, Var};
 pub use config::ModelConfig;
-pub use device::{num_threads, parse_device, parse_dtype, run_in_thread_pool, set_num_threads};
+pub use device::{num_threads, run_in_thread_pool, set_num_threads, DeviceSpec, Precision};
 pub use error::{Error, Result};
 pub use hf::{
     CONFIG_FILE, GENERATION_CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE,

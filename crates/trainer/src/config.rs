@@ -21,10 +21,10 @@ pub struct RunConfig {
     /// CPU threads for tensor work.
     pub threads: usize,
     /// `cpu`, `cuda` or `cuda:N`.
-    pub device: String,
+    pub device: policy::DeviceSpec,
     /// dtype of the forwards (weights as read, activations, KV cache): `f32`, or `bf16` on CUDA.
     /// Master weights, gradients and optimizer state are f32 either way.
-    pub dtype: String,
+    pub dtype: policy::Precision,
     /// The policy model.
     pub model: ModelSection,
     /// Task families, prompt style and curriculum.
@@ -47,8 +47,8 @@ impl Default for RunConfig {
         Self {
             seed: 0,
             threads: 2,
-            device: "cpu".into(),
-            dtype: "f32".into(),
+            device: policy::DeviceSpec::Cpu,
+            dtype: policy::Precision::F32,
             model: ModelSection::default(),
             tasks: tasks::TasksConfig::default(),
             sampling: SamplingConfig::default(),
@@ -444,16 +444,12 @@ impl RunConfig {
         if self.threads == 0 {
             return bad("threads", "0".into(), "must be at least 1");
         }
-        match policy::parse_dtype(&self.dtype) {
-            Err(_) => return bad("dtype", format!("{:?}", self.dtype), "expected f32 or bf16"),
-            Ok(policy::DType::BF16) if !self.device.trim().starts_with("cuda") => {
-                return bad(
-                    "dtype",
-                    "\"bf16\"".into(),
-                    "bf16 runs on CUDA only (device = \"cuda\"); the CPU path is f32",
-                )
-            }
-            Ok(_) => {}
+        if self.dtype == policy::Precision::Bf16 && !self.device.is_cuda() {
+            return bad(
+                "dtype",
+                "\"bf16\"".into(),
+                "bf16 runs on CUDA only (device = \"cuda\"); the CPU path is f32",
+            );
         }
         if self.sampling.group_size < 2 {
             return bad(
@@ -727,15 +723,11 @@ mod tests {
         let err = |cfg: &RunConfig| cfg.validate_with(&registry).unwrap_err().to_string();
         let mut cfg = RunConfig::default();
         cfg.validate_with(&registry).unwrap();
-        cfg.dtype = "bf16".into();
+        cfg.dtype = policy::Precision::Bf16;
         let e = err(&cfg);
         assert!(e.contains("dtype") && e.contains("CUDA"), "{e}");
-        cfg.dtype = "fp8".into();
-        let e = err(&cfg);
-        assert!(e.contains("dtype = \"fp8\""), "{e}");
         // on CUDA bf16 passes validation (opening the device is checked later)
-        cfg.device = "cuda:0".into();
-        cfg.dtype = "bf16".into();
+        cfg.device = policy::DeviceSpec::Cuda(0);
         cfg.validate_with(&registry).unwrap();
     }
 
@@ -771,8 +763,7 @@ mod tests {
         };
         let cases: Vec<(&str, Change)> = vec![
             ("threads", Box::new(|c| c.threads = 0)),
-            ("dtype", Box::new(|c| c.dtype = "fp8".into())),
-            ("dtype", Box::new(|c| c.dtype = "bf16".into())),
+            ("dtype", Box::new(|c| c.dtype = policy::Precision::Bf16)),
             (
                 "sampling.group_size",
                 Box::new(|c| c.sampling.group_size = 1),

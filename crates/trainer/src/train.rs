@@ -229,7 +229,7 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
             )?
         }
     };
-    policy.set_dtype(policy::parse_dtype(&cfg.dtype)?)?;
+    policy.set_dtype(cfg.dtype.dtype())?;
     if let Some(lora) = &cfg.lora {
         policy.add_adapter("default", lora, stream_seed(cfg.seed, Stream::Adapter, 0))?;
         policy.set_active_adapter("default")?;
@@ -354,7 +354,7 @@ pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<Tra
         tracing::info!(changed = %changed.join(", "), "resume: config.toml updated");
     }
     let ck = checkpoint::dir(dir);
-    let dtype = policy::parse_dtype(&cfg.dtype)?;
+    let dtype = cfg.dtype.dtype();
     let mut policy = policy::Policy::load(ck.join("model"), &device)?;
     policy.set_dtype(dtype)?;
     if cfg.lora.is_some() {
@@ -408,11 +408,13 @@ fn setup_device(
     coll: &Arc<dyn Collective>,
 ) -> Result<(candle_core::Device, Arc<dyn Collective>)> {
     policy::set_num_threads(cfg.threads);
-    let spec = match cfg.device.as_str() {
-        "cuda" if coll.size() > 1 => format!("cuda:{}", coll.local_rank()),
-        other => other.to_string(),
+    let spec = match cfg.device {
+        policy::DeviceSpec::Cuda(0) if coll.size() > 1 => {
+            policy::DeviceSpec::Cuda(coll.local_rank())
+        }
+        other => other,
     };
-    let device = policy::parse_device(&spec)?;
+    let device = spec.open()?;
     let collective = coll.on_device(&device)?.unwrap_or_else(|| coll.clone());
     if collective.size() > 1 {
         tracing::info!(
