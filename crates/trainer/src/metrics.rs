@@ -18,9 +18,10 @@ pub type PassRates = BTreeMap<String, BTreeMap<String, f64>>;
 ///
 /// Fields are declared in the order of their keys, sorted, so that the line reads as before this
 /// record was typed (serde_json wrote sorted maps); the update's `f32` statistics are widened to
-/// `f64`, as `json!` widened them, so the numbers print as before too. Reading requires every key: a line
-/// without one is an error naming the file, the line and the key, never a plot left blank. Keys
-/// it does not know are ignored, so a newer writer's extra keys still read.
+/// `f64`, as `json!` widened them, so the numbers print as before too. Reading requires every key
+/// but the three `time/*` ones added later (read as 0 when absent): a line without one is an
+/// error naming the file, the line and the key, never a plot left blank. Keys it does not know
+/// are ignored, so a newer writer's extra keys still read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepMetrics {
     /// The step's groups per cell (`family/level`, or `family/task-id` off the ladder).

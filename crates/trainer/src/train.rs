@@ -807,16 +807,17 @@ impl Run {
         let _span = tracing::debug_span!("eval", step = self.state.step).entered();
         let t = Instant::now();
         let result = eval::evaluate(&self.policy, &self.registry, &self.cfg, &self.eval_sets)?;
-        evals.write(&EvalRecord {
+        let record = EvalRecord {
             eval_seconds: Some(t.elapsed().as_secs_f64()),
-            pass: result.pass.clone(),
+            pass: result.pass,
             pass_at_k: result.pass_at_k,
             step: self.state.step,
             train_seconds: self.state.train_seconds,
-        })?;
-        let pass = serde_json::to_string(&result.pass).unwrap_or_default();
+        };
+        evals.write(&record)?;
+        let pass = serde_json::to_string(&record.pass).unwrap_or_default();
         tracing::info!(step = self.state.step, train_seconds = format!("{:.0}", self.state.train_seconds), %pass, "eval");
-        Ok(result.pass)
+        Ok(record.pass)
     }
 
     /// The base model a LoRA run's adapter belongs to, as `base_model_name_or_path` names it.
