@@ -138,28 +138,33 @@ impl std::fmt::Display for Precision {
     }
 }
 
-/// Sets the number of CPU threads candle's kernels use (`RAYON_NUM_THREADS`, read by candle at
-/// each matmul and by rayon when its global pool is first built). Call it at start-up, before
-/// any tensor work.
+/// Sets the number of CPU threads candle's kernels use, and builds rayon's global pool (the
+/// pool they run on) with that many workers if it is not built yet. Call it at start-up, before
+/// any tensor work; a later call changes the kernels' split but not the pool's size.
 ///
 /// Run configs default to 2 (`threads`). On the idle 2-core box (`rlvr bench`, 2026-11-23) a
 /// second thread took rollout_tiny from 44-46k to 72-89k tokens/s (sampling decodes one shard of
 /// prompts per thread) and rollout_small from 2.7k to 3.9k. rayon's pool does not spin like
 /// OpenMP, so a busy machine costs a second thread little, where PyTorch at 2 threads collapsed
 /// 10-25x under the same load. candle's own pool (its elementwise ops) is set to one thread
-/// unless `CANDLE_NUM_THREADS` says otherwise.
+/// unless `CANDLE_NUM_THREADS` says otherwise. No environment variable is written (the counts go
+/// to candle through `vendor/patches/0004`): `set_var` races with threads reading the
+/// environment.
 pub fn set_num_threads(n: usize) {
     let n = n.max(1);
-    // Edition 2021: `set_var` is safe; it is called at start-up before other threads read it.
-    std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    candle_core::utils::set_num_threads(n);
+    if let Err(e) = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+    {
+        tracing::debug!("rayon's global pool was already built: {e}");
+    }
     // candle's elementwise ops run on its own pool of spinning threads unless it has one
     // thread; ours run on rayon's pool, and a training step runs its slices side by side on it,
     // so candle's pool would only compete for the same cores (step_tiny at 2 threads: 0.21 s
-    // with it, 0.18 s without). With 1, those ops run on the calling (rayon) thread. A value
-    // the user set is kept.
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
+    // with it, 0.18 s without). With 1, those ops run on the calling (rayon) thread. A
+    // `CANDLE_NUM_THREADS` the user set wins.
+    candle_core::utils::set_candle_num_threads(1);
 }
 
 /// Runs `f` on a worker of rayon's global pool (the pool candle's CPU kernels use).

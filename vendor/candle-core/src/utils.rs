@@ -400,7 +400,28 @@ fn default_num_threads() -> usize {
     physical.max(1) // safeguard against bad number
 }
 
+// Thread counts set in code (0: unset), so that a library can size candle's parallelism
+// without `std::env::set_var`, which races with other threads reading the environment.
+static NUM_THREADS: AtomicUsize = AtomicUsize::new(0);
+static CANDLE_NUM_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the thread count of the CPU kernels (what [`get_num_threads`] returns), over
+/// `RAYON_NUM_THREADS`; 0 goes back to the environment.
+pub fn set_num_threads(n: usize) {
+    NUM_THREADS.store(n, Ordering::Relaxed);
+}
+
+/// Sets the thread count of candle's own pool of elementwise workers where `CANDLE_NUM_THREADS`
+/// is not set; 0 goes back to [`get_num_threads`]. Read once, when the pool is first used.
+pub fn set_candle_num_threads(n: usize) {
+    CANDLE_NUM_THREADS.store(n, Ordering::Relaxed);
+}
+
 fn rayon_num_threads() -> usize {
+    let set = NUM_THREADS.load(Ordering::Relaxed);
+    if set > 0 {
+        return set;
+    }
     std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|s| usize::from_str(&s).ok())
@@ -413,6 +434,7 @@ fn candle_num_threads() -> usize {
         .ok()
         .and_then(|s| usize::from_str(&s).ok())
         .filter(|nt| nt > &0)
+        .or(Some(CANDLE_NUM_THREADS.load(Ordering::Relaxed)).filter(|&nt| nt > 0))
         .unwrap_or_else(rayon_num_threads)
 }
 
