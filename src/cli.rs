@@ -34,7 +34,7 @@ pub enum Command {
     /// Fold a LoRA adapter (a LoRA run's `model/`) into its base: one full model directory.
     Merge(cmd::merge::MergeArgs),
     /// Run a standard benchmark workload and print one JSON line.
-    Bench(crate::bench::BenchArgs),
+    Bench(cmd::bench::BenchArgs),
     /// Write plots and a markdown summary for a run directory.
     Report(cmd::report::ReportArgs),
     /// Summarise an open-ended comparison: held-out spread per arm, differences with bootstrap
@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init(args) => cmd::init::run(args),
         Command::Generate(args) => cmd::generate::run(args),
         Command::Merge(args) => cmd::merge::run(args),
-        Command::Bench(args) => crate::bench::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Compare(args) => cmd::report::compare(args),
     }

@@ -1,7 +1,6 @@
 //! `rlvr`: the command-line front end. It parses, wires library objects together and prints;
-//! the work happens in the `tasks`, `policy` and `trainer` crates.
+//! the work happens in the `tasks`, `policy`, `trainer` and `bench` crates.
 
-mod bench;
 mod cli;
 mod cmd;
 mod config;

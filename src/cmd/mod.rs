@@ -1,5 +1,6 @@
 //! One module per subcommand: build library objects, call them, print.
 
+pub mod bench;
 pub mod eval;
 pub mod generate;
 pub mod init;

@@ -1,6 +1,9 @@
-//! `rlvr bench WORKLOAD`: the standard workloads of `benches/workloads.toml`, printed as one JSON
-//! line `{"workload", "impl": "rlvr", "value", "unit", "runs"}` like the reference peers.
+//! rlvr's standard benchmark workloads (`benches/workloads.toml`: task generation, rollout, one
+//! GRPO step), each measured as the reference peers measure theirs and reported as one
+//! [`BenchResult`] (`{"workload", "impl": "rlvr", "value", "unit", "runs"}` as JSON), with the
+//! model workloads' distance to the physical limit. `rlvr bench WORKLOAD` prints it.
 
+mod error;
 mod limit;
 mod rollout;
 mod step;
@@ -9,38 +12,30 @@ mod workloads;
 
 use std::path::PathBuf;
 
-use clap::Args;
+pub use error::{Error, Result};
+pub use workloads::{ModelShape, RolloutWorkload, StepWorkload, TaskgenWorkload, Workloads};
 
-pub use workloads::Workloads;
-
-/// Arguments of `rlvr bench`.
-#[derive(Debug, Args)]
+/// How to run one workload (`rlvr bench`'s arguments).
+#[derive(Debug, Clone)]
 pub struct BenchArgs {
     /// Workload name: taskgen_add, taskgen_bool, taskgen_program, rollout_tiny, rollout_small,
     /// step_tiny, step_small.
     pub workload: String,
-    /// Workload shapes (TOML); defaults to the project's copy, benches/workloads.toml.
-    #[arg(long)]
+    /// Workload shapes (TOML); `None`: the built-in copy of benches/workloads.toml.
     pub workloads: Option<PathBuf>,
-    /// CPU threads for the model workloads.
-    #[arg(long, default_value_t = 1)]
+    /// CPU threads (the task-generation workers, or the model's kernels).
     pub threads: usize,
-    /// Device of the model workloads: cpu, cuda or cuda:N (a `--features cuda` build).
-    #[arg(long, default_value = "cpu")]
+    /// Device of the model workloads.
     pub device: policy::DeviceSpec,
-    /// dtype of the model workloads' forwards: f32, or bf16 (CUDA only; f32 master weights).
-    #[arg(long, default_value = "f32")]
+    /// dtype of the model workloads' forwards (f32 master weights).
     pub dtype: policy::Precision,
     /// Timed repetitions after one untimed warm-up.
-    #[arg(long, default_value_t = 5)]
     pub repeat: usize,
     /// step_* only: train rank-R LoRA adapters on all seven projections of a frozen base (the
     /// reference forward is the base with the adapter off) instead of every weight.
-    #[arg(long, value_name = "R")]
     pub lora_rank: Option<usize>,
     /// step_* only: slices of the batch whose forward and backward run side by side (the
-    /// trainer's `train.shards`; default: its default).
-    #[arg(long, value_name = "N")]
+    /// trainer's `train.shards`; `None`: its default).
     pub shards: Option<usize>,
 }
 
@@ -99,7 +94,7 @@ pub struct Limit {
 
 impl Limit {
     /// Measures the gemm peak on `device` and sets `flops` against `measured_s`.
-    fn measure(device: &policy::Device, flops: f64, measured_s: f64) -> anyhow::Result<Self> {
+    fn measure(device: &policy::Device, flops: f64, measured_s: f64) -> Result<Self> {
         let gemm_peak_gflops = limit::gemm_peak_gflops(device)?;
         let limit_s = flops / (gemm_peak_gflops * 1e9);
         Ok(Self {
@@ -119,31 +114,33 @@ pub fn median(values: &[f64]) -> f64 {
     sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Runs one workload and prints its JSON line.
-pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+/// Runs one workload.
+pub fn run(args: &BenchArgs) -> Result<BenchResult> {
     let workloads = Workloads::load(args.workloads.as_deref())?;
     for (flag, set) in [
         ("--lora-rank", args.lora_rank.is_some()),
         ("--shards", args.shards.is_some()),
     ] {
         if set && !args.workload.starts_with("step_") {
-            anyhow::bail!(
-                "{flag} applies to the step_* workloads only, not {:?}",
-                args.workload
-            );
+            return Err(Error::Option {
+                flag,
+                message: format!(
+                    "applies to the step_* workloads only, not {:?}",
+                    args.workload
+                ),
+            });
         }
     }
     if args.shards == Some(0) {
-        anyhow::bail!("--shards must be at least 1");
+        return Err(Error::Option {
+            flag: "--shards",
+            message: "must be at least 1".into(),
+        });
     }
-    let result = match args.workload.as_str() {
-        "taskgen_add" | "taskgen_bool" | "taskgen_program" => taskgen::run(&workloads, &args)?,
-        "rollout_tiny" | "rollout_small" => rollout::run(&workloads, &args)?,
-        "step_tiny" | "step_small" => step::run(&workloads, &args)?,
-        other => anyhow::bail!(
-            "unknown workload {other:?}: expected one of taskgen_add, taskgen_bool, taskgen_program, rollout_tiny, rollout_small, step_tiny, step_small"
-        ),
-    };
-    println!("{}", serde_json::to_string(&result)?);
-    Ok(())
+    match args.workload.as_str() {
+        "taskgen_add" | "taskgen_bool" | "taskgen_program" => taskgen::run(&workloads, args),
+        "rollout_tiny" | "rollout_small" => rollout::run(&workloads, args),
+        "step_tiny" | "step_small" => step::run(&workloads, args),
+        other => Err(Error::UnknownWorkload { name: other.into() }),
+    }
 }

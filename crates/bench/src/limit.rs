@@ -14,7 +14,7 @@ const PEAK_SIDE: usize = 1024;
 
 /// Best GFLOP/s of a `PEAK_SIDE`³ f32 matmul on `device` over a few repetitions (after one
 /// warm-up), at the thread count already set.
-pub fn gemm_peak_gflops(device: &Device) -> anyhow::Result<f64> {
+pub fn gemm_peak_gflops(device: &Device) -> crate::Result<f64> {
     let n = PEAK_SIDE;
     let a = Tensor::randn(0f32, 1.0, (n, n), device)?;
     let b = Tensor::randn(0f32, 1.0, (n, n), device)?;

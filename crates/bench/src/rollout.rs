@@ -5,23 +5,20 @@
 
 use std::time::Instant;
 
-use anyhow::Context;
 use policy::SampleParams;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::workloads::RolloutWorkload;
-use super::{BenchArgs, BenchResult, Workloads};
+use super::{BenchArgs, BenchResult, Error, Result, Workloads};
 
 /// Runs a `rollout_*` workload.
-pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResult> {
+pub fn run(workloads: &Workloads, args: &BenchArgs) -> Result<BenchResult> {
     policy::set_num_threads(args.threads);
     let device = args.device.open()?;
     let wl: RolloutWorkload = workloads.get(&args.workload)?;
     let shape = workloads.model(&wl.model)?;
-    let mut model = shape
-        .policy(wl.seed, &device)
-        .with_context(|| format!("model {}", wl.model))?;
+    let mut model = shape.policy(&wl.model, wl.seed, &device)?;
     model.set_dtype(args.dtype.dtype())?;
     let mut rng = StdRng::seed_from_u64(wl.seed);
     let prompts: Vec<Vec<u32>> = (0..wl.tasks)
@@ -45,10 +42,12 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         let t0 = Instant::now();
         let out = model.sample(&prompts, wl.group_size, &params, &mut rng)?;
         runs.push(n_tokens / t0.elapsed().as_secs_f64());
-        anyhow::ensure!(
-            out.tokens.iter().all(|t| t.len() == wl.new_tokens),
-            "a row stopped early"
-        );
+        if out.tokens.iter().any(|t| t.len() != wl.new_tokens) {
+            return Err(Error::ShortRow {
+                workload: args.workload.clone(),
+                tokens: wl.new_tokens,
+            });
+        }
         phases.push(out.timings);
     }
     let median = |f: fn(&policy::SampleTimings) -> f64| {

@@ -14,18 +14,18 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::workloads::StepWorkload;
-use super::{median, BenchArgs, BenchResult, Workloads};
+use super::{median, BenchArgs, BenchResult, Result, Workloads};
 
 /// Completions per prompt in the workload's groups (as the peers use).
 const GROUP: usize = 16;
 
 /// Runs a `step_*` workload.
-pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResult> {
+pub fn run(workloads: &Workloads, args: &BenchArgs) -> Result<BenchResult> {
     policy::set_num_threads(args.threads);
     let device = args.device.open()?;
     let wl: StepWorkload = workloads.get(&args.workload)?;
     let shape = workloads.model(&wl.model)?;
-    let mut model = shape.policy(wl.seed, &device)?;
+    let mut model = shape.policy(&wl.model, wl.seed, &device)?;
     model.set_dtype(args.dtype.dtype())?;
     // The reference: a frozen copy of the policy, or under LoRA (`None`) the base with the
     // adapter off.
@@ -87,13 +87,13 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
     let mut opt = trainer::AdamW::new(vars.clone(), adamw, wl.lr)?;
 
     // A GPU queues work and returns: wait for it before reading the clock (a no-op on the CPU).
-    let now = || -> anyhow::Result<Instant> {
+    let now = || -> Result<Instant> {
         device.synchronize()?;
         Ok(Instant::now())
     };
     let mut slices = 0;
     // On a pool worker, as in training (`policy::run_in_thread_pool`).
-    let mut step = || -> anyhow::Result<[f64; 5]> {
+    let mut step = || -> Result<[f64; 5]> {
         policy::run_in_thread_pool(|| {
             // Untimed: the current policy's log-probs, as the rollout of an on-policy update
             // would have recorded them.

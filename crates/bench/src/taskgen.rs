@@ -5,26 +5,28 @@
 
 use std::time::Instant;
 
-use anyhow::{bail, Context};
 use tasks::{Knobs, NumberFormat, PromptStyle, Registry};
 
 use super::workloads::TaskgenWorkload;
-use super::{BenchArgs, BenchResult, Workloads};
+use super::{BenchArgs, BenchResult, Error, Result, Workloads};
 
 /// Runs a `taskgen_*` workload.
-pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResult> {
+pub fn run(workloads: &Workloads, args: &BenchArgs) -> Result<BenchResult> {
     let mut w: TaskgenWorkload = workloads.get(&args.workload)?;
     let mut registry = Registry::builtin();
     if let Some(text) = &w.program {
         // A program family named after the workload, at the program's declared sizes.
-        let program = tasks::program::Program::parse(text)
-            .with_context(|| format!("[workload.{}] program = {text:?}", args.workload))?;
+        let bad = |message: String| Error::Workload {
+            name: args.workload.clone(),
+            message: format!("program = {text:?}: {message}"),
+        };
+        let program = tasks::program::Program::parse(text).map_err(|e| bad(e.to_string()))?;
         let family = tasks::program::ProgramFamily::new(
             &args.workload,
             program,
             tasks::program::Mode::Output,
         )
-        .with_context(|| format!("[workload.{}]", args.workload))?;
+        .map_err(|e| bad(e.to_string()))?;
         registry.register(Box::new(family));
         w.family = args.workload.clone();
     }
@@ -33,19 +35,24 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
         let v = match value {
             toml::Value::Integer(i) => *i as f64,
             toml::Value::Float(f) => *f,
-            other => bail!(
-                "[workload.{}] knob {name} = {other}: expected a number",
-                args.workload
-            ),
+            other => {
+                return Err(Error::Workload {
+                    name: args.workload.clone(),
+                    message: format!("knob {name} = {other}: expected a number"),
+                })
+            }
         };
         overrides.set(name.clone(), v);
     }
     let format = NumberFormat::Natural;
     let knobs = registry
         .resolve(&w.family, &overrides, format)
-        .with_context(|| format!("[workload.{}]", args.workload))?;
+        .map_err(|e| Error::Workload {
+            name: args.workload.clone(),
+            message: e.to_string(),
+        })?;
     let threads = args.threads.max(1);
-    let pass = |count: usize| -> anyhow::Result<f64> {
+    let pass = |count: usize| -> Result<f64> {
         let start = Instant::now();
         let chunk = count.div_ceil(threads);
         let failures: usize = std::thread::scope(|s| {
@@ -63,14 +70,17 @@ pub fn run(workloads: &Workloads, args: &BenchArgs) -> anyhow::Result<BenchResul
                 .sum()
         });
         if failures > 0 {
-            bail!("{failures} gold answers were rejected by the verifier");
+            return Err(Error::Rejected {
+                workload: args.workload.clone(),
+                rejected: failures,
+            });
         }
         Ok(count as f64 / start.elapsed().as_secs_f64())
     };
     pass(w.count.min(10_000))?; // untimed warm-up
     let runs = (0..args.repeat.max(1))
         .map(|_| pass(w.count))
-        .collect::<anyhow::Result<Vec<f64>>>()?;
+        .collect::<Result<Vec<f64>>>()?;
     let extra = serde_json::json!({
         "family": w.family, "program": w.program, "knobs": knobs, "count": w.count, "threads": threads,
         "style": "bare", "format": format.as_str(),

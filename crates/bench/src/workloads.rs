@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::Context;
 use serde::Deserialize;
 
-const BUILTIN: &str = include_str!("../../benches/workloads.toml");
+use crate::{Error, Result};
+
+const BUILTIN: &str = include_str!("../../../benches/workloads.toml");
 
 /// All models and workloads of one workloads file.
 #[derive(Debug, Deserialize)]
@@ -22,15 +23,25 @@ pub struct Workloads {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelShape {
+    /// Token ids (3 specials + characters).
     pub vocab_size: usize,
+    /// Hidden size.
     pub d_model: usize,
+    /// Decoder layers.
     pub n_layers: usize,
+    /// Query heads.
     pub n_heads: usize,
+    /// Key/value heads (grouped-query attention).
     pub n_kv_heads: usize,
+    /// MLP hidden size.
     pub ffn_hidden: usize,
+    /// Longest sequence.
     pub max_seq_len: usize,
+    /// RoPE base.
     pub rope_theta: f64,
+    /// RMSNorm epsilon.
     pub norm_eps: f64,
+    /// Whether the LM head shares the embedding.
     pub tie_embeddings: bool,
 }
 
@@ -38,12 +49,19 @@ pub struct ModelShape {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutWorkload {
+    /// The model shape's name.
     pub model: String,
+    /// Prompts.
     pub tasks: usize,
+    /// Completions per prompt.
     pub group_size: usize,
+    /// Tokens per prompt.
     pub prompt_tokens: usize,
+    /// Tokens generated per completion.
     pub new_tokens: usize,
+    /// Sampling temperature.
     pub temperature: f64,
+    /// Seed of the weights, prompts and sampling.
     pub seed: u64,
 }
 
@@ -51,22 +69,34 @@ pub struct RolloutWorkload {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepWorkload {
+    /// The model shape's name.
     pub model: String,
+    /// Sequences in the batch.
     pub sequences: usize,
+    /// Prompt tokens per sequence.
     pub prompt_tokens: usize,
+    /// Completion tokens per sequence.
     pub completion_tokens: usize,
+    /// KL coefficient (beta).
     pub kl_coef: f64,
+    /// Clip epsilon (both sides).
     pub clip_eps: f64,
+    /// Global gradient-norm clip.
     pub max_grad_norm: f64,
+    /// Learning rate.
     pub lr: f64,
+    /// Seed of the weights and data.
     pub seed: u64,
 }
 
 /// `taskgen_*`: generate `count` tasks and verify each gold answer.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TaskgenWorkload {
+    /// The family's name.
     pub family: String,
+    /// Tasks per timed run.
     pub count: usize,
+    /// The first task's seed (task i has seed + i).
     pub seed: u64,
     /// `family = "program"`: the task program (its family is made from the text).
     #[serde(default)]
@@ -79,18 +109,25 @@ pub struct TaskgenWorkload {
 impl ModelShape {
     /// A randomly initialised policy of this shape on `device` over a character tokenizer of
     /// exactly `vocab_size` ids (3 specials + printable characters), as the peers build theirs.
-    pub fn policy(&self, seed: u64, device: &policy::Device) -> anyhow::Result<policy::Policy> {
-        anyhow::ensure!(self.vocab_size > 3, "a model needs more than 3 token ids");
+    pub fn policy(&self, name: &str, seed: u64, device: &policy::Device) -> Result<policy::Policy> {
+        let bad = |message: String| Error::Shape {
+            model: name.into(),
+            message,
+        };
+        if self.vocab_size <= 3 {
+            return Err(bad("a model needs more than 3 token ids".into()));
+        }
         let alphabet: String = (b'!'..=b'~')
             .map(char::from)
             .take(self.vocab_size - 3)
             .collect();
         let tokenizer = policy::Tokenizer::char_level(&alphabet);
-        anyhow::ensure!(
-            tokenizer.vocab_size() == self.vocab_size,
-            "vocab_size {} is larger than the printable characters allow",
-            self.vocab_size
-        );
+        if tokenizer.vocab_size() != self.vocab_size {
+            return Err(bad(format!(
+                "vocab_size {} is larger than the printable characters allow",
+                self.vocab_size
+            )));
+        }
         let config = policy::ModelConfig {
             vocab_size: self.vocab_size,
             hidden_size: self.d_model,
@@ -110,32 +147,42 @@ impl ModelShape {
 
 impl Workloads {
     /// Reads `path`, or the built-in copy when `None`.
-    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
-        match path {
-            None => toml::from_str(BUILTIN).context("built-in benches/workloads.toml"),
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-            }
-        }
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let (file, text) = match path {
+            None => (
+                "built-in benches/workloads.toml".to_string(),
+                BUILTIN.into(),
+            ),
+            Some(path) => (
+                path.display().to_string(),
+                std::fs::read_to_string(path).map_err(|error| Error::Io {
+                    path: path.into(),
+                    error,
+                })?,
+            ),
+        };
+        toml::from_str(&text).map_err(|e| Error::Parse {
+            file,
+            message: e.to_string(),
+        })
     }
 
     /// The workload `name`, parsed as kind `T`.
-    pub fn get<T: for<'de> Deserialize<'de>>(&self, name: &str) -> anyhow::Result<T> {
+    pub fn get<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<T> {
         let raw = self
             .workload
             .get(name)
-            .with_context(|| format!("no [workload.{name}] in the workloads file"))?;
-        raw.clone()
-            .try_into()
-            .with_context(|| format!("[workload.{name}] in the workloads file"))
+            .ok_or_else(|| Error::NoWorkload { name: name.into() })?;
+        raw.clone().try_into().map_err(|e| Error::Workload {
+            name: name.into(),
+            message: e.to_string(),
+        })
     }
 
     /// The model shape `name`.
-    pub fn model(&self, name: &str) -> anyhow::Result<&ModelShape> {
+    pub fn model(&self, name: &str) -> Result<&ModelShape> {
         self.model
             .get(name)
-            .with_context(|| format!("no [model.{name}] in the workloads file"))
+            .ok_or_else(|| Error::NoModel { name: name.into() })
     }
 }
