@@ -322,8 +322,11 @@ impl ModelConfig {
     /// Writes [`ModelConfig::to_hf_json`] to `path`.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let text = serde_json::to_string_pretty(&self.to_hf_json())
-            .map_err(|e| Error::Invalid(format!("serialising config: {e}")))?;
+        let text =
+            serde_json::to_string_pretty(&self.to_hf_json()).map_err(|e| Error::Serialise {
+                what: "config",
+                message: e.to_string(),
+            })?;
         std::fs::write(path, text + "\n").map_err(|e| Error::io(path, e))
     }
 }

@@ -49,11 +49,15 @@ fn fused(
 ) -> Result<Tensor> {
     let (b, _, t, _) = q.dims4()?;
     if t != 1 || row_prompt.len() != b || row_prompt.iter().any(|&p| p >= starts.len()) {
-        return Err(Error::Invalid(format!(
-            "decode attention: {t} queries, {} row prompts over {} prompts for {b} rows",
-            row_prompt.len(),
-            starts.len()
-        )));
+        return Err(Error::OpShape {
+            op: "decode attention",
+            shape: q.dims().to_vec(),
+            need: format!(
+                "1 query and {b} row prompts below {} prompts, got {t} queries and {} row prompts",
+                starts.len(),
+                row_prompt.len()
+            ),
+        });
     }
     Ok(q.apply_op3_no_bwd(
         prefix,

@@ -60,12 +60,130 @@ pub enum Error {
     /// A forward dtype that is neither `f32` nor `bf16`.
     #[error("dtype {spec:?}: expected f32, or bf16 (CUDA only)")]
     Dtype {
-        /// The string given.
+        /// The dtype given, as written (or candle's name for it).
         spec: String,
     },
-    /// A call's arguments are inconsistent (empty prompt, too long a sequence, unknown adapter...).
-    #[error("{0}")]
-    Invalid(String),
+    /// A forward dtype of bf16 on a device other than CUDA.
+    #[error(
+        "dtype bf16 needs a CUDA device (candle's CPU backend has no bf16 matmul); use f32 on the CPU"
+    )]
+    Bf16NeedsCuda,
+    /// A LoRA config with rank zero.
+    #[error("LoRA rank r must be positive")]
+    LoraRank,
+    /// A LoRA target module that is not a projection LoRA can adapt.
+    #[error(
+        "LoRA target module {module:?} is not one of q_proj k_proj v_proj o_proj gate_proj up_proj \
+         down_proj"
+    )]
+    LoraTarget {
+        /// The module name given.
+        module: String,
+    },
+    /// A lock was poisoned by a thread that panicked while holding it.
+    #[error("{what} poisoned (a thread panicked while holding its lock)")]
+    Poisoned {
+        /// What the lock guards.
+        what: &'static str,
+    },
+    /// A value could not be serialised for writing.
+    #[error("serialising {what}: {message}")]
+    Serialise {
+        /// What was being serialised.
+        what: &'static str,
+        /// The serialiser's message.
+        message: String,
+    },
+    /// A token sequence given to the model is empty.
+    #[error("{seq} is empty (the model needs at least one token to continue)")]
+    EmptySequence {
+        /// Which sequence.
+        seq: Sequence,
+    },
+    /// A token id is not below the model's vocabulary size.
+    #[error("{seq}: token {token} >= vocab_size {vocab}")]
+    TokenOutOfVocab {
+        /// The sequence holding it.
+        seq: Sequence,
+        /// The token id.
+        token: u32,
+        /// The model's `vocab_size`.
+        vocab: u32,
+    },
+    /// A sequence has more positions than the model's context.
+    #[error("{seq}: {len} positions > max_position_embeddings {max}")]
+    SequenceTooLong {
+        /// Which sequence.
+        seq: Sequence,
+        /// Its number of positions.
+        len: usize,
+        /// The model's `max_position_embeddings`.
+        max: usize,
+    },
+    /// A prompt leaves no room in the model's context for the tokens to generate.
+    #[error(
+        "prompt {prompt}: {len} tokens + max_new_tokens {max_new_tokens} > \
+         max_position_embeddings {max}"
+    )]
+    PromptTooLong {
+        /// The prompt's index in the batch.
+        prompt: usize,
+        /// The prompt's number of tokens.
+        len: usize,
+        /// The number of tokens asked for.
+        max_new_tokens: usize,
+        /// The model's `max_position_embeddings`.
+        max: usize,
+    },
+    /// A sampling temperature that is not positive and finite.
+    #[error("temperature {value}: must be positive and finite")]
+    Temperature {
+        /// The temperature given.
+        value: f32,
+    },
+    /// A batch with no rows, or with unequal numbers of prompts and completions.
+    #[error("{prompts} prompts and {completions} completions: need the same positive number")]
+    BatchSize {
+        /// The number of prompts.
+        prompts: usize,
+        /// The number of completions.
+        completions: usize,
+    },
+    /// Every completion of a batch is empty: there is no token to score.
+    #[error("every completion is empty")]
+    EmptyCompletions,
+    /// A tensor operation was given a shape it cannot work on.
+    #[error("{op} on shape {shape:?}: needs {need}")]
+    OpShape {
+        /// The operation.
+        op: &'static str,
+        /// The shape given.
+        shape: Vec<usize>,
+        /// What the operation needs.
+        need: String,
+    },
+    /// A KV cache has no room for the slots to append.
+    #[error("{cache} overflow: {len} + {add} slots > capacity {capacity}")]
+    KvCacheOverflow {
+        /// Which cache (`KV cache`, `decode cache`).
+        cache: &'static str,
+        /// The slots already filled.
+        len: usize,
+        /// The slots to append.
+        add: usize,
+        /// The slots it holds.
+        capacity: usize,
+    },
+    /// A KV cache was asked for a layer or row it does not have.
+    #[error("{cache} has no {what} {index}")]
+    KvCacheIndex {
+        /// Which cache (`KV cache`, `decode cache`).
+        cache: &'static str,
+        /// What was asked for (`layer`, `row`).
+        what: &'static str,
+        /// The index asked for.
+        index: usize,
+    },
     /// An adapter name is unknown.
     #[error("no LoRA adapter named {name:?} (have: {known:?})")]
     UnknownAdapter {
@@ -86,6 +204,27 @@ pub enum Error {
     /// A tensor operation failed inside candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+}
+
+/// Which token sequence of a call an [`Error`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sequence {
+    /// The one sequence of a single-sequence call.
+    Input,
+    /// Prompt `i` of a batch.
+    Prompt(usize),
+    /// Row `i` of a batch: its prompt and completion together.
+    Row(usize),
+}
+
+impl std::fmt::Display for Sequence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sequence::Input => f.write_str("input"),
+            Sequence::Prompt(i) => write!(f, "prompt {i}"),
+            Sequence::Row(i) => write!(f, "row {i}"),
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].

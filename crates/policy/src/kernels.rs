@@ -91,10 +91,11 @@ impl Kernels {
     pub(crate) fn silu_mul_cat(self, gu: &Tensor) -> Result<Tensor> {
         let n = gu.dim(D::Minus1)?;
         if n == 0 || n % 2 != 0 {
-            return Err(crate::Error::Invalid(format!(
-                "silu_mul_cat: needs an even, non-zero last axis, got {:?}",
-                gu.dims()
-            )));
+            return Err(crate::Error::OpShape {
+                op: "silu_mul_cat",
+                shape: gu.dims().to_vec(),
+                need: "an even, non-zero last axis".into(),
+            });
         }
         Ok(match self {
             Kernels::Trained if trainable_fused(gu) => {
@@ -116,9 +117,11 @@ impl Kernels {
         let (t, s) = match dims {
             [.., t, s] if s >= t => (*t, *s),
             _ => {
-                return Err(crate::Error::Invalid(format!(
-                    "causal softmax on shape {dims:?}"
-                )))
+                return Err(crate::Error::OpShape {
+                    op: "causal softmax",
+                    shape: dims.to_vec(),
+                    need: "(..., t, s) with s >= t".into(),
+                })
             }
         };
         Ok(match self {
@@ -199,9 +202,14 @@ pub(crate) fn causal_attention(
     let (b, t, n) = qkv.dims3()?;
     let Heads { h, kvh, d } = heads;
     if n != heads.qkv_width() || kvh == 0 || h % kvh != 0 {
-        return Err(crate::Error::Invalid(format!(
-            "causal_attention: rows of {n} for {h} heads, {kvh} kv heads of {d}"
-        )));
+        return Err(crate::Error::OpShape {
+            op: "causal_attention",
+            shape: vec![b, t, n],
+            need: format!(
+                "rows of {} for {h} heads, {kvh} kv heads of {d} (kv heads dividing heads)",
+                heads.qkv_width()
+            ),
+        });
     }
     // Columns `from..from + count` heads of the rows, as `(b, count, t, d)`.
     let heads_of = |from: usize, count: usize| -> Result<Tensor> {

@@ -47,14 +47,22 @@ impl KvCache {
     pub(crate) fn append(&self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
         let t = k.dim(2)?;
         if self.len + t > self.capacity {
-            return Err(Error::Invalid(format!(
-                "KV cache overflow: {} + {t} slots > capacity {}",
-                self.len, self.capacity
-            )));
+            return Err(Error::KvCacheOverflow {
+                cache: "KV cache",
+                len: self.len,
+                add: t,
+                capacity: self.capacity,
+            });
         }
         let (kc, vc) = match (self.k.get(layer), self.v.get(layer)) {
             (Some(k), Some(v)) => (k, v),
-            _ => return Err(Error::Invalid(format!("KV cache has no layer {layer}"))),
+            _ => {
+                return Err(Error::KvCacheIndex {
+                    cache: "KV cache",
+                    what: "layer",
+                    index: layer,
+                })
+            }
         };
         kc.slice_set(&k.contiguous()?, 2, self.len)?;
         vc.slice_set(&v.contiguous()?, 2, self.len)?;
@@ -73,7 +81,11 @@ impl KvCache {
     pub(crate) fn layer(&self, layer: usize) -> Result<(Tensor, Tensor)> {
         match (self.k.get(layer), self.v.get(layer)) {
             (Some(k), Some(v)) => Ok((k.narrow(2, 0, self.len)?, v.narrow(2, 0, self.len)?)),
-            _ => Err(Error::Invalid(format!("KV cache has no layer {layer}"))),
+            _ => Err(Error::KvCacheIndex {
+                cache: "KV cache",
+                what: "layer",
+                index: layer,
+            }),
         }
     }
 }
@@ -131,7 +143,11 @@ impl DecodeCache {
     /// that later steps do not compute them: one copy of the generated caches.
     pub(crate) fn retain(&mut self, keep: &[usize]) -> Result<()> {
         if let Some(&bad) = keep.iter().find(|&&r| r >= self.row_prompt.len()) {
-            return Err(Error::Invalid(format!("decode cache has no row {bad}")));
+            return Err(Error::KvCacheIndex {
+                cache: "decode cache",
+                what: "row",
+                index: bad,
+            });
         }
         let Some(first) = self.generated.first() else {
             return Ok(());
@@ -153,15 +169,18 @@ impl DecodeCache {
     /// Writes the new `k`, `v` `(rows, kv_heads, 1, d)` of `layer` at generated slot `len`.
     pub(crate) fn append(&self, layer: usize, k: &Tensor, v: &Tensor) -> Result<()> {
         if self.len + 1 > self.capacity {
-            return Err(Error::Invalid(format!(
-                "decode cache overflow: capacity {}",
-                self.capacity
-            )));
+            return Err(Error::KvCacheOverflow {
+                cache: "decode cache",
+                len: self.len,
+                add: 1,
+                capacity: self.capacity,
+            });
         }
-        let g = self
-            .generated
-            .get(layer)
-            .ok_or_else(|| Error::Invalid(format!("decode cache has no layer {layer}")))?;
+        let g = self.generated.get(layer).ok_or(Error::KvCacheIndex {
+            cache: "decode cache",
+            what: "layer",
+            index: layer,
+        })?;
         let kv = Tensor::stack(&[k, v], 1)?; // (rows, 2, kvh, 1, d)
         g.slice_set(&kv, 3, self.len)?;
         Ok(())

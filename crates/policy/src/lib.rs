@@ -57,7 +57,7 @@ mod train_ops;
 pub use candle_core::{DType, Device, Tensor, Var};
 pub use config::ModelConfig;
 pub use device::{num_threads, run_in_thread_pool, set_num_threads, DeviceSpec, Precision};
-pub use error::{Error, Result};
+pub use error::{Error, Result, Sequence};
 pub use hf::{
     CONFIG_FILE, GENERATION_CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
 };

@@ -7,7 +7,7 @@
 
 use candle_core::{DType, Tensor};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Sequence};
 use crate::kernels::Kernels;
 use crate::policy::AdapterMode;
 use crate::Policy;
@@ -28,15 +28,24 @@ impl Policy {
     /// a graph (evaluation and cross-checks against other implementations).
     pub fn logits(&self, ids: &[u32]) -> Result<Tensor> {
         let vocab = self.config().vocab_size as u32;
-        if ids.is_empty() || ids.len() > self.config().max_position_embeddings {
-            return Err(Error::Invalid(format!(
-                "{} tokens: need 1..={}",
-                ids.len(),
-                self.config().max_position_embeddings
-            )));
+        if ids.is_empty() {
+            return Err(Error::EmptySequence {
+                seq: Sequence::Input,
+            });
+        }
+        if ids.len() > self.config().max_position_embeddings {
+            return Err(Error::SequenceTooLong {
+                seq: Sequence::Input,
+                len: ids.len(),
+                max: self.config().max_position_embeddings,
+            });
         }
         if let Some(&bad) = ids.iter().find(|&&t| t >= vocab) {
-            return Err(Error::Invalid(format!("token {bad} >= vocab_size {vocab}")));
+            return Err(Error::TokenOutOfVocab {
+                seq: Sequence::Input,
+                token: bad,
+                vocab,
+            });
         }
         let x = Tensor::from_slice(ids, (1, ids.len()), &self.device)?;
         let adapter = self.resolve(&AdapterMode::Active)?;
@@ -73,9 +82,7 @@ impl Policy {
         temperature: f32,
     ) -> Result<TokenLogProbs> {
         if !(temperature.is_finite() && temperature > 0.0) {
-            return Err(Error::Invalid(format!(
-                "temperature {temperature}: must be positive and finite"
-            )));
+            return Err(Error::Temperature { value: temperature });
         }
         crate::device::run_in_thread_pool(|| {
             self.logprobs_in_pool(prompts, completions, adapter, temperature)
@@ -91,36 +98,38 @@ impl Policy {
     ) -> Result<TokenLogProbs> {
         let n = prompts.len();
         if n != completions.len() || n == 0 {
-            return Err(Error::Invalid(format!(
-                "{} prompts and {} completions: need the same positive number",
-                n,
-                completions.len()
-            )));
+            return Err(Error::BatchSize {
+                prompts: n,
+                completions: completions.len(),
+            });
         }
         let c = self.config();
         let vocab = c.vocab_size as u32;
         let l_max = completions.iter().map(|c| c.len()).max().unwrap_or(0);
         if l_max == 0 {
-            return Err(Error::Invalid("every completion is empty".into()));
+            return Err(Error::EmptyCompletions);
         }
         let mut t_max = 0;
         for (b, (p, comp)) in prompts.iter().zip(completions).enumerate() {
             if p.is_empty() {
-                return Err(Error::Invalid(format!(
-                    "prompt {b} is empty (the model needs at least one token to continue)"
-                )));
+                return Err(Error::EmptySequence {
+                    seq: Sequence::Prompt(b),
+                });
             }
             if let Some(&bad) = p.iter().chain(comp.iter()).find(|&&t| t >= vocab) {
-                return Err(Error::Invalid(format!(
-                    "row {b}: token {bad} >= vocab_size {vocab}"
-                )));
+                return Err(Error::TokenOutOfVocab {
+                    seq: Sequence::Row(b),
+                    token: bad,
+                    vocab,
+                });
             }
             let t = p.len() + comp.len().saturating_sub(1);
             if t > c.max_position_embeddings {
-                return Err(Error::Invalid(format!(
-                    "row {b}: {t} positions > max_position_embeddings {}",
-                    c.max_position_embeddings
-                )));
+                return Err(Error::SequenceTooLong {
+                    seq: Sequence::Row(b),
+                    len: t,
+                    max: c.max_position_embeddings,
+                });
             }
             t_max = t_max.max(t);
         }

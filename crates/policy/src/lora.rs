@@ -57,17 +57,11 @@ impl LoraConfig {
 
     fn targets(&self) -> Result<Vec<Proj>> {
         if self.r == 0 {
-            return Err(Error::Invalid("LoRA rank r must be positive".into()));
+            return Err(Error::LoraRank);
         }
         self.target_modules
             .iter()
-            .map(|m| {
-                Proj::parse(m).ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "LoRA target module {m:?} is not one of q_proj k_proj v_proj o_proj gate_proj up_proj down_proj"
-                    ))
-                })
-            })
+            .map(|m| Proj::parse(m).ok_or_else(|| Error::LoraTarget { module: m.clone() }))
             .collect()
     }
 }
@@ -128,7 +122,9 @@ impl LoraBranch<'_> {
             .adapter
             .dropout_rng
             .lock()
-            .map_err(|_| Error::Invalid("LoRA dropout RNG poisoned".into()))?;
+            .map_err(|_| Error::Poisoned {
+                what: "LoRA dropout RNG",
+            })?;
         let Some(rng) = guard.as_mut() else {
             return Ok(x.clone());
         };
@@ -250,10 +246,9 @@ impl Policy {
     /// unaffected. Turn it off for old/reference log-probs: masks differ on every call.
     pub fn set_lora_dropout(&self, seed: Option<u64>) -> Result<()> {
         for (i, adapter) in self.adapters.values().enumerate() {
-            let mut guard = adapter
-                .dropout_rng
-                .lock()
-                .map_err(|_| Error::Invalid("LoRA dropout RNG poisoned".into()))?;
+            let mut guard = adapter.dropout_rng.lock().map_err(|_| Error::Poisoned {
+                what: "LoRA dropout RNG",
+            })?;
             *guard = seed.map(|s| StdRng::seed_from_u64(s.wrapping_add(i as u64)));
         }
         Ok(())
@@ -325,8 +320,10 @@ impl Policy {
             "revision": null,
         });
         let path = dir.join(ADAPTER_CONFIG_FILE);
-        let text =
-            serde_json::to_string_pretty(&json).map_err(|e| Error::Invalid(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&json).map_err(|e| Error::Serialise {
+            what: "the adapter config",
+            message: e.to_string(),
+        })?;
         std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
         let tensors: HashMap<String, Tensor> = adapter
             .named_vars()

@@ -553,7 +553,13 @@ pub(crate) fn linear(
     let dims = x.dims().to_vec();
     let (n_in, lead) = match dims.split_last() {
         Some((n, lead)) => (*n, lead.to_vec()),
-        None => return Err(crate::Error::Invalid("linear on a scalar".into())),
+        None => {
+            return Err(crate::Error::OpShape {
+                op: "linear",
+                shape: dims,
+                need: "at least one axis".into(),
+            })
+        }
     };
     let rows: usize = lead.iter().product();
     let x2 = x.reshape((rows, n_in))?;

@@ -152,17 +152,11 @@ impl Policy {
         match dtype {
             DType::F32 => {}
             DType::BF16 if self.device.is_cuda() => {}
-            DType::BF16 => {
-                return Err(Error::Invalid(
-                    "dtype bf16 needs a CUDA device (candle's CPU backend has no bf16 matmul); \
-                     use f32 on the CPU"
-                        .into(),
-                ))
-            }
+            DType::BF16 => return Err(Error::Bf16NeedsCuda),
             other => {
-                return Err(Error::Invalid(format!(
-                    "dtype {other:?}: supported are f32, and bf16 on CUDA"
-                )))
+                return Err(Error::Dtype {
+                    spec: other.as_str().to_string(),
+                })
             }
         }
         self.model.compute = dtype;

@@ -17,7 +17,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Sequence};
 use crate::inference::{Cache, InferenceModel};
 use crate::kv_cache::{DecodeCache, KvCache};
 use crate::policy::AdapterMode;
@@ -299,22 +299,24 @@ impl Policy {
         let vocab = c.vocab_size as u32;
         for (i, p) in prompts.iter().enumerate() {
             if p.is_empty() {
-                return Err(Error::Invalid(format!(
-                    "prompt {i} is empty (the model needs at least one token to continue)"
-                )));
+                return Err(Error::EmptySequence {
+                    seq: Sequence::Prompt(i),
+                });
             }
             if let Some(&bad) = p.iter().find(|&&t| t >= vocab) {
-                return Err(Error::Invalid(format!(
-                    "prompt {i}: token {bad} >= vocab_size {vocab}"
-                )));
+                return Err(Error::TokenOutOfVocab {
+                    seq: Sequence::Prompt(i),
+                    token: bad,
+                    vocab,
+                });
             }
             if p.len() + params.max_new_tokens > c.max_position_embeddings {
-                return Err(Error::Invalid(format!(
-                    "prompt {i}: {} tokens + max_new_tokens {} > max_position_embeddings {}",
-                    p.len(),
-                    params.max_new_tokens,
-                    c.max_position_embeddings
-                )));
+                return Err(Error::PromptTooLong {
+                    prompt: i,
+                    len: p.len(),
+                    max_new_tokens: params.max_new_tokens,
+                    max: c.max_position_embeddings,
+                });
             }
         }
         Ok(())

@@ -107,8 +107,10 @@ pub fn save(
     }
     std::fs::create_dir_all(&tmp).map_err(io_error(&tmp))?;
     write_tensors(&tmp)?;
-    let json = serde_json::to_vec(state)
-        .map_err(|e| Error::Invalid(format!("serialising the train state: {e}")))?;
+    let json = serde_json::to_vec(state).map_err(|e| Error::Serialise {
+        what: "the train state",
+        message: e.to_string(),
+    })?;
     let state_path = tmp.join(STATE);
     File::create(&state_path)
         .and_then(|mut f| f.write_all(&json))
@@ -164,8 +166,10 @@ pub fn load_state(
 ) -> Result<TrainState> {
     let path = recover(run)?.join(STATE);
     let text = std::fs::read(&path).map_err(io_error(&path))?;
-    let saved: SavedState = serde_json::from_slice(&text)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let saved: SavedState = serde_json::from_slice(&text).map_err(|e| Error::Checkpoint {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
     let now = eval_digest(eval_ids);
     match &saved.eval_digest {
         Some(saved) if *saved != now => {
@@ -180,8 +184,11 @@ pub fn load_state(
             "this checkpoint predates eval-set digests: the eval sets cannot be checked"
         ),
     }
-    let mut curriculum = tasks::Curriculum::restore(saved.curriculum, registry)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let mut curriculum =
+        tasks::Curriculum::restore(saved.curriculum, registry).map_err(|e| Error::Checkpoint {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
     curriculum.set_exclude(eval_ids.clone());
     Ok(TrainState {
         step: saved.step,

@@ -81,11 +81,9 @@ pub fn read_runs(dir: &Path) -> Result<Vec<ArmRun>> {
         for seed_dir in seeds {
             let path = seed_dir.join(HOLDOUT_JSON);
             let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
-            let holdout: Holdout = serde_json::from_str(&text).map_err(|e| {
-                Error::Invalid(format!(
-                    "{}: not the output of `rlvr eval --programs`: {e}",
-                    path.display()
-                ))
+            let holdout: Holdout = serde_json::from_str(&text).map_err(|e| Error::NotHoldout {
+                path: path.clone(),
+                error: e,
             })?;
             let informative = RunLog::read(&seed_dir).ok().and_then(|log| {
                 let f: Vec<f64> = log.metrics.iter().map(|m| m.informative_fraction).collect();
@@ -169,10 +167,10 @@ pub fn summarise(
         by_arm.entry(&r.arm).or_default().push(r);
     }
     if !by_arm.contains_key(baseline) {
-        return Err(Error::Invalid(format!(
-            "no runs of the baseline arm {baseline:?} (arms: {})",
-            by_arm.keys().copied().collect::<Vec<_>>().join(", ")
-        )));
+        return Err(Error::NoBaseline {
+            baseline: baseline.to_string(),
+            arms: by_arm.keys().map(|a| a.to_string()).collect(),
+        });
     }
     let mut names: Vec<&String> = runs.iter().flat_map(|r| r.pass.keys()).collect();
     names.sort();
@@ -280,10 +278,10 @@ pub fn markdown(
 pub fn write_comparison(dir: &Path, baseline: &str, resamples: usize) -> Result<String> {
     let runs = read_runs(dir)?;
     if runs.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{}: no <arm>/<seed>/{HOLDOUT_JSON} found",
-            dir.display()
-        )));
+        return Err(Error::NoRuns {
+            dir: dir.to_path_buf(),
+            file: HOLDOUT_JSON,
+        });
     }
     let (summaries, deltas) = summarise(&runs, baseline, resamples, 0)?;
     let programs = runs

@@ -576,8 +576,10 @@ impl RunConfig {
     /// change them all ([`RESUMABLE_KEYS`]); else an error naming the first that may not.
     pub fn changes_from(&self, saved: &RunConfig) -> Result<Vec<String>> {
         let value = |c: &RunConfig| {
-            toml::Value::try_from(c)
-                .map_err(|e| Error::Invalid(format!("serialising the config: {e}")))
+            toml::Value::try_from(c).map_err(|e| Error::Serialise {
+                what: "the config",
+                message: e.to_string(),
+            })
         };
         let mut changed = Vec::new();
         diff_keys("", &value(saved)?, &value(self)?, &mut changed);

@@ -114,9 +114,83 @@ pub enum Error {
     #[error("config: {0}")]
     Config(String),
 
-    /// Input that cannot be used (a task whose prompt cannot be encoded, a bad checkpoint, ...).
-    #[error("{0}")]
-    Invalid(String),
+    /// A task's prompt or answer cannot be encoded by the tokenizer.
+    #[error("task {task} ({family}): {part} cannot be encoded: {cause}")]
+    TaskEncoding {
+        /// The task's id.
+        task: String,
+        /// The task's family.
+        family: String,
+        /// Which text (`prompt`, `answer`).
+        part: &'static str,
+        /// The tokenizer's error.
+        cause: Box<policy::Error>,
+    },
+
+    /// A line of an eval set is not a task.
+    #[error("{path}:{line}: not a task: {error}")]
+    NotATask {
+        /// The eval set file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The parse error.
+        error: serde_json::Error,
+    },
+
+    /// A batch to train on holds nothing.
+    #[error("a {batch} with no {parts}")]
+    EmptyBatch {
+        /// Which batch (`micro-batch`, `warm-start batch`).
+        batch: &'static str,
+        /// What it has none of (`sequences`, `slices`).
+        parts: &'static str,
+    },
+
+    /// A value could not be serialised for writing.
+    #[error("serialising {what}: {message}")]
+    Serialise {
+        /// What was being serialised.
+        what: &'static str,
+        /// The serialiser's message.
+        message: String,
+    },
+
+    /// A checkpoint's state file does not parse or does not restore.
+    #[error("{path}: {message}")]
+    Checkpoint {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A comparison's `holdout.json` is not the output of `rlvr eval --programs`.
+    #[error("{path}: not the output of `rlvr eval --programs`: {error}")]
+    NotHoldout {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        error: serde_json::Error,
+    },
+
+    /// A comparison directory holds no runs.
+    #[error("{dir}: no <arm>/<seed>/{file} found")]
+    NoRuns {
+        /// The comparison directory.
+        dir: PathBuf,
+        /// The file each run holds (`holdout.json`).
+        file: &'static str,
+    },
+
+    /// A comparison has no runs of its baseline arm.
+    #[error("no runs of the baseline arm {baseline:?} (arms: {})", .arms.join(", "))]
+    NoBaseline {
+        /// The baseline arm asked for.
+        baseline: String,
+        /// The arms that have runs.
+        arms: Vec<String>,
+    },
 
     /// A loss or gradient went NaN/Inf during training; the last checkpoint is intact.
     #[error("step {step}: {what} (the last checkpoint is intact)")]

@@ -56,9 +56,12 @@ impl EvalSets {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let task: tasks::Task = serde_json::from_str(line).map_err(|e| {
-                    Error::Invalid(format!("{}:{}: not a task: {e}", file.display(), i + 1))
-                })?;
+                let task: tasks::Task =
+                    serde_json::from_str(line).map_err(|e| Error::NotATask {
+                        path: file.clone(),
+                        line: i + 1,
+                        error: e,
+                    })?;
                 out.ids.insert(task.id.clone());
                 let Some(level) = task.level else { continue };
                 let wanted = cfg.tasks.style == task.style

@@ -166,8 +166,10 @@ impl JsonlWriter {
 
     /// Writes one record as a line.
     pub fn write<T: Serialize>(&mut self, record: &T) -> Result<()> {
-        let mut line = serde_json::to_string(record)
-            .map_err(|e| Error::Invalid(format!("serialising a record: {e}")))?;
+        let mut line = serde_json::to_string(record).map_err(|e| Error::Serialise {
+            what: "a record",
+            message: e.to_string(),
+        })?;
         line.push('\n');
         self.file
             .write_all(line.as_bytes())

@@ -58,12 +58,14 @@ impl Group {
 /// as `tokenizer(prompt)` in transformers (BOS first for rlvr's own and Llama's tokenizers,
 /// nothing added for Qwen2's).
 pub fn encode_prompt(tokenizer: &policy::Tokenizer, task: &tasks::Task) -> Result<Vec<u32>> {
-    tokenizer.encode_prompt(&task.prompt).map_err(|e| {
-        Error::Invalid(format!(
-            "task {} ({}): prompt cannot be encoded: {e}",
-            task.id, task.family
-        ))
-    })
+    tokenizer
+        .encode_prompt(&task.prompt)
+        .map_err(|e| Error::TaskEncoding {
+            task: task.id.clone(),
+            family: task.family.clone(),
+            part: "prompt",
+            cause: Box::new(e),
+        })
 }
 
 /// The sampler's settings for this config.

@@ -205,8 +205,10 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
             path: out.to_path_buf(),
             error: source,
         })?;
-        let resolved = toml::to_string(&cfg)
-            .map_err(|e| Error::Invalid(format!("writing the resolved config: {e}")))?;
+        let resolved = toml::to_string(&cfg).map_err(|e| Error::Serialise {
+            what: "the resolved config",
+            message: e.to_string(),
+        })?;
         write_file(&out.join("config.toml"), resolved.as_bytes())?;
     }
     let (device, collective) = setup_device(&cfg, &opts.collective)?;
@@ -348,8 +350,10 @@ pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<Tra
         None => load()?,
     };
     if root && !changed.is_empty() {
-        let resolved = toml::to_string(&cfg)
-            .map_err(|e| Error::Invalid(format!("writing the resolved config: {e}")))?;
+        let resolved = toml::to_string(&cfg).map_err(|e| Error::Serialise {
+            what: "the resolved config",
+            message: e.to_string(),
+        })?;
         write_atomically(&path, resolved.as_bytes())?;
         tracing::info!(changed = %changed.join(", "), "resume: config.toml updated");
     }

@@ -164,14 +164,20 @@ pub fn micro_batch(
     shards: usize,
 ) -> Result<MicroBatch> {
     if samples.is_empty() {
-        return Err(Error::Invalid("a micro-batch with no sequences".into()));
+        return Err(Error::EmptyBatch {
+            batch: "micro-batch",
+            parts: "sequences",
+        });
     }
     let passes = side_by_side(policy, samples, shards, |s| {
         slice(policy, reference, s, loss, norm, temperature)
     })?;
     let mut passes = passes.into_iter();
     let Some(mut acc) = passes.next() else {
-        return Err(Error::Invalid("a micro-batch split into no slices".into()));
+        return Err(Error::EmptyBatch {
+            batch: "micro-batch",
+            parts: "slices",
+        });
     };
     for p in passes {
         acc.absorb(p, vars)?;
@@ -639,7 +645,7 @@ mod tests {
         assert!(!p.lora_dropout_on(), "off by default: sampling and eval");
         assert!(with_lora_dropout(&p, 7, || Ok(p.lora_dropout_on())).unwrap());
         assert!(!p.lora_dropout_on(), "off again after the pass");
-        let failed: Result<()> = with_lora_dropout(&p, 7, || Err(Error::Invalid("boom".into())));
+        let failed: Result<()> = with_lora_dropout(&p, 7, || Err(Error::Config("boom".into())));
         assert!(failed.is_err());
         assert!(!p.lora_dropout_on(), "off again after a failed pass");
         // Seeded: the same seed draws the same masks, so a resumed run repeats its updates.

@@ -86,9 +86,16 @@ pub fn run(
                 continue;
             }
             prompts.push(encode_prompt(policy.tokenizer(), &task)?);
-            let mut answer = policy.tokenizer().encode(&task.answer).map_err(|e| {
-                Error::Invalid(format!("task {}: answer cannot be encoded: {e}", task.id))
-            })?;
+            let mut answer =
+                policy
+                    .tokenizer()
+                    .encode(&task.answer)
+                    .map_err(|e| Error::TaskEncoding {
+                        task: task.id.clone(),
+                        family: task.family.clone(),
+                        part: "answer",
+                        cause: Box::new(e),
+                    })?;
             answer.push(eos);
             answers.push(answer);
         }
@@ -117,7 +124,12 @@ pub fn run(
         let (mut grads, mut loss_value) = match passes.next() {
             Some(first) => first,
             None if coll.size() > 1 => (Default::default(), 0.0),
-            None => return Err(Error::Invalid("warm start: a batch with no slices".into())),
+            None => {
+                return Err(Error::EmptyBatch {
+                    batch: "warm-start batch",
+                    parts: "slices",
+                })
+            }
         };
         for (g, loss) in passes {
             add_grads(&mut grads, &g, &vars)?;
