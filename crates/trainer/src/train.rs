@@ -589,6 +589,7 @@ impl Run {
                 .curriculum
                 .next_tasks(cfg.sampling.tasks_per_step);
             curriculum_seconds += tc.elapsed().as_secs_f64();
+            let tasks = fitting(&self.policy, tasks, cfg.sampling.max_new_tokens);
             let (groups, gather) = data_parallel::sample_groups(
                 &*self.collective,
                 &self.policy,
@@ -900,4 +901,77 @@ fn progress_bar(enabled: bool, pos: u64, len: u64) -> indicatif::ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+/// The tasks whose prompt leaves room in the model's context for `max_new_tokens`; the others
+/// are dropped with a warning (a family at too large a size), not the run: the sampler would
+/// refuse the whole batch.
+fn fitting(
+    policy: &policy::Policy,
+    tasks: Vec<tasks::Task>,
+    max_new_tokens: usize,
+) -> Vec<tasks::Task> {
+    let max = policy.config().max_position_embeddings;
+    tasks
+        .into_iter()
+        .filter(|t| {
+            let len = policy
+                .tokenizer()
+                .encode_prompt(&t.prompt)
+                .map_or(0, |ids| ids.len());
+            let fits = len + max_new_tokens <= max;
+            if !fits {
+                tracing::warn!(
+                    family = %t.family,
+                    knobs = %t.knobs,
+                    "a prompt of {len} tokens + max_new_tokens {max_new_tokens} > \
+                     max_position_embeddings {max}: task skipped"
+                );
+            }
+            fits
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tasks_whose_prompt_leaves_no_room_are_skipped_not_fatal() {
+        let config = policy::ModelConfig {
+            hidden_size: 16,
+            intermediate_size: 32,
+            num_hidden_layers: 1,
+            num_attention_heads: 2,
+            num_key_value_heads: Some(2),
+            max_position_embeddings: 24,
+            ..policy::ModelConfig::default()
+        };
+        let p = policy::Policy::init(
+            &config,
+            policy::Tokenizer::builtin(),
+            0,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let task = |prompt: &str| {
+            tasks::Task::new(
+                "f",
+                &tasks::Knobs::new(),
+                0,
+                tasks::PromptStyle::Bare,
+                tasks::NumberFormat::Natural,
+                prompt.into(),
+                "1".into(),
+                String::new(),
+            )
+        };
+        // BOS + 15 characters + 8 new tokens = 24 fits; one character more does not.
+        let short = "x".repeat(15);
+        let long = "x".repeat(16);
+        let kept = fitting(&p, vec![task(&short), task(&long), task("1+1=")], 8);
+        let prompts: Vec<&str> = kept.iter().map(|t| t.prompt.as_str()).collect();
+        assert_eq!(prompts, [short.as_str(), "1+1="]);
+    }
 }
