@@ -319,9 +319,15 @@ fn open_summary(md: &mut String, log: &RunLog) {
     let _ = writeln!(
         md,
         "## Open-ended archive\n\n- families in play: {} ({} invented), active cells: {}\n\
-         - cells mastered: {}, retired as hopeless: {}\n\
+         - cells mastered: {}, retired as hopeless or stalled: {}, grown one step harder: {}\n\
          - distinct families trained inside the 0.1-0.9 pass band: {}\n",
-        last.families, last.created, last.active, last.mastered, last.retired, last.in_band
+        last.families,
+        last.created,
+        last.active,
+        last.mastered,
+        last.retired,
+        last.grown,
+        last.in_band
     );
     let minutes = informative_by_minute(log);
     if !minutes.is_empty() {
@@ -445,6 +451,7 @@ mod tests {
                 window_cells: 4,
                 window_informative: 0.5,
                 in_band: 12,
+                grown: 2,
             })
         };
         let metric = |step, t: f64, inf, open| StepMetrics {

@@ -109,6 +109,9 @@ impl PartialEq for Curriculum {
 /// Draws per cell before a task whose id is not excluded is given up on.
 const MAX_DRAWS: usize = 256;
 
+/// Instances probed for the answer and prompt lengths of a grown cell.
+const GROW_PROBES: u64 = 32;
+
 impl Curriculum {
     /// A curriculum over `config`'s families and strategy (both looked up in `registry`), seeded
     /// by `seed`, that never issues a task whose id is in `exclude`.
@@ -302,10 +305,93 @@ impl Curriculum {
             self.add_cells(f, new);
         }
         if let Some(open) = &mut self.open {
-            let invented = open.observe(f, cell, &self.families, &self.cells);
-            for family in invented {
+            let add = open.observe(f, cell, &self.families, &self.cells);
+            if let Some(f) = add.grow {
+                self.grow(f);
+            }
+            for family in add.invented {
                 self.add_family(family);
             }
+        }
+    }
+
+    /// Adds to family `f` a level one step harder than its top cell (`evolve`'s `grow`): the
+    /// ladder's last step taken once more (each knob that changed between the two top levels
+    /// moves by the same amount), or for a single level every knob whose direction of
+    /// difficulty is known moved by one; knobs stay in their ranges, and the result must be a
+    /// valid setting, new, with answers and prompts within `max_answer_chars` and
+    /// `max_prompt_chars`.
+    fn grow(&mut self, f: usize) {
+        let Some(open) = &self.open else { return };
+        let fam = &self.families[f];
+        let Some(&top) = fam.levels.last() else {
+            return;
+        };
+        let Ok(family) = self.registry.get(&fam.name) else {
+            return;
+        };
+        let below = fam
+            .levels
+            .len()
+            .checked_sub(2)
+            .map(|i| &self.cells[fam.levels[i]].knobs);
+        let mut knobs = self.cells[top].knobs.clone();
+        let mut moved = false;
+        for k in family.knobs() {
+            let (crate::family::KnobRange::Int { min, max }, Some(v)) =
+                (&k.range, knobs.get(&k.name))
+            else {
+                continue;
+            };
+            let step = match (below.and_then(|b| b.get(&k.name)), k.harder) {
+                (Some(b), _) => v - b,
+                (None, crate::family::Harder::Up) => 1.0,
+                (None, crate::family::Harder::Down) => -1.0,
+                (None, crate::family::Harder::Neither) => 0.0,
+            };
+            let next = v + step;
+            if step != 0.0 && (*min as f64..=*max as f64).contains(&next) {
+                knobs.set(k.name.clone(), next);
+                moved = true;
+            }
+        }
+        if !moved {
+            return;
+        }
+        let Ok(knobs) = self.registry.resolve(&fam.name, &knobs, fam.format) else {
+            return;
+        };
+        if fam.all().any(|(_, c)| self.cells[c].knobs == knobs) {
+            return;
+        }
+        // Answers must fit the completion and prompts the context: probe a few instances
+        // (fixed seeds, so that the decision does not touch the curriculum's RNG stream).
+        let (max_answer, max_prompt) = open.max_chars();
+        let fits = (0..GROW_PROBES).all(|seed| {
+            let t = family.generate(&knobs, self.style, fam.format, seed);
+            crate::answer::gold(self.style, &t.answer).len() <= max_answer
+                && t.prompt.len() <= max_prompt
+        });
+        if !fits {
+            return;
+        }
+        let level = self.cells[top]
+            .level
+            .map_or(fam.levels.len() as u32 + 1, |l| l + 1);
+        let label = format!("L{level}");
+        let chance = family.chance(&knobs);
+        let name = fam.name.clone();
+        self.cells.push(CellStats::new(
+            &name,
+            Some(level),
+            label.clone(),
+            knobs,
+            chance,
+        ));
+        self.families[f].levels.push(self.cells.len() - 1);
+        tracing::debug!(family = %name, cell = %label, "grew a harder cell");
+        if let Some(open) = &mut self.open {
+            open.grew(&name, &label);
         }
     }
 

@@ -14,15 +14,18 @@
 //! ones: a first run lost `rev(l)` from 1.00 to 0.02 with replay at 0.05). A cell is retired as
 //! *mastered* (chance-corrected fast EMA ≥ `mastered` after `min_groups` groups), *hopeless*
 //! (fast EMA ≤ `hopeless` after `hopeless_groups`) or *stalled* (informative rate below
-//! `stalled` after `stalled_groups`); retired cells that are not mastered are tried again after
-//! `retry_after` groups, then twice as long each time. A ladder's next level opens when the
-//! level below passes `unlock`. When fewer than `min_live` active cells can still teach (not yet
-//! judged, or neither retired nor stalling), the evolver proposes `proposals` edits of the
-//! program families in play (edit-and-replay: parents drawn ∝ their informative rate, plus fresh
-//! samples) and the first `add` new distinct families join the run, one cell each. The diversity
-//! term keeps the choice from collapsing onto a few cells (SOAR's warning about choosing by
-//! learnability alone). Everything, the evolver included, is serde state: a restored run
-//! continues exactly.
+//! `stalled` after `stalled_groups`; mastered instead if its skill is within 0.2 of
+//! `mastered`: uniform groups teach nothing either way); retired cells that are not mastered are
+//! tried again after `retry_after` groups, then twice as long each time. When a family's top cell is mastered, `grow` adds a cell one
+//! step harder (the ladder's last step once more; every size knob + 1 for a single cell), if
+//! its answers fit `max_answer_chars`: a mastered skill's next size. A ladder's next level
+//! opens when the level below passes `unlock`. When fewer than `min_live` active cells can still
+//! teach (not yet judged, or neither retired nor stalling), the evolver proposes `proposals`
+//! edits of the program families in play (edit-and-replay: parents drawn ∝ their informative
+//! rate, plus fresh samples) and the first `add` new distinct families join the run, one cell
+//! each. The diversity term keeps the choice from collapsing onto a few cells (SOAR's warning
+//! about choosing by learnability alone). Everything, the evolver included, is serde state: a
+//! restored run continues exactly.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -76,9 +79,9 @@ pub struct EvolveCurriculumConfig {
     pub hopeless_groups: u64,
     /// EMA rate of each cell's informative rate (the share of its groups with 0 < correct < G).
     pub informative_rate: f64,
-    /// Informative rate below which a cell is stalled (retired): all-or-nothing groups, so GRPO
-    /// gets nothing there even at a middling pass rate (a cell within 0.2 of `mastered` is not
-    /// stalled: it is on its way to mastery).
+    /// Informative rate below which a cell is retired: all-or-nothing groups, so GRPO gets
+    /// nothing there even at a middling pass rate. Retired as mastered when its skill is within
+    /// 0.2 of `mastered`, as stalled otherwise.
     pub stalled: f64,
     /// Groups before a cell can be judged stalled.
     pub stalled_groups: u64,
@@ -113,6 +116,15 @@ pub struct EvolveCurriculumConfig {
     pub list_digits: [u32; 2],
     /// Longest answer of an invented family, in characters (keep it under the completion length).
     pub max_answer_chars: usize,
+    /// When a family's top cell is mastered, add a cell one step harder (the ladder's last step
+    /// once more; every size knob + 1 for a single cell) while its answers fit
+    /// `max_answer_chars` and its prompts `max_prompt_chars`: a learned skill's next size. Off
+    /// by default: in a first trial most grown cells were mastered at once, and judging them
+    /// cost more signal than they gave (docs/open-ended.md).
+    pub grow: bool,
+    /// Longest prompt of a grown cell, in characters (keep it under the model's context less
+    /// `sampling.max_new_tokens`).
+    pub max_prompt_chars: usize,
     /// A program file whose expressions (at any size) are never invented: a held-out grid that
     /// evaluation may then call unseen.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,6 +162,8 @@ impl Default for EvolveCurriculumConfig {
             list_len: [2, 4],
             list_digits: [1, 1],
             max_answer_chars: 10,
+            grow: false,
+            max_prompt_chars: 96,
             holdout: None,
         }
     }
@@ -312,7 +326,8 @@ pub enum Origin {
 /// Something that happened to a family or cell, for the run's `families.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FamilyEvent {
-    /// `created`, `mastered`, `hopeless`, `stalled`, `retried`, `forgotten` or `unlocked`.
+    /// `created`, `mastered`, `hopeless`, `stalled`, `retried`, `forgotten`, `unlocked` or
+    /// `grown`.
     pub event: String,
     /// The family.
     pub family: String,
@@ -336,7 +351,7 @@ pub struct OpenMetrics {
     pub created: u64,
     /// Cells retired as mastered so far.
     pub mastered: u64,
-    /// Cells retired as hopeless so far.
+    /// Cells retired as hopeless or stalled so far.
     pub retired: u64,
     /// Times the evolver was asked for new families.
     pub refreshes: u64,
@@ -354,6 +369,9 @@ pub struct OpenMetrics {
     pub window_informative: f64,
     /// Distinct families trained while in the 0.1-0.9 pass band (EMA), so far.
     pub in_band: usize,
+    /// Cells added one step harder than a mastered top cell, so far.
+    #[serde(default)]
+    pub grown: u64,
 }
 
 /// The open-ended state an `evolve` curriculum holds beside its cells.
@@ -375,6 +393,8 @@ pub(crate) struct Open {
     mastered: u64,
     retired: u64,
     refreshes: u64,
+    #[serde(default)]
+    grown: u64,
     /// Expression hashes (sizes ignored) never to invent.
     #[serde(default)]
     holdout: std::collections::BTreeSet<u64>,
@@ -397,6 +417,14 @@ impl PartialEq for Open {
     fn eq(&self, other: &Self) -> bool {
         serde_json::to_value(self).ok() == serde_json::to_value(other).ok()
     }
+}
+
+/// What the curriculum should add after a group: families the evolver invented, and the family
+/// whose top cell was just mastered (to grow one step harder).
+#[derive(Default)]
+pub(crate) struct Additions {
+    pub(crate) invented: Vec<Invented>,
+    pub(crate) grow: Option<usize>,
 }
 
 /// A family the evolver invented, ready to join the curriculum.
@@ -467,6 +495,7 @@ impl Open {
             mastered: 0,
             retired: 0,
             refreshes: 0,
+            grown: 0,
             holdout,
             holdout_fingerprints,
             in_band: Default::default(),
@@ -558,14 +587,15 @@ impl Open {
     }
 
     /// Takes in that `cells[cell]` (of family `f`) just observed one group; retires, unlocks and
-    /// decides whether to invent. Returns the families to add, if any.
+    /// decides whether to invent or grow. Returns what to add.
     pub(crate) fn observe(
         &mut self,
         f: usize,
         cell: usize,
         families: &[FamilyCells],
         cells: &[CellStats],
-    ) -> Vec<Invented> {
+    ) -> Additions {
+        let mut grow = None;
         let s = &cells[cell];
         self.groups += 1;
         let informative = s.last > 0.0 && s.last < 1.0;
@@ -581,20 +611,28 @@ impl Open {
         }
         if self.status.get(cell) == Some(&CellStatus::Active) {
             let c = &self.config;
+            let stalled = s.groups >= c.stalled_groups
+                && self.informative.get(cell).is_some_and(|&x| x < c.stalled);
             let judged = if s.groups >= c.min_groups && skill(s) >= c.mastered {
-                self.mastered += 1;
                 Some(CellStatus::Mastered)
             } else if s.groups >= c.hopeless_groups && s.fast <= c.hopeless {
                 Some(CellStatus::Hopeless)
-            } else if s.groups >= c.stalled_groups
-                && self.informative.get(cell).is_some_and(|&x| x < c.stalled)
-                // Uniform groups on the way to mastery are not a stall.
-                && skill(s) < c.mastered - FORGOTTEN_MARGIN
-            {
-                Some(CellStatus::Stalled)
+            } else if stalled {
+                // Uniform groups teach nothing. A cell that passes nearly always is as good as
+                // mastered (replay keeps it, and brings it back if it is forgotten); left
+                // active, such cells piled up in a first run until a third of all groups were
+                // all right.
+                if skill(s) >= c.mastered - FORGOTTEN_MARGIN {
+                    Some(CellStatus::Mastered)
+                } else {
+                    Some(CellStatus::Stalled)
+                }
             } else {
                 None
             };
+            if judged == Some(CellStatus::Mastered) {
+                self.mastered += 1;
+            }
             if let Some(status) = judged {
                 if status != CellStatus::Mastered {
                     self.retired += 1;
@@ -606,6 +644,12 @@ impl Open {
                 }
                 self.status[cell] = status;
                 self.event(status_name(status), &families[f].name, &s.label, None);
+                if status == CellStatus::Mastered
+                    && self.config.grow
+                    && families[f].levels.last() == Some(&cell)
+                {
+                    grow = Some(f);
+                }
             }
         }
         // A replayed mastered cell that the policy has forgotten comes back into play.
@@ -645,11 +689,25 @@ impl Open {
                 }
             }
         }
-        if self.wants_refresh(cells) {
+        let invented = if self.wants_refresh(cells) {
             self.refresh(families)
         } else {
             Vec::new()
-        }
+        };
+        Additions { invented, grow }
+    }
+
+    /// The longest answer and prompt a grown cell may have.
+    pub(crate) fn max_chars(&self) -> (usize, usize) {
+        (self.config.max_answer_chars, self.config.max_prompt_chars)
+    }
+
+    /// Records that family `f` grew a cell one step harder than its top (active from now).
+    pub(crate) fn grew(&mut self, name: &str, label: &str) {
+        self.status.push(CellStatus::Active);
+        self.informative.push(PRIOR_INFORMATIVE);
+        self.grown += 1;
+        self.event("grown", name, label, None);
     }
 
     fn active(&self) -> usize {
@@ -842,6 +900,7 @@ impl Open {
             window_cells: archive_cells.len(),
             window_informative: self.window_informative(),
             in_band: self.in_band.len(),
+            grown: self.grown,
         }
     }
 }
@@ -1076,18 +1135,23 @@ mod tests {
         );
     }
 
-    /// One addition cell, nothing invented: fed `k` of 16 right per group.
+    /// One addition cell, nothing invented or grown: fed `k` of 16 right per group.
     fn single_cell() -> Curriculum {
+        addition_levels(EvolveCurriculumConfig::default(), [1, 1])
+    }
+
+    /// Addition at `levels`, nothing invented.
+    fn addition_levels(p: EvolveCurriculumConfig, levels: [u32; 2]) -> Curriculum {
         let p = EvolveCurriculumConfig {
             min_live: 0,
             retry_after: 16,
-            ..EvolveCurriculumConfig::default()
+            ..p
         };
         let tasks = TasksConfig {
             curriculum: CurriculumConfig::new(EVOLVE, &p).unwrap(),
             families: vec![FamilyConfig {
                 name: "addition".into(),
-                levels: [1, 1],
+                levels,
                 start_level: 1,
                 ..FamilyConfig::default()
             }],
@@ -1129,6 +1193,64 @@ mod tests {
         feed(&mut c, [0, 0]);
         assert_eq!(c.cell_status().unwrap()[0], CellStatus::Active);
         assert_eq!(events(&mut c), ["mastered", "forgotten"]);
+    }
+
+    #[test]
+    fn uniform_groups_near_mastery_retire_the_cell_as_mastered() {
+        let mut c = single_cell();
+        // Mostly all right, never informative: the fast EMA stays under 0.9 (0.80, 0.84, 0.87,
+        // 0.90-, then 0.72 at group 8), so it is never mastered by pass rate, yet it teaches
+        // nothing. At group 8 (informative EMA 0.05) it retires as mastered, not stalled: its
+        // skill is within 0.2 of `mastered`.
+        feed(&mut c, [16, 16, 16, 0, 16, 16, 16]);
+        assert_eq!(c.cell_status().unwrap()[0], CellStatus::Active);
+        feed(&mut c, [0]);
+        assert_eq!(c.cell_status().unwrap()[0], CellStatus::Mastered);
+        assert_eq!(events(&mut c), ["mastered"]);
+        assert_eq!(c.open_metrics().unwrap().mastered, 1);
+    }
+
+    #[test]
+    fn a_mastered_top_cell_grows_one_step_harder_until_answers_no_longer_fit() {
+        // Addition at levels 1-2: 4-character answers fit (3-digit sums), 5 do not.
+        let mut c = addition_levels(
+            EvolveCurriculumConfig {
+                grow: true,
+                max_answer_chars: 4,
+                ..EvolveCurriculumConfig::default()
+            },
+            [1, 2],
+        );
+        let knob = |c: &Curriculum, cell: usize, k: &str| c.stats()[cell].knobs.get(k);
+        // Everything right: level 1 is mastered and opens level 2, which is mastered in turn;
+        // then the ladder's last step (digits + 1, operands unchanged) is taken once more.
+        for _ in 0..40 {
+            feed(&mut c, [16]);
+            if c.stats().len() > 2 {
+                break;
+            }
+        }
+        let ev = events(&mut c);
+        assert!(ev.ends_with(&["mastered".into(), "grown".into()]), "{ev:?}");
+        assert_eq!(c.stats().len(), 3);
+        assert_eq!(knob(&c, 2, "digits"), Some(3.0));
+        assert_eq!(knob(&c, 2, "operands"), knob(&c, 1, "operands"));
+        assert_eq!(c.stats()[2].level, Some(3));
+        assert_eq!(c.cell_status().unwrap()[2], CellStatus::Active);
+        assert_eq!(c.open_metrics().unwrap().grown, 1);
+        // Mastered at 3 digits: 4-digit sums can take 5 characters, so nothing more grows.
+        for _ in 0..60 {
+            feed(&mut c, [16]);
+        }
+        assert_eq!(c.cell_status().unwrap()[2], CellStatus::Mastered);
+        assert_eq!(c.stats().len(), 3);
+        // The grown cell is part of the saved state.
+        let restored = Curriculum::restore(
+            serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap(),
+            c.registry().clone(),
+        )
+        .unwrap();
+        assert_eq!(restored, c);
     }
 
     #[test]
