@@ -70,12 +70,6 @@ impl RngCore for TaskRng {
 /// mixed by a multiply and a shift, the length folded in after each part, and SplitMix64's
 /// finaliser at the end. Not cryptographic; fast (the id is computed for every task) and stable.
 pub(crate) fn hash64(parts: &[&str]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    #[inline]
-    fn mix(x: u64) -> u64 {
-        let y = x.wrapping_mul(K);
-        y ^ (y >> 29)
-    }
     let mut h: u64 = 0x243F_6A88_85A3_08D3;
     for part in parts {
         let bytes = part.as_bytes();
@@ -83,15 +77,23 @@ pub(crate) fn hash64(parts: &[&str]) -> u64 {
         for c in &mut chunks {
             let mut w = [0u8; 8];
             w.copy_from_slice(c);
-            h = mix(h ^ u64::from_le_bytes(w));
+            mix_into(&mut h, u64::from_le_bytes(w));
         }
         let rem = chunks.remainder();
         let mut w = [0u8; 8];
         w[..rem.len()].copy_from_slice(rem);
-        h = mix(h ^ u64::from_le_bytes(w));
-        h = mix(h ^ bytes.len() as u64);
+        mix_into(&mut h, u64::from_le_bytes(w));
+        mix_into(&mut h, bytes.len() as u64);
     }
     mix64(h)
+}
+
+/// One step of a streaming hash: xor `word` into `h`, multiply by the golden-ratio constant,
+/// fold the high bits down. Finish with [`mix64`]. Stable across platforms.
+#[inline]
+pub(crate) fn mix_into(h: &mut u64, word: u64) {
+    let y = (*h ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    *h = y ^ (y >> 29);
 }
 
 /// SplitMix64's finaliser: a bijection of `u64` that spreads every input bit over the output.

@@ -22,10 +22,11 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ExecError, Invalid};
 use super::exec::{Limits, Machine, V};
-use super::tree::{finish, kind_word, mix_into, Program};
+use super::tree::{kind_word, Program};
 use super::types::{Input, InputKind};
 use super::value::Value;
 use crate::rng::TaskRng;
+use crate::rng::{mix64, mix_into};
 
 /// Number of probe inputs behind a fingerprint.
 pub const NUM_PROBES: usize = 32;
@@ -98,7 +99,7 @@ pub fn probe_inputs(inputs: &[Input]) -> Vec<Vec<Value>> {
 }
 
 fn probe_value(probe: usize, position: usize, kind: InputKind) -> Value {
-    let mut rng = TaskRng::new(finish(
+    let mut rng = TaskRng::new(mix64(
         PROBE_SEED ^ (probe as u64) << 32 ^ (position as u64) << 8,
     ));
     let top = |digits: u32| 10u64.pow(digits.min(18));
@@ -157,7 +158,7 @@ fn value_hash(m: &Machine, v: V) -> u64 {
             }
         }
     }
-    finish(h)
+    mix64(h)
 }
 
 /// Checks programs against the rules, reusing its machine and a cache of probe sets (one per
@@ -254,7 +255,7 @@ impl Checker {
         for &a in &self.answers {
             mix_into(&mut h, a);
         }
-        Fingerprint(finish(h))
+        Fingerprint(mix64(h))
     }
 
     /// The fingerprint, or why a probe fails (no other rule is checked).

@@ -3,6 +3,7 @@
 
 use super::error::ProgramError;
 use super::types::{Input, Prim, Type};
+use crate::rng::{mix64, mix_into};
 
 /// An expression node. Inputs are referred to by their index in the declarations.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -70,22 +71,6 @@ impl Expr {
             _ => false,
         }
     }
-}
-
-/// One step of a SplitMix-style mix: xor a word in, multiply, shift. Stable across platforms.
-#[inline]
-pub(crate) fn mix_into(h: &mut u64, word: u64) {
-    let y = (*h ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    *h = y ^ (y >> 29);
-}
-
-/// SplitMix64's finaliser: spreads every input bit over the output.
-#[inline]
-pub(crate) fn finish(h: u64) -> u64 {
-    let mut z = h;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// A typed task program: an expression over declared inputs. Built only by parsing (or by
@@ -181,7 +166,7 @@ impl Program {
         for i in &self.inputs {
             mix_into(&mut h, kind_word(i.kind));
         }
-        finish(h)
+        mix64(h)
     }
 }
 
