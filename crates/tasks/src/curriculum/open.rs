@@ -620,8 +620,8 @@ impl Open {
             } else if stalled {
                 // Uniform groups teach nothing. A cell that passes nearly always is as good as
                 // mastered (replay keeps it, and brings it back if it is forgotten); left
-                // active, such cells piled up in a first run until a third of all groups were
-                // all right.
+                // active, such cells piled up in a first run until a third of the active cells'
+                // groups were all right.
                 if skill(s) >= c.mastered - FORGOTTEN_MARGIN {
                     Some(CellStatus::Mastered)
                 } else {
