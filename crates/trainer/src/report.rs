@@ -298,6 +298,7 @@ pub fn summary_markdown(name: &str, log: &RunLog, images: &[PathBuf]) -> String 
         }
     }
     open_summary(&mut md, log);
+    signal_summary(&mut md, log);
 
     if !images.is_empty() {
         let _ = writeln!(md, "## Plots\n");
@@ -377,6 +378,112 @@ fn open_summary(md: &mut String, log: &RunLog) {
     md.push('\n');
 }
 
+/// The groups of a span of steps whose cells passed within one band of pass rates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Band {
+    /// Lower edge of the band (bands are 0.1 wide; the last one includes 1).
+    pub lo: f64,
+    /// Cells in the band.
+    pub cells: usize,
+    /// The band's share of the span's groups.
+    pub share: f64,
+    /// Share of the band's groups that were informative.
+    pub informative: f64,
+}
+
+/// Cells with fewer groups than this over a span are left out of [`signal_by_pass_band`]: their
+/// pass rate says little.
+pub const BAND_MIN_GROUPS: usize = 4;
+
+/// The groups of `metrics` by their cell's mean pass rate over those steps: shows whether uniform
+/// groups come from cells at the extremes (a curriculum's choice) or from cells in the middle
+/// (a policy that is all-or-nothing per prompt). Empty bands are left out.
+pub fn signal_by_pass_band(metrics: &[StepMetrics]) -> Vec<Band> {
+    // Per cell: groups, pass-weighted groups, informative-weighted groups.
+    let mut cells: BTreeMap<&str, (usize, f64, f64)> = BTreeMap::new();
+    for m in metrics {
+        for (name, c) in &m.cells {
+            let e = cells.entry(name.as_str()).or_default();
+            e.0 += c.groups;
+            e.1 += c.groups as f64 * c.pass;
+            e.2 += c.groups as f64 * c.informative;
+        }
+    }
+    let mut bands = [(0usize, 0usize, 0.0f64); 10];
+    let mut total = 0;
+    for &(groups, pass, informative) in cells.values() {
+        if groups < BAND_MIN_GROUPS {
+            continue;
+        }
+        let b = ((pass / groups as f64 * 10.0) as usize).min(9);
+        bands[b].0 += 1;
+        bands[b].1 += groups;
+        bands[b].2 += informative;
+        total += groups;
+    }
+    bands
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.1 > 0)
+        .map(|(i, &(cells, groups, informative))| Band {
+            lo: i as f64 / 10.0,
+            cells,
+            share: groups as f64 / total as f64,
+            informative: informative / groups as f64,
+        })
+        .collect()
+}
+
+/// The signal section: informative share by cell pass rate in the first and last third of the
+/// steps.
+fn signal_summary(md: &mut String, log: &RunLog) {
+    let n = log.metrics.len();
+    if n < 3 || log.metrics.iter().all(|m| m.cells.is_empty()) {
+        return;
+    }
+    let (first, last) = (&log.metrics[..n / 3], &log.metrics[n - n / 3..]);
+    let span = |s: &[StepMetrics]| {
+        format!(
+            "{}-{}",
+            s.first().map_or(0, |m| m.step),
+            s.last().map_or(0, |m| m.step)
+        )
+    };
+    let (early, late) = (signal_by_pass_band(first), signal_by_pass_band(last));
+    let _ = writeln!(
+        md,
+        "## Signal by cell pass rate
+
+Groups by their cell's mean pass rate over the span (cells \
+         with at least {BAND_MIN_GROUPS} groups): the band's share of the groups, and how many of \
+         them were informative. Cells in the middle giving uniform groups means the policy is \
+         all-or-nothing per prompt.
+
+\
+         | pass rate | steps {e}: share | informative | steps {l}: share | informative |\n\
+         |---|---:|---:|---:|---:|",
+        e = span(first),
+        l = span(last)
+    );
+    for i in 0..10 {
+        let lo = i as f64 / 10.0;
+        let cell = |bands: &[Band]| {
+            bands
+                .iter()
+                .find(|b| (b.lo - lo).abs() < 1e-9)
+                .map_or("| – | – ".to_string(), |b| {
+                    format!("| {:.2} | {:.2} ", b.share, b.informative)
+                })
+        };
+        let (a, b) = (cell(&early), cell(&late));
+        if a.starts_with("| –") && b.starts_with("| –") {
+            continue;
+        }
+        let _ = writeln!(md, "| {lo:.1}-{:.1} {a}{b}|", lo + 0.1);
+    }
+    md.push('\n');
+}
+
 /// The informative fraction of each whole minute of training (mean over that minute's steps).
 pub fn informative_by_minute(log: &RunLog) -> Vec<f64> {
     let mut sums: Vec<(f64, usize)> = Vec::new();
@@ -432,6 +539,57 @@ mod tests {
             .collect();
         let want = [("a", "1"), ("b", "2"), ("b", "10")];
         assert_eq!(cells, want.map(|(f, l)| (f.to_string(), l.to_string())));
+    }
+
+    #[test]
+    fn groups_are_binned_by_their_cells_pass_rate_over_the_span() {
+        use crate::metrics::CellMetrics;
+        let step = |step, cells: &[(&str, usize, f64, f64)]| StepMetrics {
+            step,
+            cells: cells
+                .iter()
+                .map(|&(name, groups, informative, pass)| {
+                    let c = CellMetrics {
+                        groups,
+                        informative,
+                        pass,
+                    };
+                    (name.to_string(), c)
+                })
+                .collect(),
+            ..StepMetrics::default()
+        };
+        // "mid" passes half the time over the span, but by halves: all-right groups, then
+        // all-wrong ones, then two informative ones. "top" always passes. "few" has too few
+        // groups to be binned.
+        let metrics = vec![
+            step(1, &[("mid", 2, 0.0, 1.0), ("top", 2, 0.0, 1.0)]),
+            step(2, &[("mid", 2, 0.0, 0.0), ("few", 3, 1.0, 0.5)]),
+            step(3, &[("mid", 2, 1.0, 0.5), ("top", 2, 0.0, 1.0)]),
+        ];
+        let bands = signal_by_pass_band(&metrics);
+        assert_eq!(bands.len(), 2, "{bands:?}");
+        let (mid, top) = (bands[0], bands[1]);
+        assert_eq!((mid.lo, mid.cells), (0.5, 1));
+        assert!((mid.share - 0.6).abs() < 1e-12 && (mid.informative - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!((top.lo, top.cells), (0.9, 1));
+        assert!((top.share - 0.4).abs() < 1e-12 && top.informative == 0.0);
+        // The summary compares the first and last third of the steps.
+        let log = RunLog {
+            metrics: vec![
+                step(1, &[("mid", 4, 0.5, 0.5)]),
+                step(2, &[("mid", 4, 0.5, 0.5)]),
+                step(3, &[("mid", 4, 0.25, 0.5)]),
+            ],
+            evals: vec![],
+            families: vec![],
+        };
+        let md = summary_markdown("run", &log, &[]);
+        assert!(md.contains("| pass rate | steps 1-1: share"), "{md}");
+        assert!(
+            md.contains("| 0.5-0.6 | 1.00 | 0.50 | 1.00 | 0.25 |"),
+            "{md}"
+        );
     }
 
     #[test]
