@@ -1,5 +1,7 @@
 //! `Task` (one generated problem), `Verdict` (a verifier's decision) and the prompt options.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::knobs::Knobs;
@@ -85,8 +87,9 @@ pub struct Task {
     /// Program tasks only: the program text with its declarations at the task's knobs
     /// (`sort(digits(add(a, b))); a:int[3]; b:int[3]`). A task carrying it is verified by the
     /// program executor, whatever its family (see [`crate::program::verify`]).
+    /// Shared with the family that made it (tasks at the same sizes hold one text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub program: Option<String>,
+    pub program: Option<Arc<str>>,
     /// Program tasks only: compute the output (`output`) or find an input (`input`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,

@@ -93,6 +93,7 @@ impl ProgramFamily {
             doc: String::new(),
         };
         family.ladder = family.default_ladder();
+        family.keep_ladder_texts();
         Ok(family)
     }
 
@@ -136,7 +137,16 @@ impl ProgramFamily {
             })?;
         }
         self.ladder = ladder;
+        self.keep_ladder_texts();
         Ok(self)
+    }
+
+    /// Keeps the program text of each ladder level, so that its tasks share one.
+    fn keep_ladder_texts(&mut self) {
+        for level in &self.ladder {
+            let kinds = self.kinds(level);
+            self.texts.keep_program(&self.program, &kinds);
+        }
     }
 
     /// A one-paragraph description (shown by `rlvr tasks list`).

@@ -54,22 +54,45 @@ impl fmt::Display for Mode {
 }
 
 /// Input values by name, in declaration order; JSON: an object (`{"a": 123, "l": [1, 2]}`).
-/// Names are shared with the family that drew them (a task costs no copy of them).
+/// The names are shared with the family that drew them (a task costs no copy of them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Inputs(pub Vec<(Arc<str>, Value)>);
+pub struct Inputs {
+    names: Arc<[Arc<str>]>,
+    values: Vec<Value>,
+}
 
 impl Inputs {
+    /// The inputs `names[i] = values[i]`; `None` when the counts differ.
+    pub fn new(names: Arc<[Arc<str>]>, values: Vec<Value>) -> Option<Inputs> {
+        (names.len() == values.len()).then_some(Inputs { names, values })
+    }
+
     /// The value of input `name`.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
+        self.iter().find(|&(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// `(name, value)` pairs in declaration order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.names.iter().map(|n| &**n).zip(&self.values)
+    }
+
+    /// Number of inputs.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
     }
 }
 
 impl Serialize for Inputs {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (n, v) in &self.0 {
-            map.serialize_entry(&**n, v)?;
+        let mut map = s.serialize_map(Some(self.len()))?;
+        for (n, v) in self.iter() {
+            map.serialize_entry(n, v)?;
         }
         map.end()
     }
@@ -84,16 +107,20 @@ impl<'de> Deserialize<'de> for Inputs {
                 write!(f, "an object of at most {MAX_INPUTS} input values")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Inputs, A::Error> {
-                let mut out = Vec::new();
+                let (mut names, mut values) = (Vec::new(), Vec::new());
                 while let Some((n, v)) = map.next_entry::<String, Value>()? {
-                    if out.len() == MAX_INPUTS {
+                    if values.len() == MAX_INPUTS {
                         return Err(serde::de::Error::custom(format!(
                             "more than {MAX_INPUTS} inputs"
                         )));
                     }
-                    out.push((Arc::from(n), v));
+                    names.push(Arc::from(n));
+                    values.push(v);
                 }
-                Ok(Inputs(out))
+                Ok(Inputs {
+                    names: names.into(),
+                    values,
+                })
             }
         }
         d.deserialize_map(V)
@@ -191,14 +218,17 @@ pub(crate) struct Texts {
     /// The compact expression (`sort(digits(add(a,b)))`).
     pub compact: String,
     /// The input names, in declaration order.
-    pub names: Vec<Arc<str>>,
+    pub names: Arc<[Arc<str>]>,
+    /// The program text with its declarations at the sizes tasks are usually made at (the
+    /// declared sizes and the ladder's), shared by every task made there.
+    pub programs: Vec<(Vec<InputKind>, Arc<str>)>,
 }
 
 impl Texts {
     pub(crate) fn of(p: &Program) -> Texts {
         let mut compact = String::new();
         render::push_compact(&mut compact, &p.expr, &p.inputs);
-        Texts {
+        let mut texts = Texts {
             canonical: render::canonical_expr(&p.expr, &p.inputs),
             compact,
             names: p
@@ -206,7 +236,33 @@ impl Texts {
                 .iter()
                 .map(|d| Arc::from(d.name.as_str()))
                 .collect(),
+            programs: Vec::new(),
+        };
+        let declared: Vec<InputKind> = p.inputs.iter().map(|d| d.kind).collect();
+        texts.keep_program(p, &declared);
+        texts
+    }
+
+    /// Keeps the program text at sizes `kinds` for the tasks made there.
+    pub(crate) fn keep_program(&mut self, p: &Program, kinds: &[InputKind]) {
+        if self.programs.iter().all(|(k, _)| k != kinds) {
+            let text = Arc::from(self.program(p, kinds));
+            self.programs.push((kinds.to_vec(), text));
         }
+    }
+
+    /// The program text with its declarations at sizes `kinds`: shared when kept, made when not.
+    fn program_at(&self, p: &Program, kinds: &[InputKind]) -> Arc<str> {
+        match self.programs.iter().find(|(k, _)| k == kinds) {
+            Some((_, text)) => text.clone(),
+            None => Arc::from(self.program(p, kinds)),
+        }
+    }
+
+    fn program(&self, p: &Program, kinds: &[InputKind]) -> String {
+        let mut text = String::with_capacity(self.canonical.len() + 12 * kinds.len());
+        render::push_program(&mut text, &self.canonical, &p.inputs, kinds);
+        text
     }
 }
 
@@ -261,13 +317,7 @@ pub(crate) fn make_task(spec: &Spec, seed: u64) -> Result<Task, ExecError> {
         PromptStyle::Bare => gold,
         PromptStyle::Tagged => answer::wrap(spec.style, &gold),
     };
-    let mut program = String::with_capacity(spec.texts.canonical.len() + 12 * spec.kinds.len());
-    render::push_program(
-        &mut program,
-        &spec.texts.canonical,
-        &spec.program.inputs,
-        spec.kinds,
-    );
+    let program = spec.texts.program_at(spec.program, spec.kinds);
     let mut task = Task::new(
         spec.family,
         spec.knobs,
@@ -281,9 +331,8 @@ pub(crate) fn make_task(spec: &Spec, seed: u64) -> Result<Task, ExecError> {
     task.program = Some(program);
     task.mode = Some(spec.mode);
     task.solve = solve.map(|k| spec.program.inputs[k].name.clone());
-    task.inputs = Some(Inputs(
-        spec.texts.names.iter().cloned().zip(values).collect(),
-    ));
+    // The names come from the same program as the values: the counts agree.
+    task.inputs = Inputs::new(spec.texts.names.clone(), values);
     task.value = Some(output);
     Ok(task)
 }
