@@ -332,7 +332,17 @@ fn open_summary(md: &mut String, log: &RunLog) {
     );
     let minutes = informative_by_minute(log);
     if !minutes.is_empty() {
-        let cells: Vec<String> = minutes.iter().map(|f| format!("{f:.2}")).collect();
+        // A minute with no RL step (the warm start) shows as a dash.
+        let cells: Vec<String> = minutes
+            .iter()
+            .map(|f| {
+                if f.is_nan() {
+                    "–".to_string()
+                } else {
+                    format!("{f:.2}")
+                }
+            })
+            .collect();
         let _ = writeln!(
             md,
             "Informative fraction per minute of training: {}.\n",
@@ -539,6 +549,42 @@ mod tests {
             .collect();
         let want = [("a", "1"), ("b", "2"), ("b", "10")];
         assert_eq!(cells, want.map(|(f, l)| (f.to_string(), l.to_string())));
+    }
+
+    #[test]
+    fn a_minute_without_rl_steps_shows_as_a_dash() {
+        let metric = |step, t: f64, inf| StepMetrics {
+            step,
+            train_seconds: t,
+            informative_fraction: inf,
+            open: Some(tasks::OpenMetrics {
+                families: 17,
+                active: 17,
+                created: 0,
+                mastered: 0,
+                retired: 0,
+                refreshes: 0,
+                evolver_distinct: 0,
+                evolver_proposals: 0,
+                window_families: 17,
+                window_fingerprints: 17,
+                window_cells: 17,
+                window_informative: 0.3,
+                in_band: 0,
+                grown: 0,
+            }),
+            ..StepMetrics::default()
+        };
+        let log = RunLog {
+            metrics: vec![metric(1, 70.0, 0.2), metric(2, 130.0, 0.4)],
+            evals: vec![],
+            families: vec![],
+        };
+        let md = summary_markdown("run", &log, &[]);
+        assert!(
+            md.contains("Informative fraction per minute of training: –, 0.20, 0.40."),
+            "{md}"
+        );
     }
 
     #[test]
