@@ -462,34 +462,33 @@ fn signal_summary(md: &mut String, log: &RunLog) {
     let (early, late) = (signal_by_pass_band(first), signal_by_pass_band(last));
     let _ = writeln!(
         md,
-        "## Signal by cell pass rate
-
-Groups by their cell's mean pass rate over the span (cells \
-         with at least {BAND_MIN_GROUPS} groups): the band's share of the groups, and how many of \
-         them were informative. Cells in the middle giving uniform groups means the policy is \
-         all-or-nothing per prompt.
-
-\
+        "## Signal by cell pass rate\n\nGroups by their cell's mean pass rate over the span \
+         (cells with at least {BAND_MIN_GROUPS} groups): the band's share of the groups, and how \
+         many of them were informative. Cells in the middle giving uniform groups means the \
+         policy is all-or-nothing per prompt.\n\n\
          | pass rate | steps {e}: share | informative | steps {l}: share | informative |\n\
          |---|---:|---:|---:|---:|",
         e = span(first),
         l = span(last)
     );
+    let band = |bands: &[Band], i: usize| {
+        bands
+            .iter()
+            .find(|b| (b.lo * 10.0).round() as usize == i)
+            .copied()
+    };
+    let cell = |b: Option<Band>| {
+        b.map_or("| – | – ".to_string(), |b| {
+            format!("| {:.2} | {:.2} ", b.share, b.informative)
+        })
+    };
     for i in 0..10 {
-        let lo = i as f64 / 10.0;
-        let cell = |bands: &[Band]| {
-            bands
-                .iter()
-                .find(|b| (b.lo - lo).abs() < 1e-9)
-                .map_or("| – | – ".to_string(), |b| {
-                    format!("| {:.2} | {:.2} ", b.share, b.informative)
-                })
-        };
-        let (a, b) = (cell(&early), cell(&late));
-        if a.starts_with("| –") && b.starts_with("| –") {
+        let (a, b) = (band(&early, i), band(&late, i));
+        if a.is_none() && b.is_none() {
             continue;
         }
-        let _ = writeln!(md, "| {lo:.1}-{:.1} {a}{b}|", lo + 0.1);
+        let lo = i as f64 / 10.0;
+        let _ = writeln!(md, "| {lo:.1}-{:.1} {}{}|", lo + 0.1, cell(a), cell(b));
     }
     md.push('\n');
 }
@@ -551,28 +550,33 @@ mod tests {
         assert_eq!(cells, want.map(|(f, l)| (f.to_string(), l.to_string())));
     }
 
+    /// `evolve` counts with `families` in play, `created` invented and `mastered` mastered.
+    fn open(families: usize, created: u64, mastered: u64) -> Option<tasks::OpenMetrics> {
+        Some(tasks::OpenMetrics {
+            families,
+            active: 10,
+            created,
+            mastered,
+            retired: 1,
+            refreshes: 3,
+            evolver_distinct: 40,
+            evolver_proposals: 400,
+            window_families: 7,
+            window_fingerprints: 7,
+            window_cells: 4,
+            window_informative: 0.5,
+            in_band: 12,
+            grown: 2,
+        })
+    }
+
     #[test]
     fn a_minute_without_rl_steps_shows_as_a_dash() {
         let metric = |step, t: f64, inf| StepMetrics {
             step,
             train_seconds: t,
             informative_fraction: inf,
-            open: Some(tasks::OpenMetrics {
-                families: 17,
-                active: 17,
-                created: 0,
-                mastered: 0,
-                retired: 0,
-                refreshes: 0,
-                evolver_distinct: 0,
-                evolver_proposals: 0,
-                window_families: 17,
-                window_fingerprints: 17,
-                window_cells: 17,
-                window_informative: 0.3,
-                in_band: 0,
-                grown: 0,
-            }),
+            open: open(17, 0, 0),
             ..StepMetrics::default()
         };
         let log = RunLog {
@@ -640,24 +644,6 @@ mod tests {
 
     #[test]
     fn open_ended_summary_gives_counts_signal_spread_and_mastered_lineage() {
-        let open = |families, created, mastered| {
-            Some(tasks::OpenMetrics {
-                families,
-                active: 10,
-                created,
-                mastered,
-                retired: 1,
-                refreshes: 3,
-                evolver_distinct: 40,
-                evolver_proposals: 400,
-                window_families: 7,
-                window_fingerprints: 7,
-                window_cells: 4,
-                window_informative: 0.5,
-                in_band: 12,
-                grown: 2,
-            })
-        };
         let metric = |step, t: f64, inf, open| StepMetrics {
             step,
             train_seconds: t,
