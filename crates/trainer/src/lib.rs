@@ -61,7 +61,9 @@ pub use advantage::{
     advantages, advantages_f64, is_informative, overlong_penalty, AdvantageKind, STD_EPSILON,
 };
 pub use error::{Error, Result};
-pub use loss::{mean_entropy, policy_loss, Aggregation, LossConfig, LossNorm, LossParts};
+pub use loss::{
+    entropy_bonus, mean_entropy, policy_loss, Aggregation, LossConfig, LossNorm, LossParts,
+};
 pub use optim::{check_finite_grads, clip_grad_norm, ensure_finite, AdamW, AdamWConfig};
 pub use schedule::LrSchedule;
 

@@ -10,6 +10,9 @@
 //! kl     = k3 · ρ   if kl_bias_correction (TRL 1.16's default)   else k3
 //! ℓ      = pg + β·kl                                  (KL added after clipping: never clipped)
 //! ```
+//! An optional entropy bonus −c·H (verl's `entropy_coeff`) is aggregated like ℓ and subtracted
+//! from the loss ([`entropy_bonus`]): it pushes against the policy answering every sample of a
+//! group the same way, which leaves the group with no signal.
 //! Aggregation over the masked ℓ, with the normaliser N of the *whole* batch (see [`LossNorm`]):
 //!
 //! | `aggregation`             | loss                                  | N           | TRL       |
@@ -54,6 +57,8 @@ pub struct LossConfig {
     pub beta: f64,
     /// Multiply the k3 KL by the ratio ρ (TRL 1.16's `use_bias_correction_kl`); false = plain k3.
     pub kl_bias_correction: bool,
+    /// Coefficient c of the entropy bonus −c·H (token entropy at the sampling temperature).
+    pub entropy_coef: f64,
 }
 
 impl Default for LossConfig {
@@ -64,6 +69,7 @@ impl Default for LossConfig {
             epsilon_high: 0.2,
             beta: 0.0,
             kl_bias_correction: false,
+            entropy_coef: 0.0,
         }
     }
 }
@@ -89,6 +95,13 @@ impl LossConfig {
         }
         if !(self.beta.is_finite() && self.beta >= 0.0) {
             return Err(bad("beta", self.beta, "must be finite and >= 0"));
+        }
+        if !(self.entropy_coef.is_finite() && self.entropy_coef >= 0.0) {
+            return Err(bad(
+                "entropy_coef",
+                self.entropy_coef,
+                "must be finite and >= 0",
+            ));
         }
         Ok(())
     }
@@ -242,15 +255,7 @@ pub fn policy_loss(
         None => None,
     };
 
-    let masked = (per_token * &mask)?;
-    let summed = match cfg.aggregation {
-        Aggregation::TokenMean | Aggregation::SeqMeanTokenSumNorm => masked.sum_all()?,
-        Aggregation::SeqMeanTokenMean => {
-            let row_len = mask.sum(D::Minus1)?.maximum(1.0)?; // (B,)
-            masked.sum(D::Minus1)?.div(&row_len)?.sum_all()?
-        }
-    };
-    let loss = summed.affine(1.0 / norm.divisor, 0.0)?;
+    let loss = aggregate(&per_token, &mask, norm)?;
 
     let metrics = Metrics::compute(&ratio, &adv, &mask, kl.as_ref(), cfg)?;
     Ok(LossParts {
@@ -261,6 +266,33 @@ pub fn policy_loss(
         clip_ratio_region: metrics.region as f32,
         num_tokens: metrics.num_tokens,
     })
+}
+
+/// The entropy bonus c·H of one (micro-)batch, aggregated as the loss is (`entropy` (B, L), the
+/// policy's token entropies, still attached to the graph): subtract it from the loss.
+pub fn entropy_bonus(
+    entropy: &Tensor,
+    mask: &Tensor,
+    cfg: &LossConfig,
+    norm: &LossNorm,
+) -> Result<Tensor> {
+    let (rows, len) = entropy.dims2()?;
+    check_shape("mask", mask, &[rows, len])?;
+    let mask = mask.to_dtype(entropy.dtype())?;
+    aggregate(&entropy.affine(cfg.entropy_coef, 0.0)?, &mask, norm)
+}
+
+/// Reduces per-token values (B, L) over the active tokens to the scalar that `norm` describes.
+fn aggregate(per_token: &Tensor, mask: &Tensor, norm: &LossNorm) -> Result<Tensor> {
+    let masked = (per_token * mask)?;
+    let summed = match norm.aggregation {
+        Aggregation::TokenMean | Aggregation::SeqMeanTokenSumNorm => masked.sum_all()?,
+        Aggregation::SeqMeanTokenMean => {
+            let row_len = mask.sum(D::Minus1)?.maximum(1.0)?; // (B,)
+            masked.sum(D::Minus1)?.div(&row_len)?.sum_all()?
+        }
+    };
+    Ok(summed.affine(1.0 / norm.divisor, 0.0)?)
 }
 
 /// TRL's `entropy` metric: the mean over active tokens of the policy's entropy
@@ -513,6 +545,43 @@ mod tests {
         let only_first = t2(&[&[1.0], &[0.0]]);
         let h = mean_entropy(&logits, &only_first).unwrap();
         assert!((f64::from(h) - 4f64.ln()).abs() < 1e-6, "{h}");
+    }
+
+    #[test]
+    fn entropy_bonus_is_aggregated_like_the_loss_and_scaled_by_its_coefficient() {
+        // Row 0: entropies 1 and 2; row 1: 0.5 and a padded 9 that must not count.
+        let entropy = Var::from_tensor(&t2(&[&[1.0, 2.0], &[0.5, 9.0]])).unwrap();
+        let mask = t2(&[&[1.0, 1.0], &[1.0, 0.0]]);
+        let cases = [
+            // Σ m·H / tokens = 3.5 / 3
+            (Aggregation::TokenMean, 3.5 / 3.0),
+            // (1.5 + 0.5) / rows
+            (Aggregation::SeqMeanTokenMean, 2.0 / 2.0),
+            // Σ m·H / (rows · L_max) = 3.5 / 4
+            (Aggregation::SeqMeanTokenSumNorm, 3.5 / 4.0),
+        ];
+        for (aggregation, mean) in cases {
+            let cfg = LossConfig {
+                aggregation,
+                entropy_coef: 0.1,
+                ..LossConfig::default()
+            };
+            let norm = LossNorm::from_mask(aggregation, &mask, 2).unwrap();
+            let bonus = entropy_bonus(&entropy, &mask, &cfg, &norm).unwrap();
+            let got = bonus.to_scalar::<f64>().unwrap();
+            assert!((got - 0.1 * mean).abs() < 1e-12, "{aggregation:?}: {got}");
+            // The gradient reaches every active entropy and no padded one.
+            let g = bonus.backward().unwrap();
+            let g: Vec<Vec<f64>> = g.get(entropy.as_tensor()).unwrap().to_vec2().unwrap();
+            assert!(g[0][0] > 0.0 && g[0][1] > 0.0 && g[1][0] > 0.0, "{g:?}");
+            assert_eq!(g[1][1], 0.0, "{aggregation:?}: padding got a gradient");
+        }
+        let bad = LossConfig {
+            entropy_coef: -0.01,
+            ..LossConfig::default()
+        };
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("train.loss.entropy_coef"), "{err}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::collective::Collective;
 use crate::config::{Overlong, TrainConfig};
 use crate::data_parallel::{all_reduce_grads, share};
 use crate::error::{Error, Result};
-use crate::loss::{policy_loss, LossConfig, LossNorm};
+use crate::loss::{entropy_bonus, policy_loss, LossConfig, LossNorm};
 use crate::optim::{clip_grad_norm, AdamW};
 use crate::rollout::Group;
 use crate::slices::{add_grads, side_by_side};
@@ -224,7 +224,10 @@ fn slice(
         b,
         device,
     )?;
-    let parts = policy_loss(&lp.logp, &old, ref_logp.as_ref(), &adv, &lp.mask, cfg, norm)?;
+    let mut parts = policy_loss(&lp.logp, &old, ref_logp.as_ref(), &adv, &lp.mask, cfg, norm)?;
+    if cfg.entropy_coef != 0.0 {
+        parts.loss = (parts.loss - entropy_bonus(&lp.entropy, &lp.mask, cfg, norm)?)?;
+    }
     let t2 = now()?;
     let grads = parts.loss.backward()?;
     let t3 = now()?;
@@ -496,6 +499,7 @@ mod tests {
             let cfg = LossConfig {
                 aggregation,
                 beta: 0.1,
+                entropy_coef: 0.05,
                 ..LossConfig::default()
             };
             let norm = LossNorm::new(aggregation, samples.len(), tokens, longest).unwrap();
@@ -533,6 +537,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// With no advantage, the entropy bonus alone moves the policy: a step down its gradient
+    /// raises the token entropy of the very completions it was computed on.
+    #[test]
+    fn the_entropy_bonus_raises_the_policys_entropy() {
+        let policy = tiny_policy();
+        let vars = policy.trainable_vars();
+        // A fresh init is nearly uniform (entropy ≈ ln V): sharpen it so there is room to rise.
+        for (_, v) in &vars {
+            v.set(&(v.as_tensor() * 3.0).unwrap()).unwrap();
+        }
+        let mut b = Batch::new();
+        b.adv.iter_mut().for_each(|a| *a = 0.0);
+        let samples = b.samples();
+        let tokens: usize = b.comps.iter().map(Vec::len).sum();
+        let cfg = LossConfig {
+            entropy_coef: 1.0,
+            ..LossConfig::default()
+        };
+        let norm = LossNorm::new(cfg.aggregation, samples.len(), tokens, 6).unwrap();
+        let mb = micro_batch(&policy, None, &vars, &samples, &cfg, &norm, 1.0, 1).unwrap();
+        let before = mb.sums.entropy / mb.tokens;
+        assert!(
+            (mb.loss + before).abs() < 1e-4,
+            "loss {} is minus the mean entropy {before}",
+            mb.loss
+        );
+        for (_, v) in &vars {
+            if let Some(g) = mb.grads.get(v.as_tensor()) {
+                v.set(&(v.as_tensor() - (g * 0.5).unwrap()).unwrap())
+                    .unwrap();
+            }
+        }
+        let after = micro_batch(&policy, None, &vars, &samples, &cfg, &norm, 1.0, 1).unwrap();
+        let after = after.sums.entropy / after.tokens;
+        assert!(after > before + 1e-2, "entropy {before} -> {after}");
     }
 
     #[test]
