@@ -129,6 +129,42 @@ fn same_seed_same_run_and_resume_continues_exactly() {
     assert!(w1 == w2, "final weights differ after resume");
 }
 
+/// `sampling.informative_target`: the temperature rises while the fraction is below the target,
+/// every step records the temperature it sampled at, and a resumed run continues the controller
+/// exactly (its state is in the checkpoint).
+#[test]
+fn the_adaptive_temperature_rises_below_its_target_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let straight = dir.path().join("straight");
+    let split = dir.path().join("split");
+    let adaptive = [
+        "--set",
+        "sampling.informative_target=0.95",
+        "--set",
+        "sampling.max_temperature=3",
+    ];
+    train(&straight, &adaptive);
+    train(&split, &[&adaptive[..], &["--max-steps", "3"]].concat());
+    run_ok(&["train", "--resume", path(&split), "--max-steps", "6"]);
+    let a = deterministic(read_jsonl(&straight.join("metrics.jsonl")));
+    let b = deterministic(read_jsonl(&split.join("metrics.jsonl")));
+    assert_eq!(
+        a, b,
+        "3 steps + resume + 3 steps must equal 6 steps straight"
+    );
+    let t: Vec<f64> = a
+        .iter()
+        .map(|m| m["temperature"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        t[0], 1.0,
+        "the first step samples at sampling.temperature: {t:?}"
+    );
+    assert!(t.windows(2).all(|w| w[1] >= w[0]), "{t:?}");
+    assert!(t[5] > t[0], "the temperature never rose: {t:?}");
+    assert_eq!(weights(&straight), weights(&split));
+}
+
 /// The final weights of a run.
 fn weights(run: &Path) -> Vec<u8> {
     std::fs::read(run.join("model/model.safetensors")).unwrap()

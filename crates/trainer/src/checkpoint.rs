@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::rollout::Group;
+use crate::temperature::AdaptiveTemperature;
 
 /// Counters and the curriculum: the non-tensor state of a run. Saved with serde; read back by
 /// `load_state`, which restores the curriculum over the run's registry.
@@ -47,6 +48,10 @@ pub struct TrainState {
     /// it existed: not checked then).
     #[serde(default)]
     pub eval_digest: Option<String>,
+    /// The adaptive temperature's state (with `sampling.informative_target`; absent otherwise and
+    /// in checkpoints written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<AdaptiveTemperature>,
 }
 
 /// [`TrainState`] as `state.json` holds it: the curriculum without its registry.
@@ -60,6 +65,8 @@ struct SavedState {
     curriculum: tasks::CurriculumState,
     #[serde(default)]
     eval_digest: Option<String>,
+    #[serde(default)]
+    temperature: Option<AdaptiveTemperature>,
 }
 
 /// The checkpoint directory of a run.
@@ -198,6 +205,7 @@ pub fn load_state(
         pending: saved.pending,
         curriculum,
         eval_digest: Some(now),
+        temperature: saved.temperature,
     })
 }
 
@@ -253,6 +261,7 @@ mod tests {
             pending: Vec::new(),
             curriculum,
             eval_digest: Some(eval_digest(eval_ids)),
+            temperature: None,
         }
     }
 

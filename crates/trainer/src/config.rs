@@ -181,6 +181,11 @@ pub struct SamplingConfig {
     pub top_k: Option<usize>,
     /// Nucleus sampling mass (absent: 1).
     pub top_p: Option<f64>,
+    /// Hold the informative fraction near this by moving the temperature between
+    /// `temperature` and `max_temperature` (`temperature.rs`); absent: the temperature is fixed.
+    pub informative_target: Option<f64>,
+    /// Highest temperature `informative_target` may raise sampling to.
+    pub max_temperature: f64,
 }
 
 impl Default for SamplingConfig {
@@ -192,6 +197,8 @@ impl Default for SamplingConfig {
             temperature: 1.0,
             top_k: None,
             top_p: None,
+            informative_target: None,
+            max_temperature: 2.0,
         }
     }
 }
@@ -470,6 +477,27 @@ impl RunConfig {
                 self.sampling.temperature.to_string(),
                 "must be positive",
             );
+        }
+        if let Some(target) = self.sampling.informative_target {
+            if !(target > 0.0 && target < 1.0) {
+                return bad(
+                    "sampling.informative_target",
+                    target.to_string(),
+                    "must be in (0, 1)",
+                );
+            }
+            if !(self.sampling.max_temperature >= self.sampling.temperature
+                && self.sampling.max_temperature.is_finite())
+            {
+                return bad(
+                    "sampling.max_temperature",
+                    self.sampling.max_temperature.to_string(),
+                    &format!(
+                        "must be finite and at least sampling.temperature = {}",
+                        self.sampling.temperature
+                    ),
+                );
+            }
         }
         if self.train.lr.is_nan() || self.train.lr <= 0.0 {
             return bad("train.lr", self.train.lr.to_string(), "must be positive");
@@ -781,6 +809,17 @@ mod tests {
             (
                 "sampling.temperature",
                 Box::new(|c| c.sampling.temperature = 0.0),
+            ),
+            (
+                "sampling.informative_target",
+                Box::new(|c| c.sampling.informative_target = Some(1.0)),
+            ),
+            (
+                "sampling.max_temperature",
+                Box::new(|c| {
+                    c.sampling.informative_target = Some(0.5);
+                    c.sampling.max_temperature = 0.5;
+                }),
             ),
             ("train.lr", Box::new(|c| c.train.lr = f64::NAN)),
             ("train.micro_batch", Box::new(|c| c.train.micro_batch = 0)),

@@ -53,6 +53,7 @@ mod rng;
 mod rollout;
 mod schedule;
 mod slices;
+mod temperature;
 mod train;
 mod update;
 mod warm_start;
@@ -66,6 +67,7 @@ pub use loss::{
 };
 pub use optim::{check_finite_grads, clip_grad_norm, ensure_finite, AdamW, AdamWConfig};
 pub use schedule::LrSchedule;
+pub use temperature::AdaptiveTemperature;
 
 pub use checkpoint::TrainState;
 pub use collective::{Collective, Single};

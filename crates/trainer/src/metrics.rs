@@ -72,6 +72,10 @@ pub struct StepMetrics {
     pub reward_std: f64,
     /// RL step number.
     pub step: u64,
+    /// The sampling temperature of the step (absent in runs written before it was recorded,
+    /// read as 0).
+    #[serde(default)]
+    pub temperature: f64,
     /// Seconds of the step's phases spent gathering groups across ranks (0 for one process;
     /// absent in runs written before the collectives, read as 0).
     #[serde(rename = "time/all_gather", default)]
@@ -250,6 +254,7 @@ mod tests {
             "reward",
             "reward_std",
             "step",
+            "temperature",
             "time/all_gather",
             "time/all_reduce",
             "time/curriculum",

@@ -36,6 +36,7 @@ use crate::optim::AdamW;
 use crate::rng::{stream_rng, stream_seed, Stream};
 use crate::rollout::Group;
 use crate::slices::with_lora_dropout;
+use crate::temperature::AdaptiveTemperature;
 use crate::update::{update, UpdateStats};
 use crate::warm_start;
 
@@ -290,6 +291,10 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
         pending: Vec::new(),
         curriculum,
         eval_digest: Some(checkpoint::eval_digest(&eval_sets.ids)),
+        temperature: cfg
+            .sampling
+            .informative_target
+            .map(|target| AdaptiveTemperature::new(cfg.sampling.temperature, target)),
     };
     let mut run = Run {
         metrics: rank0_writer(&*collective, &out.join("metrics.jsonl"))?,
@@ -572,8 +577,12 @@ impl Run {
     /// One RL step: sampling rounds until enough informative groups are buffered (or the round
     /// cap), an update when they are, and one metrics line.
     fn step(&mut self) -> Result<StepMetrics> {
-        let cfg = self.cfg.clone();
+        let mut cfg = self.cfg.clone();
         let step = self.state.step;
+        // The adaptive temperature samples this step and scores its update.
+        if let Some(t) = &self.state.temperature {
+            cfg.sampling.temperature = t.temperature;
+        }
         // Spans for the step's phases: `-v` (or RUST_LOG=debug) prints each one's time on close.
         let _step_span = tracing::debug_span!("step", step).entered();
         let t0 = Instant::now();
@@ -672,6 +681,20 @@ impl Run {
             sampling_seconds,
             update_seconds,
         );
+        record.temperature = cfg.sampling.temperature;
+        if let (Some(t), Some(target), false) = (
+            self.state.temperature.as_mut(),
+            cfg.sampling.informative_target,
+            sampled.is_empty(),
+        ) {
+            t.observe(
+                record.informative_fraction,
+                target,
+                self.cfg.sampling.temperature,
+                cfg.sampling.max_temperature,
+                self.state.pending.is_empty(),
+            );
+        }
         // The collectives' part of the phases above (0 for one process).
         record.all_gather_seconds = all_gather_seconds;
         // Inside time/sampling: choosing tasks and taking in their verdicts.
@@ -765,6 +788,8 @@ impl Run {
             .collect();
         StepMetrics {
             step: self.state.step,
+            // Set by the caller, which knows the step's temperature.
+            temperature: 0.0,
             train_seconds: self.state.train_seconds,
             reward,
             reward_std: stds.iter().sum::<f64>() / num_groups,
