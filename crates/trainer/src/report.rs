@@ -238,6 +238,16 @@ pub fn summary_markdown(name: &str, log: &RunLog, images: &[PathBuf]) -> String 
             );
             let _ = writeln!(md, "- completion tokens sampled: {tokens}");
             let _ = writeln!(md, "- reward at the last step: {:.3}", last.reward);
+            // The adaptive temperature (`sampling.informative_target`); 0 in older runs.
+            let temps = log.metrics.iter().map(|m| m.temperature).filter(|&t| t > 0.0);
+            let (lo, hi) = temps.fold((f64::INFINITY, 0f64), |(lo, hi), t| (lo.min(t), hi.max(t)));
+            if hi > lo {
+                let _ = writeln!(
+                    md,
+                    "- sampling temperature: {lo:.2} to {hi:.2} (adaptive); per minute: {}",
+                    minutes_line(&by_minute(log, |m| m.temperature))
+                );
+            }
         }
         None => {
             let _ = writeln!(md, "- no metrics.jsonl: training metrics unavailable");
@@ -332,21 +342,10 @@ fn open_summary(md: &mut String, log: &RunLog) {
     );
     let minutes = informative_by_minute(log);
     if !minutes.is_empty() {
-        // A minute with no RL step (the warm start) shows as a dash.
-        let cells: Vec<String> = minutes
-            .iter()
-            .map(|f| {
-                if f.is_nan() {
-                    "–".to_string()
-                } else {
-                    format!("{f:.2}")
-                }
-            })
-            .collect();
         let _ = writeln!(
             md,
             "Informative fraction per minute of training: {}.\n",
-            cells.join(", ")
+            minutes_line(&minutes)
         );
     }
     let created: BTreeMap<&str, &FamilyLine> = log
@@ -493,11 +492,32 @@ fn signal_summary(md: &mut String, log: &RunLog) {
     md.push('\n');
 }
 
+/// Per-minute values, 2 decimals, comma-separated; a minute with no RL step (the warm start)
+/// shows as a dash.
+fn minutes_line(minutes: &[f64]) -> String {
+    let cells: Vec<String> = minutes
+        .iter()
+        .map(|f| {
+            if f.is_nan() {
+                "–".to_string()
+            } else {
+                format!("{f:.2}")
+            }
+        })
+        .collect();
+    cells.join(", ")
+}
+
 /// The informative fraction of each whole minute of training (mean over that minute's steps).
 pub fn informative_by_minute(log: &RunLog) -> Vec<f64> {
+    by_minute(log, |m| m.informative_fraction)
+}
+
+/// The mean of `value` over each whole minute of training's steps (NaN for a minute with none).
+pub fn by_minute(log: &RunLog, value: impl Fn(&StepMetrics) -> f64) -> Vec<f64> {
     let mut sums: Vec<(f64, usize)> = Vec::new();
     for m in &log.metrics {
-        let f = m.informative_fraction;
+        let f = value(m);
         let minute = (m.train_seconds / 60.0) as usize;
         if sums.len() <= minute {
             sums.resize(minute + 1, (0.0, 0));
@@ -589,6 +609,35 @@ mod tests {
             md.contains("Informative fraction per minute of training: –, 0.20, 0.40."),
             "{md}"
         );
+    }
+
+    #[test]
+    fn an_adaptive_temperature_is_summarised_per_minute_and_a_fixed_one_is_not() {
+        let metric = |step, t: f64, temperature| StepMetrics {
+            step,
+            train_seconds: t,
+            temperature,
+            ..StepMetrics::default()
+        };
+        let log = |temps: [f64; 3]| RunLog {
+            metrics: vec![
+                metric(1, 10.0, temps[0]),
+                metric(2, 50.0, temps[1]),
+                metric(3, 70.0, temps[2]),
+            ],
+            evals: vec![],
+            families: vec![],
+        };
+        let md = summary_markdown("run", &log([1.3, 1.5, 1.6]), &[]);
+        assert!(
+            md.contains("- sampling temperature: 1.30 to 1.60 (adaptive); per minute: 1.40, 1.60"),
+            "{md}"
+        );
+        let fixed = summary_markdown("run", &log([1.3, 1.3, 1.3]), &[]);
+        assert!(!fixed.contains("sampling temperature"), "{fixed}");
+        // Runs written before the temperature was recorded read it as 0.
+        let old = summary_markdown("run", &log([0.0, 0.0, 0.0]), &[]);
+        assert!(!old.contains("sampling temperature"), "{old}");
     }
 
     #[test]
