@@ -239,7 +239,11 @@ pub fn summary_markdown(name: &str, log: &RunLog, images: &[PathBuf]) -> String 
             let _ = writeln!(md, "- completion tokens sampled: {tokens}");
             let _ = writeln!(md, "- reward at the last step: {:.3}", last.reward);
             // The adaptive temperature (`sampling.informative_target`); 0 in older runs.
-            let temps = log.metrics.iter().map(|m| m.temperature).filter(|&t| t > 0.0);
+            let temps = log
+                .metrics
+                .iter()
+                .map(|m| m.temperature)
+                .filter(|&t| t > 0.0);
             let (lo, hi) = temps.fold((f64::INFINITY, 0f64), |(lo, hi), t| (lo.min(t), hi.max(t)));
             if hi > lo {
                 let _ = writeln!(

@@ -113,6 +113,8 @@ fn config_for(case: &Case, slice_tokens: usize) -> (LossConfig, LossNorm) {
         epsilon_high: case.epsilon_high,
         beta: case.beta,
         kl_bias_correction: case.use_bias_correction_kl,
+        // TRL's GRPO loss has no entropy term.
+        entropy_coef: 0.0,
     };
     let norm = LossNorm::new(aggregation, rows, tokens, case.max_completion_length).unwrap();
     (cfg, norm)
