@@ -580,9 +580,7 @@ impl Run {
         let mut cfg = self.cfg.clone();
         let step = self.state.step;
         // The adaptive temperature samples this step and scores its update.
-        if let Some(t) = &self.state.temperature {
-            cfg.sampling.temperature = t.temperature;
-        }
+        cfg.sampling.temperature = self.sampling_temperature();
         // Spans for the step's phases: `-v` (or RUST_LOG=debug) prints each one's time on close.
         let _step_span = tracing::debug_span!("step", step).entered();
         let t0 = Instant::now();
@@ -681,7 +679,6 @@ impl Run {
             sampling_seconds,
             update_seconds,
         );
-        record.temperature = cfg.sampling.temperature;
         if let (Some(t), Some(target), false) = (
             self.state.temperature.as_mut(),
             cfg.sampling.informative_target,
@@ -738,6 +735,13 @@ impl Run {
         Ok(record)
     }
 
+    /// The temperature this step samples at: the adaptive one's, else the config's.
+    fn sampling_temperature(&self) -> f64 {
+        self.state
+            .temperature
+            .map_or(self.cfg.sampling.temperature, |t| t.temperature)
+    }
+
     fn step_record(
         &mut self,
         groups: &[Group],
@@ -788,8 +792,7 @@ impl Run {
             .collect();
         StepMetrics {
             step: self.state.step,
-            // Set by the caller, which knows the step's temperature.
-            temperature: 0.0,
+            temperature: self.sampling_temperature(),
             train_seconds: self.state.train_seconds,
             reward,
             reward_std: stds.iter().sum::<f64>() / num_groups,
