@@ -3,9 +3,10 @@
 //! `lora.toml` is left out: it needs a trained base model (`model.path`).
 //!
 //! The real warm starts (up to 1,000 steps of a 0.8M-parameter model) take about a minute each
-//! in a release build and most of an hour in a debug one, so the run test is ignored in debug
-//! builds: `cargo test --release --test cli configs::` runs it (CI does). That every shipped
-//! config reads and validates is checked in every build (`src/config.rs`).
+//! (the test build optimises the compute crates: `Cargo.toml`'s dev profile), so the run test is
+//! ignored by default: `cargo test --test cli configs:: -- --ignored` runs it (CI does, in the
+//! build it tests with). That every shipped config reads and validates is checked in every run of
+//! the tests (`src/config.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -48,10 +49,7 @@ fn run_shipped(config: &Path, seed: u64, out: &Path) -> std::process::Output {
 }
 
 #[test]
-#[cfg_attr(
-    debug_assertions,
-    ignore = "real warm starts take most of an hour in a debug build: cargo test --release"
-)]
+#[ignore = "real warm starts, about 12 minutes: cargo test --test cli configs:: -- --ignored"]
 fn every_shipped_config_runs_at_seeds_0_and_1() {
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
