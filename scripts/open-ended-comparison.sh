@@ -10,7 +10,11 @@
 #             lists, with their level ladders) under `learnability`, nothing invented
 #
 # Usage: scripts/open-ended-comparison.sh [--seeds "0 1 2"] [--seconds 600] [--out DIR] [-n N]
+#            [--set KEY=VALUE ...]
 # Each run takes its warm start plus --seconds of RL on every core it is given (2 by default).
+# --set overrides a config key in every arm, e.g. `--set sampling.max_temperature=1.3` pins the
+# sampling temperature (no arm's controller moves it), so the informative fractions compare the
+# curricula alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,13 +22,15 @@ seeds="0 1 2"
 seconds=600
 out=runs/comparison
 n=100
+common=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --seeds) seeds="$2"; shift 2 ;;
         --seconds) seconds="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         -n) n="$2"; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        --set) common+=(--set "$2"); shift 2 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -60,7 +66,7 @@ for seed in $seeds; do
         echo "== $arm, seed $seed: $seconds s of RL" >&2
         "$rlvr" train "$config" --seed "$seed" --out "$run" \
             --set "train.max_seconds=$seconds" --set train.stop_when_mastered=false \
-            "${sets[@]}" > "$run.summary.json"
+            "${common[@]}" "${sets[@]}" > "$run.summary.json"
         "$rlvr" eval --model "$run/model" --config "$run/config.toml" \
             --programs "$holdout" -n "$n" > "$run/holdout.json.tmp"
         mv "$run/holdout.json.tmp" "$run/holdout.json"
