@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use super::fingerprint::Validity;
 use super::instance::{self, Mode, Spec, Texts};
 use super::tree::Program;
-use super::types::{Input, InputKind, Type, MAX_INT_DIGITS, MAX_LIST_LEN};
+use super::types::{Input, InputKind, Type, MAX_INPUTS, MAX_INT_DIGITS, MAX_LIST_LEN};
 use crate::error::{Result, TasksError};
 use crate::family::{Family, Harder, Knob, KnobRange};
 use crate::knobs::Knobs;
@@ -204,27 +204,28 @@ impl ProgramFamily {
 
     /// The input sizes that `knobs` set (declared sizes where unset).
     pub fn kinds(&self, knobs: &Knobs) -> Vec<InputKind> {
+        self.kinds_iter(knobs).collect()
+    }
+
+    /// [`Self::kinds`], one input at a time.
+    fn kinds_iter<'a>(&'a self, knobs: &'a Knobs) -> impl Iterator<Item = InputKind> + 'a {
         // The knobs are the inputs' in declaration order: a list's `_len` then `_digits`.
         let mut next = self.knobs.iter();
-        let mut get = |default: u32| {
+        let mut get = move |default: u32| {
             next.next()
                 .and_then(|k| knobs.get(&k.name))
                 .map_or(default, |v| v as u32)
         };
-        self.program
-            .inputs
-            .iter()
-            .map(|d| match d.kind {
-                InputKind::Int { digits } => InputKind::Int {
-                    digits: get(digits),
-                },
-                InputKind::List { len, digits } => InputKind::List {
-                    len: get(len),
-                    digits: get(digits),
-                },
-                InputKind::Bool => InputKind::Bool,
-            })
-            .collect()
+        self.program.inputs.iter().map(move |d| match d.kind {
+            InputKind::Int { digits } => InputKind::Int {
+                digits: get(digits),
+            },
+            InputKind::List { len, digits } => InputKind::List {
+                len: get(len),
+                digits: get(digits),
+            },
+            InputKind::Bool => InputKind::Bool,
+        })
     }
 
     /// The program at the sizes `knobs` set, checked against the validity rules.
@@ -256,12 +257,23 @@ impl ProgramFamily {
         format: NumberFormat,
         seed: u64,
     ) -> Result<Task> {
-        let kinds = self.kinds(knobs);
+        // On the stack: this runs once per task (a parsed program has at most MAX_INPUTS).
+        let mut stack = [InputKind::Bool; MAX_INPUTS];
+        let heap: Vec<InputKind>;
+        let kinds: &[InputKind] = if self.program.inputs.len() <= MAX_INPUTS {
+            for (slot, kind) in stack.iter_mut().zip(self.kinds_iter(knobs)) {
+                *slot = kind;
+            }
+            &stack[..self.program.inputs.len()]
+        } else {
+            heap = self.kinds(knobs);
+            &heap
+        };
         let spec = Spec {
             family: &self.name,
             program: &self.program,
             texts: &self.texts,
-            kinds: &kinds,
+            kinds,
             knobs,
             mode: self.mode,
             solve: self.solve,

@@ -452,6 +452,29 @@ fn trim_spaces(s: &str) -> &str {
     s.get(start..end).unwrap_or_default()
 }
 
+/// Whether `s` reads as a value of type `ty` (the same reading as [`read_value`], without
+/// building the value).
+pub(crate) fn check_value(
+    s: &str,
+    ty: Type,
+    format: NumberFormat,
+    width: Option<u32>,
+) -> Result<(), ReadError> {
+    match ty {
+        Type::Int => read_int(s, format, width).map(drop),
+        Type::Bool => read_value(s, ty, format, width).map(drop),
+        Type::List => {
+            for (n, item) in list_items(s)?.enumerate() {
+                if n == MAX_LIST_LEN {
+                    return Err(ReadError::OutOfRange);
+                }
+                read_int(item, format, width)?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Whether the answer `got` is the value that the reference answer `gold` (our own rendering,
 /// of type `ty`, numbers `width` wide) writes; the same reading as [`read_value`], without
 /// building either value.
@@ -623,6 +646,12 @@ mod tests {
                 same_value(got, gold, ty, f, w),
                 by_value,
                 "{got:?} vs {gold:?}"
+            );
+            // check_value accepts exactly what read_value reads.
+            assert_eq!(
+                check_value(got, ty, f, w),
+                read_value(got, ty, f, w).map(drop),
+                "{got:?}"
             );
         }
     }
