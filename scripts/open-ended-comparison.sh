@@ -11,7 +11,8 @@
 #
 # Usage: scripts/open-ended-comparison.sh [--seeds "0 1 2"] [--seconds 600] [--out DIR] [-n N]
 #            [--set KEY=VALUE ...]
-# Each run takes its warm start plus --seconds of RL on every core it is given (2 by default).
+# Each run takes its warm start plus --seconds of RL on every core it is given (2 by default); the
+# evolve and uniform arms of a seed share one warm start (OUT/warm-starts, --warm-start-cache).
 # --set overrides a config key in every arm, e.g. `--set sampling.max_temperature=1.3` pins the
 # sampling temperature (no arm's controller moves it), so the informative fractions compare the
 # curricula alone.
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
         --out) out="$2"; shift 2 ;;
         -n) n="$2"; shift 2 ;;
         --set) common+=(--set "$2"); shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -66,6 +67,7 @@ for seed in $seeds; do
         echo "== $arm, seed $seed: $seconds s of RL" >&2
         "$rlvr" train "$config" --seed "$seed" --out "$run" \
             --set "train.max_seconds=$seconds" --set train.stop_when_mastered=false \
+            --warm-start-cache "$out/warm-starts" \
             "${common[@]}" "${sets[@]}" > "$run.summary.json"
         "$rlvr" eval --model "$run/model" --config "$run/config.toml" \
             --programs "$holdout" -n "$n" > "$run/holdout.json.tmp"

@@ -5,8 +5,11 @@
 //! The real warm starts (up to 1,000 steps of a 0.8M-parameter model) take about a minute each
 //! (the test build optimises the compute crates: `Cargo.toml`'s dev profile), so the run test is
 //! ignored by default: `cargo test --test cli configs:: -- --ignored` runs it (CI does, in the
-//! build it tests with). That every shipped config reads and validates is checked in every run of
-//! the tests (`src/config.rs`).
+//! build it tests with). The runs share a warm-start cache (`--warm-start-cache`): configs whose
+//! warm starts are identical (quickstart and curriculum-vs-uniform, mixture and
+//! open-ended-mixture) compute it once, and the second gets the same weights bit for bit. That
+//! every shipped config reads and validates is checked in every run of the tests
+//! (`src/config.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -29,9 +32,9 @@ fn shipped() -> Vec<PathBuf> {
 }
 
 /// `rlvr train CONFIG --seed SEED --max-steps 2`, evaluating only at the start and the end, on
-/// fewer tasks; nothing else changed (the warm start, the model and the sampling are the
-/// config's, so preflight sees what a user's run sees).
-fn run_shipped(config: &Path, seed: u64, out: &Path) -> std::process::Output {
+/// fewer tasks, taking identical warm starts from `cache`; nothing else changed (the warm start,
+/// the model and the sampling are the config's, so preflight sees what a user's run sees).
+fn run_shipped(config: &Path, seed: u64, out: &Path, cache: &Path) -> std::process::Output {
     rlvr()
         .env("RUST_LOG", "info")
         .args(["train"])
@@ -43,13 +46,15 @@ fn run_shipped(config: &Path, seed: u64, out: &Path) -> std::process::Output {
             "train.eval_every=0",
             "--set",
             "eval.max_per_level=16",
+            "--warm-start-cache",
         ])
+        .arg(cache)
         .output()
         .unwrap()
 }
 
 #[test]
-#[ignore = "real warm starts, about 12 minutes: cargo test --test cli configs:: -- --ignored"]
+#[ignore = "real warm starts, about 8 minutes: cargo test --test cli configs:: -- --ignored"]
 fn every_shipped_config_runs_at_seeds_0_and_1() {
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
@@ -57,10 +62,15 @@ fn every_shipped_config_runs_at_seeds_0_and_1() {
         for seed in [0, 1] {
             let name = config.file_stem().unwrap().to_string_lossy().into_owned();
             let out = dir.path().join(format!("{name}-s{seed}"));
-            let run = run_shipped(&config, seed, &out);
+            let run = run_shipped(&config, seed, &out, &dir.path().join("warm-starts"));
             let stderr = String::from_utf8_lossy(&run.stderr);
             let preflight: Vec<&str> = stderr.lines().filter(|l| l.contains("preflight")).collect();
-            eprintln!("{name} seed {seed}: {}", preflight.join(" | "));
+            let cached = if stderr.contains("taken from the cache") {
+                " (warm start from the cache)"
+            } else {
+                ""
+            };
+            eprintln!("{name} seed {seed}{cached}: {}", preflight.join(" | "));
             if !run.status.success() {
                 failures.push(format!("{name} seed {seed}:\n{stderr}"));
                 continue;

@@ -255,6 +255,60 @@ fn a_finished_run_extended_on_resume_equals_a_longer_run() {
 
 /// Issue 21: a resume refuses a key that changes what a step computes, naming it.
 #[test]
+fn a_cached_warm_start_is_the_one_the_run_would_compute() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_arg = ["--warm-start-cache", path(&cache)];
+    let entries = || std::fs::read_dir(&cache).unwrap().count();
+    // Stored by the first run, taken by the second; the third computes it without the cache.
+    let (first, second, plain) = (
+        dir.path().join("first"),
+        dir.path().join("second"),
+        dir.path().join("plain"),
+    );
+    train(&first, &cache_arg);
+    assert_eq!(entries(), 1);
+    let out = rlvr()
+        .env("RUST_LOG", "info")
+        .args(["train", "configs/smoke.toml", "--out", path(&second)])
+        .args(cache_arg)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("taken from the cache"), "{stderr}");
+    train(&plain, &[]);
+    assert_eq!(weights(&second), weights(&plain));
+    assert_eq!(
+        deterministic(read_jsonl(&second.join("metrics.jsonl"))),
+        deterministic(read_jsonl(&plain.join("metrics.jsonl")))
+    );
+    assert_eq!(
+        std::fs::read(second.join("warm_start.jsonl")).unwrap(),
+        std::fs::read(first.join("warm_start.jsonl")).unwrap()
+    );
+    // Anything the warm start depends on misses: its settings, the seed, the data.
+    let missed = [
+        ["--set", "warm_start.lr=0.002"],
+        ["--seed", "7"],
+        ["--set", "warm_start.levels=[1, 1]"],
+    ];
+    for (i, change) in missed.iter().enumerate() {
+        train(
+            &dir.path().join(format!("miss{i}")),
+            &[&cache_arg[..], &change[..]].concat(),
+        );
+        assert_eq!(entries(), 2 + i, "{change:?} took a cached warm start");
+    }
+    // What only the RL steps read does not.
+    train(
+        &dir.path().join("hit"),
+        &[&cache_arg[..], &["--set", "train.lr=0.0005"][..]].concat(),
+    );
+    assert_eq!(entries(), 4);
+}
+
+#[test]
 fn resume_refuses_a_change_that_alters_the_math_and_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");

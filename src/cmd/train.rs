@@ -33,6 +33,12 @@ pub struct TrainArgs {
     /// --set train.max_seconds=S it goes on past where it stopped.
     #[arg(long, conflicts_with_all = ["config", "seed", "out"])]
     pub resume: Option<PathBuf>,
+    /// Take the warm start from this directory when a run of this same build stored an identical
+    /// one there (same model, seed, warm-start settings and training data: the weights are bit
+    /// for bit those the run would compute), and store it there when not. Saves the warm start's
+    /// minutes for configs that differ only after it, e.g. a curriculum against uniform.
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    pub warm_start_cache: Option<PathBuf>,
 }
 
 /// Runs `rlvr train`: alone, or as one rank of several when an MPI launcher started it (rank 0
@@ -45,6 +51,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         collective: collective.clone(),
         ..trainer::TrainOptions::default()
     };
+    opts.warm_start_cache = args.warm_start_cache.clone();
     match train(args, &mut opts) {
         Ok(summary) if rank == 0 => {
             println!("{}", serde_json::to_string(&summary)?);

@@ -57,6 +57,7 @@ mod temperature;
 mod train;
 mod update;
 mod warm_start;
+mod warm_start_cache;
 
 pub use advantage::{
     advantages, advantages_f64, is_informative, overlong_penalty, AdvantageKind, STD_EPSILON,
@@ -81,3 +82,4 @@ pub use rng::{stream_rng, stream_seed, Stream};
 pub use rollout::{encode_prompt, sample_groups, Group, Row};
 pub use train::{resume, train, RunEnd, TrainOptions, TrainSummary, FAMILIES_JSONL};
 pub use update::{micro_batch, update, MicroBatch, PhaseSeconds, Sample, UpdateStats};
+pub use warm_start_cache::{Hit, WarmStartCache};

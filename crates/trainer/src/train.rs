@@ -39,6 +39,7 @@ use crate::slices::with_lora_dropout;
 use crate::temperature::AdaptiveTemperature;
 use crate::update::{update, UpdateStats};
 use crate::warm_start;
+use crate::warm_start_cache::WarmStartCache;
 
 /// How `train` was asked to run (what to do, not what to compute: that is the config).
 #[derive(Debug, Clone)]
@@ -52,6 +53,9 @@ pub struct TrainOptions {
     /// under `mpirun`). Every rank calls [`train`] or [`resume`] with the same config and run
     /// directory.
     pub collective: Arc<dyn Collective>,
+    /// Take the warm start from this cache directory when an identical one was stored there, and
+    /// store it there when not ([`WarmStartCache`]; one process only).
+    pub warm_start_cache: Option<PathBuf>,
 }
 
 impl Default for TrainOptions {
@@ -60,6 +64,7 @@ impl Default for TrainOptions {
             progress: false,
             registry: Arc::new(tasks::Registry::builtin()),
             collective: Arc::new(Single),
+            warm_start_cache: None,
         }
     }
 }
@@ -130,6 +135,30 @@ fn rank0_writer(coll: &dyn Collective, path: &Path) -> Result<Option<JsonlWriter
         0 => JsonlWriter::append(path).map(Some),
         _ => Ok(None),
     }
+}
+
+/// The policy of `cfg`'s run with the warm-started weights of the cache entry `entry` (loaded as
+/// a resume loads a checkpoint's, so they are the weights that were stored, exactly).
+fn cached_warm_start(
+    entry: &Path,
+    cfg: &RunConfig,
+    device: &candle_core::Device,
+) -> Result<policy::Policy> {
+    let mut policy = match &cfg.lora {
+        Some(_) => {
+            let base = cfg.model.path.as_ref().ok_or_else(|| {
+                Error::Config("a LoRA run needs model.path (its base model)".into())
+            })?;
+            policy::Policy::load(base, device)?
+        }
+        None => policy::Policy::load(entry.join("model"), device)?,
+    };
+    policy.set_dtype(cfg.dtype.dtype())?;
+    if cfg.lora.is_some() {
+        policy.load_adapter(entry.join("adapter"), "default")?;
+        policy.set_active_adapter("default")?;
+    }
+    Ok(policy)
 }
 
 /// Fails when the config cannot be shared out over `size` ranks.
@@ -245,19 +274,64 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
     let mut evals = rank0_writer(&*collective, &out.join("eval.jsonl"))?;
     let mut train_seconds = 0.0;
     if cfg.warm_start.steps > 0 {
-        let t = Instant::now();
-        let mut log = rank0_writer(&*collective, &out.join("warm_start.jsonl"))?;
-        policy::run_in_thread_pool(|| {
-            warm_start::run(
-                &policy,
-                &registry,
-                &cfg,
-                &eval_sets.ids,
-                log.as_mut(),
-                &*collective,
-            )
-        })?;
-        train_seconds += t.elapsed().as_secs_f64();
+        let cache = match &opts.warm_start_cache {
+            Some(_) if collective.size() > 1 => {
+                return Err(Error::Config(
+                    "the warm-start cache runs with one process only (not under mpirun)".into(),
+                ))
+            }
+            Some(dir) => {
+                let key = WarmStartCache::key(&policy, &registry, &cfg, &eval_sets.ids, 1)?;
+                Some((WarmStartCache::new(dir), key))
+            }
+            None => None,
+        };
+        let hit = match &cache {
+            Some((cache, key)) => cache.find(key)?,
+            None => None,
+        };
+        let log_path = out.join("warm_start.jsonl");
+        match hit {
+            Some(hit) => {
+                policy = cached_warm_start(&hit.dir, &cfg, &device)?;
+                WarmStartCache::copy_log(&hit, &log_path)?;
+                train_seconds += hit.seconds;
+                tracing::info!(
+                    entry = %hit.dir.display(),
+                    steps = cfg.warm_start.steps,
+                    seconds = format!("{:.1}", hit.seconds),
+                    "warm start: taken from the cache"
+                );
+            }
+            None => {
+                let t = Instant::now();
+                let mut log = rank0_writer(&*collective, &log_path)?;
+                policy::run_in_thread_pool(|| {
+                    warm_start::run(
+                        &policy,
+                        &registry,
+                        &cfg,
+                        &eval_sets.ids,
+                        log.as_mut(),
+                        &*collective,
+                    )
+                })?;
+                drop(log);
+                let seconds = t.elapsed().as_secs_f64();
+                train_seconds += seconds;
+                if let Some((cache, key)) = &cache {
+                    let lora = cfg.lora.is_some();
+                    cache.store(key, seconds, cfg.warm_start.steps, &log_path, |dir| {
+                        if lora {
+                            policy.save_adapter("default", dir.join("adapter"), None)?;
+                        } else {
+                            policy.save(dir.join("model"))?;
+                        }
+                        Ok(())
+                    })?;
+                }
+            }
+        }
     }
     let reference = if cfg.train.loss.beta != 0.0 && cfg.lora.is_none() {
         Some(policy.snapshot_reference()?)

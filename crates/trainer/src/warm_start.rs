@@ -48,57 +48,10 @@ pub fn run(
     let mut opt = AdamW::new(vars.clone(), adamw, ws.lr)?;
     let schedule = ws.schedule();
     schedule.validate()?;
-    let cells: Vec<(usize, u32)> = cfg
-        .tasks
-        .families
-        .iter()
-        .enumerate()
-        .flat_map(|(i, f)| {
-            let lo = ws.levels[0].max(f.levels[0]);
-            let hi = ws.levels[1].min(f.levels[1]);
-            (lo..=hi).map(move |l| (i, l))
-        })
-        .collect();
-    if cells.is_empty() {
-        return Err(Error::Config(format!(
-            "warm_start.levels = {:?} overlaps no family's levels in [tasks]",
-            ws.levels
-        )));
-    }
-    let eos = policy.tokenizer().eos_id();
+    let cells = cells(cfg)?;
     let t0 = std::time::Instant::now();
     for step in 1..=ws.steps {
-        let mut rng = stream_rng(cfg.seed, Stream::WarmStart, step);
-        let mut prompts = Vec::with_capacity(ws.batch_size);
-        let mut answers = Vec::with_capacity(ws.batch_size);
-        while prompts.len() < ws.batch_size {
-            let (fi, level) = cells[rng.random_range(0..cells.len())];
-            let fam = &cfg.tasks.families[fi];
-            let task = registry.generate_level(
-                &fam.name,
-                level,
-                &fam.knobs,
-                cfg.tasks.style,
-                fam.format,
-                rng.random(),
-            )?;
-            if exclude.contains(&task.id) {
-                continue;
-            }
-            prompts.push(encode_prompt(policy.tokenizer(), &task)?);
-            let mut answer =
-                policy
-                    .tokenizer()
-                    .encode(&task.answer)
-                    .map_err(|e| Error::TaskEncoding {
-                        task: task.id.clone(),
-                        family: task.family.clone(),
-                        part: "answer",
-                        cause: Box::new(e),
-                    })?;
-            answer.push(eos);
-            answers.push(answer);
-        }
+        let (prompts, answers) = batch(policy, registry, cfg, &cells, exclude, step)?;
         // Token mean over the batch, in `train.shards` slices side by side (as an RL update).
         let pairs: Vec<(&[u32], &[u32])> = prompts
             .iter()
@@ -163,6 +116,101 @@ pub fn run(
         if step % 50 == 0 || step == ws.steps {
             tracing::info!(step, loss = format!("{loss_value:.4}"), "warm start");
         }
+    }
+    Ok(())
+}
+
+/// One sequence's token ids.
+type Tokens = Vec<u32>;
+
+/// The (family index, level) cells the warm start draws from: `warm_start.levels` within each
+/// family's levels.
+fn cells(cfg: &RunConfig) -> Result<Vec<(usize, u32)>> {
+    let ws = &cfg.warm_start;
+    let cells: Vec<(usize, u32)> = cfg
+        .tasks
+        .families
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| {
+            let lo = ws.levels[0].max(f.levels[0]);
+            let hi = ws.levels[1].min(f.levels[1]);
+            (lo..=hi).map(move |l| (i, l))
+        })
+        .collect();
+    if cells.is_empty() {
+        return Err(Error::Config(format!(
+            "warm_start.levels = {:?} overlaps no family's levels in [tasks]",
+            ws.levels
+        )));
+    }
+    Ok(cells)
+}
+
+/// Step `step`'s examples (from its own seeded stream): each prompt's token ids and its answer's,
+/// EOS appended; tasks in `exclude` (the eval sets) are skipped.
+fn batch(
+    policy: &policy::Policy,
+    registry: &tasks::Registry,
+    cfg: &RunConfig,
+    cells: &[(usize, u32)],
+    exclude: &HashSet<String>,
+    step: u64,
+) -> Result<(Vec<Tokens>, Vec<Tokens>)> {
+    let ws = &cfg.warm_start;
+    let eos = policy.tokenizer().eos_id();
+    let mut rng = stream_rng(cfg.seed, Stream::WarmStart, step);
+    let mut prompts = Vec::with_capacity(ws.batch_size);
+    let mut answers = Vec::with_capacity(ws.batch_size);
+    while prompts.len() < ws.batch_size {
+        let (fi, level) = cells[rng.random_range(0..cells.len())];
+        let fam = &cfg.tasks.families[fi];
+        let task = registry.generate_level(
+            &fam.name,
+            level,
+            &fam.knobs,
+            cfg.tasks.style,
+            fam.format,
+            rng.random(),
+        )?;
+        if exclude.contains(&task.id) {
+            continue;
+        }
+        prompts.push(encode_prompt(policy.tokenizer(), &task)?);
+        let mut answer =
+            policy
+                .tokenizer()
+                .encode(&task.answer)
+                .map_err(|e| Error::TaskEncoding {
+                    task: task.id.clone(),
+                    family: task.family.clone(),
+                    part: "answer",
+                    cause: Box::new(e),
+                })?;
+        answer.push(eos);
+        answers.push(answer);
+    }
+    Ok((prompts, answers))
+}
+
+/// Feeds every token the warm start of `cfg` would train on, step by step, into `hasher`: what
+/// the warm-start cache keys its data by (generating is cheap next to training on it).
+pub fn hash_data(
+    policy: &policy::Policy,
+    registry: &tasks::Registry,
+    cfg: &RunConfig,
+    exclude: &HashSet<String>,
+    hasher: &mut blake3::Hasher,
+) -> Result<()> {
+    let cells = cells(cfg)?;
+    for step in 1..=cfg.warm_start.steps {
+        let (prompts, answers) = batch(policy, registry, cfg, &cells, exclude, step)?;
+        let mut bytes = Vec::new();
+        for seq in prompts.iter().chain(&answers) {
+            bytes.extend_from_slice(&(seq.len() as u64).to_le_bytes());
+            bytes.extend(seq.iter().flat_map(|id| id.to_le_bytes()));
+        }
+        hasher.update(&bytes);
     }
     Ok(())
 }
