@@ -161,7 +161,7 @@ impl WarmStartCache {
         })?;
         let entry = tmp.join(ENTRY);
         std::fs::write(&entry, json).map_err(io(&entry))?;
-        if dest.exists() {
+        if dest.exists() && !dest.join(ENTRY).exists() {
             // An entry cut short before its entry.json: replace it.
             std::fs::remove_dir_all(&dest).map_err(io(&dest))?;
         }
@@ -228,4 +228,61 @@ fn hash_files(h: &mut blake3::Hasher, path: &Path) -> Result<()> {
         h.update(&bytes);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(cache: &WarmStartCache, key: &str, seconds: f64, log: &Path, weights: &str) {
+        cache
+            .store(key, seconds, 3, log, |dir| {
+                std::fs::write(dir.join("weights"), weights).unwrap();
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn an_entry_is_found_whole_and_the_first_one_stored_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("warm_start.jsonl");
+        std::fs::write(&log, "{\"step\":1}\n").unwrap();
+        let cache = WarmStartCache::new(dir.path().join("cache"));
+        assert!(cache.find("k").unwrap().is_none());
+        store(&cache, "k", 1.5, &log, "first");
+        store(&cache, "k", 9.0, &log, "second");
+        let hit = cache.find("k").unwrap().unwrap();
+        assert_eq!(hit.seconds, 1.5);
+        assert_eq!(
+            std::fs::read_to_string(hit.dir.join("weights")).unwrap(),
+            "first"
+        );
+        let copy = dir.path().join("copy.jsonl");
+        WarmStartCache::copy_log(&hit, &copy).unwrap();
+        assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&log).unwrap());
+        // Nothing is left beside the entries.
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("cache"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["k"]);
+    }
+
+    #[test]
+    fn an_entry_cut_short_is_not_found_and_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("warm_start.jsonl");
+        std::fs::write(&log, "").unwrap();
+        let cache = WarmStartCache::new(dir.path().join("cache"));
+        std::fs::create_dir_all(dir.path().join("cache/k")).unwrap();
+        std::fs::write(dir.path().join("cache/k/weights"), "partial").unwrap();
+        assert!(cache.find("k").unwrap().is_none());
+        store(&cache, "k", 2.0, &log, "whole");
+        let hit = cache.find("k").unwrap().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(hit.dir.join("weights")).unwrap(),
+            "whole"
+        );
+    }
 }
