@@ -11,8 +11,9 @@
 #
 # Usage: scripts/open-ended-comparison.sh [--seeds "0 1 2"] [--seconds 600] [--out DIR] [-n N]
 #            [--set KEY=VALUE ...]
-# Each run takes its warm start plus --seconds of RL on every core it is given (2 by default); the
-# evolve and uniform arms of a seed share one warm start (OUT/warm-starts, --warm-start-cache).
+# Each run trains for --seconds of wall time, its warm start included, on every core it is given
+# (2 by default); the evolve and uniform arms of a seed share one warm start (computed once, in
+# OUT/warm-starts, through --warm-start-cache; the second arm counts its seconds too).
 # --set overrides a config key in every arm, e.g. `--set sampling.max_temperature=1.3` pins the
 # sampling temperature (no arm's controller moves it), so the informative fractions compare the
 # curricula alone.
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
         --out) out="$2"; shift 2 ;;
         -n) n="$2"; shift 2 ;;
         --set) common+=(--set "$2"); shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
