@@ -49,9 +49,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut opts = trainer::TrainOptions {
         progress: rank == 0,
         collective: collective.clone(),
+        warm_start_cache: args.warm_start_cache.clone(),
         ..trainer::TrainOptions::default()
     };
-    opts.warm_start_cache = args.warm_start_cache.clone();
     match train(args, &mut opts) {
         Ok(summary) if rank == 0 => {
             println!("{}", serde_json::to_string(&summary)?);

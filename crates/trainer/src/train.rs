@@ -137,25 +137,32 @@ fn rank0_writer(coll: &dyn Collective, path: &Path) -> Result<Option<JsonlWriter
     }
 }
 
-/// The policy of `cfg`'s run with the warm-started weights of the cache entry `entry` (loaded as
-/// a resume loads a checkpoint's, so they are the weights that were stored, exactly).
-fn cached_warm_start(
-    entry: &Path,
+/// The base model a LoRA run's adapter belongs to, as `base_model_name_or_path` names it.
+fn lora_base(cfg: &RunConfig) -> Option<String> {
+    cfg.model.path.as_ref().map(|p| p.display().to_string())
+}
+
+/// Writes `policy`'s weights into `dir` as a checkpoint holds them: the model in `model/` and,
+/// for a LoRA run of `cfg`, the adapter in `adapter/`.
+fn write_weights(policy: &policy::Policy, cfg: &RunConfig, dir: &Path) -> Result<()> {
+    policy.save(dir.join("model"))?;
+    if cfg.lora.is_some() {
+        policy.save_adapter("default", dir.join("adapter"), lora_base(cfg).as_deref())?;
+    }
+    Ok(())
+}
+
+/// The policy [`write_weights`] wrote into `dir`, in `cfg`'s dtype with its adapter active: the
+/// weights that were written, exactly (what makes resume exact).
+fn read_weights(
+    dir: &Path,
     cfg: &RunConfig,
     device: &candle_core::Device,
 ) -> Result<policy::Policy> {
-    let mut policy = match &cfg.lora {
-        Some(_) => {
-            let base = cfg.model.path.as_ref().ok_or_else(|| {
-                Error::Config("a LoRA run needs model.path (its base model)".into())
-            })?;
-            policy::Policy::load(base, device)?
-        }
-        None => policy::Policy::load(entry.join("model"), device)?,
-    };
+    let mut policy = policy::Policy::load(dir.join("model"), device)?;
     policy.set_dtype(cfg.dtype.dtype())?;
     if cfg.lora.is_some() {
-        policy.load_adapter(entry.join("adapter"), "default")?;
+        policy.load_adapter(dir.join("adapter"), "default")?;
         policy.set_active_adapter("default")?;
     }
     Ok(policy)
@@ -293,7 +300,7 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
         let log_path = out.join("warm_start.jsonl");
         match hit {
             Some(hit) => {
-                policy = cached_warm_start(&hit.dir, &cfg, &device)?;
+                policy = read_weights(&hit.dir, &cfg, &device)?;
                 WarmStartCache::copy_log(&hit, &log_path)?;
                 train_seconds += hit.seconds;
                 tracing::info!(
@@ -320,14 +327,8 @@ pub fn train(mut cfg: RunConfig, out: &Path, opts: &TrainOptions) -> Result<Trai
                 let seconds = t.elapsed().as_secs_f64();
                 train_seconds += seconds;
                 if let Some((cache, key)) = &cache {
-                    let lora = cfg.lora.is_some();
-                    cache.store(key, seconds, cfg.warm_start.steps, &log_path, |dir| {
-                        if lora {
-                            policy.save_adapter("default", dir.join("adapter"), None)?;
-                        } else {
-                            policy.save(dir.join("model"))?;
-                        }
-                        Ok(())
+                    cache.store(key, seconds, &log_path, |dir| {
+                        write_weights(&policy, &cfg, dir)
                     })?;
                 }
             }
@@ -438,12 +439,7 @@ pub fn resume(dir: &Path, mut cfg: RunConfig, opts: &TrainOptions) -> Result<Tra
     }
     let ck = checkpoint::dir(dir);
     let dtype = cfg.dtype.dtype();
-    let mut policy = policy::Policy::load(ck.join("model"), &device)?;
-    policy.set_dtype(dtype)?;
-    if cfg.lora.is_some() {
-        policy.load_adapter(ck.join("adapter"), "default")?;
-        policy.set_active_adapter("default")?;
-    }
+    let policy = read_weights(&ck, &cfg, &device)?;
     let reference = if cfg.train.loss.beta != 0.0 && cfg.lora.is_none() {
         let mut r = policy::Policy::load(dir.join("reference"), &device)?;
         r.set_dtype(dtype)?;
@@ -927,15 +923,6 @@ impl Run {
         Ok(record.pass)
     }
 
-    /// The base model a LoRA run's adapter belongs to, as `base_model_name_or_path` names it.
-    fn lora_base(&self) -> Option<String> {
-        self.cfg
-            .model
-            .path
-            .as_ref()
-            .map(|p| p.display().to_string())
-    }
-
     /// Writes the run's result to `model/` (rank 0): the trained model, or under LoRA the PEFT
     /// adapter directory (`adapter_config.json` naming the base, `adapter_model.safetensors`).
     fn save_model(&self) -> Result<()> {
@@ -944,7 +931,7 @@ impl Run {
         }
         let dir = self.dir.join("model");
         if self.cfg.lora.is_some() {
-            let base = self.lora_base();
+            let base = lora_base(&self.cfg);
             self.policy.save_adapter("default", &dir, base.as_deref())?;
         } else {
             self.policy.save(&dir)?;
@@ -958,15 +945,9 @@ impl Run {
             return Ok(());
         }
         let _span = tracing::debug_span!("checkpoint", step = self.state.step).entered();
-        let policy = &self.policy;
-        let optimizer = &self.optimizer;
-        let lora = self.cfg.lora.is_some();
-        let base = self.lora_base();
+        let (policy, optimizer, cfg) = (&self.policy, &self.optimizer, &self.cfg);
         checkpoint::save(&self.dir, &self.state, |tmp| {
-            policy.save(tmp.join("model"))?;
-            if lora {
-                policy.save_adapter("default", tmp.join("adapter"), base.as_deref())?;
-            }
+            write_weights(policy, cfg, tmp)?;
             optimizer.save(&tmp.join("optimizer.safetensors"))?;
             Ok(())
         })

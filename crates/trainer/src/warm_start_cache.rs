@@ -12,7 +12,7 @@
 //! - every token it trains on, step by step (so the families, their knobs and formats, the prompt
 //!   style, the eval sets it keeps out, and the tokenizer are in the key as what they produce).
 //!
-//! An entry (`DIR/<key>/`) holds the weights as a checkpoint does (`model/`, or `adapter/` for a
+//! An entry (`DIR/<key>/`) holds the weights as a checkpoint does (`model/`, and `adapter/` for a
 //! LoRA run), the warm start's `warm_start.jsonl`, and its training seconds, which the run counts
 //! as if it had spent them: a time budget (`train.max_seconds`) gives the same RL steps either
 //! way.
@@ -36,8 +36,6 @@ const LOG: &str = "warm_start.jsonl";
 struct Entry {
     /// The warm start's training seconds.
     seconds: f64,
-    /// Its steps (a check: the key covers them).
-    steps: u64,
 }
 
 /// The cache directory `dir`, for one run.
@@ -139,7 +137,6 @@ impl WarmStartCache {
         &self,
         key: &str,
         seconds: f64,
-        steps: u64,
         log: &Path,
         write_weights: impl FnOnce(&Path) -> Result<()>,
     ) -> Result<()> {
@@ -155,7 +152,7 @@ impl WarmStartCache {
         write_weights(&tmp)?;
         let copy = tmp.join(LOG);
         std::fs::copy(log, &copy).map_err(io(log))?;
-        let json = serde_json::to_vec(&Entry { seconds, steps }).map_err(|e| Error::Serialise {
+        let json = serde_json::to_vec(&Entry { seconds }).map_err(|e| Error::Serialise {
             what: "a warm-start cache entry",
             message: e.to_string(),
         })?;
@@ -236,7 +233,7 @@ mod tests {
 
     fn store(cache: &WarmStartCache, key: &str, seconds: f64, log: &Path, weights: &str) {
         cache
-            .store(key, seconds, 3, log, |dir| {
+            .store(key, seconds, log, |dir| {
                 std::fs::write(dir.join("weights"), weights).unwrap();
                 Ok(())
             })
