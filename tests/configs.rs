@@ -4,8 +4,9 @@
 //!
 //! The real warm starts (up to 1,000 steps of a 0.8M-parameter model) take about a minute each
 //! (the test build optimises the compute crates: `Cargo.toml`'s dev profile), so the run test is
-//! ignored by default: `cargo test --test cli configs:: -- --ignored` runs it (CI does, in the
-//! build it tests with). The runs share a warm-start cache (`--warm-start-cache`): configs whose
+//! ignored by default: `cargo test --workspace --test cli configs:: -- --ignored` runs it (CI
+//! does, in the build it tests with: without `--workspace` the features resolve differently and
+//! candle is rebuilt). The runs share a warm-start cache (`--warm-start-cache`): configs whose
 //! warm starts are identical (quickstart and curriculum-vs-uniform, mixture and
 //! open-ended-mixture) compute it once, and the second gets the same weights bit for bit. That
 //! every shipped config reads and validates is checked in every run of the tests
@@ -54,7 +55,7 @@ fn run_shipped(config: &Path, seed: u64, out: &Path, cache: &Path) -> std::proce
 }
 
 #[test]
-#[ignore = "real warm starts, about 8 minutes: cargo test --test cli configs:: -- --ignored"]
+#[ignore = "real warm starts, ~6 min: cargo test --workspace --test cli configs:: -- --ignored"]
 fn every_shipped_config_runs_at_seeds_0_and_1() {
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();

@@ -1,8 +1,8 @@
 //! Data-parallel training over MPI ranks (issue 18): two ranks, each with half of every step's
 //! tasks and half of every update, against one process with all of them. Built with
 //! `--features mpi` and run under Open MPI's `mpirun` (`.ci/run` installs it):
-//! `cargo test --features mpi --test cli distributed::`. A run resumes on any number of ranks that
-//! divides `sampling.tasks_per_step`.
+//! `cargo test --workspace --features rlvr/mpi,trainer/mpi --test cli distributed::`.
+//! A run resumes on any number of ranks that divides `sampling.tasks_per_step`.
 //!
 //! One process cuts an update's micro-batch in `train.shards` slices whose gradients it adds in
 //! order; two ranks with one slice each compute the same two slices, and MPI adds the same two
