@@ -129,6 +129,12 @@ pub struct EvolveCurriculumConfig {
     /// evaluation may then call unseen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holdout: Option<std::path::PathBuf>,
+    /// Draw each task's *operation* first, uniformly among those with active cells, then a cell
+    /// of it by score. A program family's operation is its outermost primitive (the one that
+    /// makes the answer: `add` for `add(head(l), 1)`), a hand-written family's its name. Without
+    /// it, cells compete by score alone, and operations whose groups are mixed by chance
+    /// (true/false answers) take the draws.
+    pub stratify: bool,
 }
 
 impl Default for EvolveCurriculumConfig {
@@ -165,6 +171,7 @@ impl Default for EvolveCurriculumConfig {
             grow: false,
             max_prompt_chars: 96,
             holdout: None,
+            stratify: false,
         }
     }
 }
@@ -385,6 +392,9 @@ pub(crate) struct Open {
     origin: Vec<Origin>,
     /// Fingerprint of each family that is a program (given or invented), per family.
     fingerprints: Vec<Option<Fingerprint>>,
+    /// Per family: its operation (see [`EvolveCurriculumConfig::stratify`]).
+    #[serde(default)]
+    operations: Vec<String>,
     /// The last `window` groups: (cell, informative).
     window: VecDeque<(usize, bool)>,
     /// Groups observed.
@@ -474,6 +484,11 @@ impl Open {
                 evolver.give(program).ok()
             })
             .collect();
+        let operations = families
+            .iter()
+            .zip(programs.iter().chain(std::iter::repeat(&None)))
+            .map(|(f, p)| operation(p.as_deref(), &f.name))
+            .collect();
         let mut status = vec![CellStatus::Locked; cells.len()];
         for f in families {
             if let Some(&c) = f.levels.get(f.start.min(f.levels.len().saturating_sub(1))) {
@@ -489,6 +504,7 @@ impl Open {
             status,
             origin: vec![Origin::Given; families.len()],
             fingerprints,
+            operations,
             window: VecDeque::new(),
             groups: 0,
             created: 0,
@@ -553,6 +569,13 @@ impl Open {
             // Nothing active (a refresh found nothing yet): replay, or the first cell.
             let c = mastered.first().copied().unwrap_or(0);
             return (family_of(c), c);
+        }
+        if self.config.stratify {
+            let op = |c: usize| self.operations.get(family_of(c)).map_or("", String::as_str);
+            let ops: std::collections::BTreeSet<&str> = active.iter().map(|&c| op(c)).collect();
+            if let Some(&chosen) = ops.iter().nth(rng.below(ops.len() as u64) as usize) {
+                active.retain(|&c| op(c) == chosen);
+            }
         }
         let mut share: BTreeMap<usize, f64> = BTreeMap::new();
         let n = self.window.len().max(1) as f64;
@@ -823,6 +846,15 @@ impl Open {
         while self.origin.len() <= f {
             self.origin.push(Origin::Given);
         }
+        let program = match &origin {
+            Origin::Invented { program, .. } => Some(program.as_str()),
+            Origin::Given => None,
+        };
+        let op = operation(program, name);
+        while self.operations.len() <= f {
+            self.operations.push(String::new());
+        }
+        self.operations[f] = op;
         self.origin[f] = origin.clone();
         self.status
             .extend(std::iter::repeat_n(CellStatus::Active, new_cells));
@@ -906,6 +938,17 @@ impl Open {
 }
 
 /// The family (index into `families`) that holds `cell`.
+/// A family's operation: a program's outermost primitive, else the family's name.
+fn operation(program: Option<&str>, name: &str) -> String {
+    let top = program
+        .and_then(|p| Program::parse(p).ok())
+        .and_then(|p| match p.expr() {
+            crate::program::Expr::Call(prim, _) => Some(prim.name()),
+            _ => None,
+        });
+    top.map_or_else(|| name.to_string(), str::to_string)
+}
+
 fn family_of(families: &[FamilyCells], cell: usize) -> Option<usize> {
     families
         .iter()
@@ -1116,8 +1159,67 @@ mod tests {
     }
 
     #[test]
+    fn stratified_draws_share_out_operations_not_cells() {
+        // Three `lt` families and one `max`, every group half right, nothing invented: by score
+        // alone `max` gets about a quarter of the draws; drawn by operation first, about half.
+        let max_share = |stratify: bool| {
+            let p = EvolveCurriculumConfig {
+                stratify,
+                replay: 0.0,
+                min_live: 0,
+                ..params()
+            };
+            let mut tasks = TasksConfig {
+                curriculum: CurriculumConfig::new(EVOLVE, &p).unwrap(),
+                ..TasksConfig::default()
+            };
+            tasks.families = [
+                "lt(a, b); a:int[1]; b:int[1]",
+                "lt(a, 5); a:int[1]",
+                "lt(add(a, b), 9); a:int[1]; b:int[1]",
+                "max(a, b); a:int[1]; b:int[1]",
+            ]
+            .iter()
+            .enumerate()
+            .map(|(i, text)| FamilyConfig {
+                name: format!("f{i}"),
+                program: Some(text.to_string()),
+                levels: [0, 0],
+                ..FamilyConfig::default()
+            })
+            .collect();
+            let mut registry = Registry::builtin();
+            let tasks = registry.register_programs(&tasks).unwrap();
+            let mut c = Curriculum::new(&tasks, Arc::new(registry), 7, HashSet::new()).unwrap();
+            let (mut max, mut n) = (0, 0);
+            for _ in 0..800 {
+                for t in c.next_tasks(1) {
+                    let program = t.program.as_deref().unwrap_or("");
+                    max += usize::from(program.starts_with("max("));
+                    n += 1;
+                    c.observe(&t, &sixteen(8));
+                }
+            }
+            assert_eq!(c.open_metrics().unwrap().created, 0);
+            max as f64 / n as f64
+        };
+        let (by_cell, by_operation) = (max_share(false), max_share(true));
+        assert!((0.15..0.35).contains(&by_cell), "{by_cell}");
+        assert!((0.4..0.6).contains(&by_operation), "{by_operation}");
+    }
+
+    #[test]
     fn a_restored_evolve_curriculum_continues_exactly() {
-        let (tasks, registry) = config(&params());
+        for stratify in [false, true] {
+            restored_continues_exactly(EvolveCurriculumConfig {
+                stratify,
+                ..params()
+            });
+        }
+    }
+
+    fn restored_continues_exactly(params: EvolveCurriculumConfig) {
+        let (tasks, registry) = config(&params);
         let mut a = Curriculum::new(&tasks, registry.clone(), 3, HashSet::new()).unwrap();
         learner(&mut a, 300);
         a.take_events();
