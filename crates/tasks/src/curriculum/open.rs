@@ -133,7 +133,7 @@ pub struct EvolveCurriculumConfig {
     /// of it by score. A program family's operation is its outermost primitive (the one that
     /// makes the answer: `add` for `add(head(l), 1)`), a hand-written family's its name. Without
     /// it, cells compete by score alone, and operations whose groups are mixed by chance
-    /// (true/false answers) take the draws.
+    /// (true/false answers) take a large share of the draws.
     pub stratify: bool,
 }
 
@@ -937,7 +937,6 @@ impl Open {
     }
 }
 
-/// The family (index into `families`) that holds `cell`.
 /// A family's operation: a program's outermost primitive, else the family's name.
 fn operation(program: Option<&str>, name: &str) -> String {
     let top = program
@@ -949,6 +948,7 @@ fn operation(program: Option<&str>, name: &str) -> String {
     top.map_or_else(|| name.to_string(), str::to_string)
 }
 
+/// The family (index into `families`) that holds `cell`.
 fn family_of(families: &[FamilyCells], cell: usize) -> Option<usize> {
     families
         .iter()
