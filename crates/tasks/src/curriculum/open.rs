@@ -486,7 +486,7 @@ impl Open {
             .collect();
         let operations = families
             .iter()
-            .zip(programs.iter().chain(std::iter::repeat(&None)))
+            .zip(programs)
             .map(|(f, p)| operation(p.as_deref(), &f.name))
             .collect();
         let mut status = vec![CellStatus::Locked; cells.len()];
@@ -571,10 +571,19 @@ impl Open {
             return (family_of(c), c);
         }
         if self.config.stratify {
-            let op = |c: usize| self.operations.get(family_of(c)).map_or("", String::as_str);
-            let ops: std::collections::BTreeSet<&str> = active.iter().map(|&c| op(c)).collect();
+            // Each cell's operation in one pass over the families, not a search per cell.
+            let mut op = vec![""; cells.len()];
+            for (f, fam) in families.iter().enumerate() {
+                let name = self.operations.get(f).map_or("", String::as_str);
+                for (_, c) in fam.all() {
+                    if let Some(slot) = op.get_mut(c) {
+                        *slot = name;
+                    }
+                }
+            }
+            let ops: std::collections::BTreeSet<&str> = active.iter().map(|&c| op[c]).collect();
             if let Some(&chosen) = ops.iter().nth(rng.below(ops.len() as u64) as usize) {
-                active.retain(|&c| op(c) == chosen);
+                active.retain(|&c| op[c] == chosen);
             }
         }
         let mut share: BTreeMap<usize, f64> = BTreeMap::new();
