@@ -75,7 +75,9 @@ pub struct EvolveCurriculumConfig {
     pub min_groups: u64,
     /// Fast pass-rate EMA at or below which a cell is hopeless (retired).
     pub hopeless: f64,
-    /// Groups before a cell can be judged hopeless.
+    /// Groups before a cell can be judged hopeless. Until it has `max(min_groups,
+    /// hopeless_groups)` groups a cell is not yet judged: it keeps the `novelty` floor and counts
+    /// as able to teach (which holds back inventing), so a large value also flattens the choice.
     pub hopeless_groups: u64,
     /// EMA rate of each cell's informative rate (the share of its groups with 0 < correct < G).
     pub informative_rate: f64,
