@@ -71,6 +71,10 @@ pub struct EvolveArgs {
     /// Threads evaluating each batch of proposals (results do not depend on it).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Reject a program that gives one and the same answer on more than this share of its
+    /// probe inputs (1.0: keep any program that is not constant).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_share)]
+    pub max_skew: f64,
 }
 
 /// Arguments of `rlvr tasks sample`.
@@ -167,6 +171,13 @@ pub(crate) fn parse_mode(s: &str) -> Result<Mode, String> {
         "output" => Ok(Mode::Output),
         "input" => Ok(Mode::Input),
         _ => Err(format!("unknown mode {s:?}: expected output or input")),
+    }
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?}: expected a share in [0, 1]")),
     }
 }
 
@@ -346,6 +357,9 @@ struct Checked {
     depth: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     levels: Option<usize>,
+    /// Share of the probes giving the most common answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skew: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     same_family_as: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -369,6 +383,7 @@ fn check(file: &std::path::Path) -> anyhow::Result<()> {
             output: None,
             depth: None,
             levels: None,
+            skew: None,
             same_family_as: None,
             error: None,
         };
@@ -388,6 +403,7 @@ fn check(file: &std::path::Path) -> anyhow::Result<()> {
                 line.output = Some(p.output_type());
                 line.depth = Some(p.depth());
                 line.levels = Some(family.ladder().len());
+                line.skew = Some(p.skew()?);
             }
             Err(e) => {
                 rejected += 1;
@@ -519,7 +535,9 @@ fn import(registry: &Registry, a: ImportArgs) -> anyhow::Result<()> {
 fn evolve(a: EvolveArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let start = std::time::Instant::now();
-    let mut evolver = Evolver::new(EvolveConfig::default(), a.seed).with_threads(a.threads);
+    let mut config = EvolveConfig::default();
+    config.validity.max_skew = a.max_skew;
+    let mut evolver = Evolver::new(config, a.seed).with_threads(a.threads);
     let bar = indicatif::ProgressBar::new(a.proposals);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
         "{elapsed_precise} [{bar:30}] {pos}/{len} proposals {msg}",
@@ -566,6 +584,7 @@ fn evolve(a: EvolveArgs) -> anyhow::Result<()> {
         "duplicates": s.duplicates,
         "redundant": s.redundant,
         "failed": s.failed,
+        "max_skew": a.max_skew,
         "found_by": s.found_by,
         "seconds": seconds,
         "proposals_per_second": s.proposals as f64 / seconds.max(1e-9),

@@ -118,6 +118,10 @@ pub struct EvolveCurriculumConfig {
     pub list_digits: [u32; 2],
     /// Longest answer of an invented family, in characters (keep it under the completion length).
     pub max_answer_chars: usize,
+    /// Largest share of its probe inputs on which an invented family may give one and the same
+    /// answer (1.0: any family that is not constant). A family above it is mastered by guessing
+    /// that answer, and teaches nothing.
+    pub max_skew: f64,
     /// When a family's top cell is mastered, add a cell one step harder (the ladder's last step
     /// once more; every size knob + 1 for a single cell) while its answers fit
     /// `max_answer_chars` and its prompts `max_prompt_chars`: a learned skill's next size. Off
@@ -170,6 +174,7 @@ impl Default for EvolveCurriculumConfig {
             list_len: [2, 4],
             list_digits: [1, 1],
             max_answer_chars: 10,
+            max_skew: 1.0,
             grow: false,
             max_prompt_chars: 96,
             holdout: None,
@@ -192,6 +197,7 @@ impl EvolveCurriculumConfig {
             },
             validity: Validity {
                 max_answer_chars: self.max_answer_chars,
+                max_skew: self.max_skew,
                 ..Validity::default()
             },
             batch: self.proposals.max(1),
@@ -214,6 +220,7 @@ impl StrategyConfig for EvolveCurriculumConfig {
             ("curriculum.informative_rate", self.informative_rate),
             ("curriculum.stalled", self.stalled),
             ("curriculum.p_sample", self.p_sample),
+            ("curriculum.max_skew", self.max_skew),
         ] {
             unit(key, v)?;
         }
@@ -1138,6 +1145,33 @@ mod tests {
     }
 
     #[test]
+    fn max_skew_keeps_near_constant_families_out() {
+        // The skew of every family invented over 600 simulated groups.
+        let invented_skews = |max_skew: f64| -> Vec<f64> {
+            let p = EvolveCurriculumConfig {
+                max_skew,
+                ..params()
+            };
+            let (tasks, registry) = config(&p);
+            let mut c = Curriculum::new(&tasks, registry, 7, HashSet::new()).unwrap();
+            learner(&mut c, 600);
+            c.take_events()
+                .into_iter()
+                .filter_map(|e| match e.origin {
+                    Some(Origin::Invented { program, .. }) => Some(program),
+                    _ => None,
+                })
+                .map(|text| Program::parse(&text).unwrap().skew().unwrap())
+                .collect()
+        };
+        let free = invented_skews(1.0);
+        assert!(free.iter().any(|&s| s > 0.75), "{free:?}");
+        let kept = invented_skews(0.75);
+        assert!(kept.len() >= 10, "{kept:?}");
+        assert!(kept.iter().all(|&s| s <= 0.75), "{kept:?}");
+    }
+
+    #[test]
     fn the_given_share_keeps_the_runs_own_families_trained() {
         // Every cell stays half right, so nothing retires and the invented families compete
         // with the run's own (addition, max1) on equal terms. Share of the draws that were the
@@ -1390,6 +1424,13 @@ mod tests {
                     ..params()
                 },
                 "curriculum.int_digits",
+            ),
+            (
+                EvolveCurriculumConfig {
+                    max_skew: 1.2,
+                    ..params()
+                },
+                "curriculum.max_skew",
             ),
         ] {
             tasks.curriculum = CurriculumConfig::new(EVOLVE, &p).unwrap();

@@ -205,6 +205,14 @@ pub enum Invalid {
     /// The same output on every probe.
     #[error("constant: the same output on every probe")]
     Constant,
+    /// Nearly the same output on every probe (more than `Validity::max_skew` of them).
+    #[error("skewed: the same output on {most} of {probes} probes")]
+    Skewed {
+        /// Probes that give the most common output.
+        most: usize,
+        /// Probes run.
+        probes: usize,
+    },
     /// An answer longer than the completion allows.
     #[error("an answer of {chars} characters, longer than the {max} allowed")]
     AnswerTooLong {

@@ -66,12 +66,17 @@ impl<'de> Deserialize<'de> for Fingerprint {
 }
 
 /// The rules a program must meet to be kept as a task family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Validity {
     /// Longest answer allowed, in characters of its text (`[1, 2]` is 6): set it from the
     /// completion length.
     pub max_answer_chars: usize,
+    /// Largest share of the probes that may give one and the same answer (1.0: any program
+    /// that is not constant). Most probes are drawn as instances are, so a program above it
+    /// asks nearly the same answer of every task (`count(l, neg(a))` is 0 unless a = 0): a
+    /// policy masters it by guessing.
+    pub max_skew: f64,
     /// Bounds on each run.
     pub limits: Limits,
 }
@@ -80,6 +85,7 @@ impl Default for Validity {
     fn default() -> Self {
         Self {
             max_answer_chars: 40,
+            max_skew: 1.0,
             limits: Limits::default(),
         }
     }
@@ -169,6 +175,8 @@ pub(crate) struct Checker {
     probes: HashMap<Vec<InputKind>, Arc<Vec<Vec<Value>>>>,
     loaded: Vec<V>,
     answers: Vec<u64>,
+    /// Scratch for counting equal answers.
+    sorted: Vec<u64>,
 }
 
 /// Most probe sets kept in a [`Checker`]'s cache before it is emptied.
@@ -181,6 +189,7 @@ impl Checker {
             probes: HashMap::new(),
             loaded: Vec::new(),
             answers: Vec::with_capacity(NUM_PROBES),
+            sorted: Vec::with_capacity(NUM_PROBES),
         }
     }
 
@@ -277,6 +286,15 @@ impl Checker {
         if self.answers.iter().all(|a| Some(*a) == first) {
             return Err(Invalid::Constant);
         }
+        if rules.max_skew < 1.0 {
+            let most = self.most_common_answer();
+            if most as f64 > rules.max_skew * self.answers.len() as f64 {
+                return Err(Invalid::Skewed {
+                    most,
+                    probes: self.answers.len(),
+                });
+            }
+        }
         let fingerprint = self.fingerprint_of_answers(p);
         for k in 0..p.inputs.len() {
             if !self.depends_on(p, &probes, k) {
@@ -286,6 +304,18 @@ impl Checker {
             }
         }
         Ok(fingerprint)
+    }
+
+    /// How many probes give the most common answer.
+    fn most_common_answer(&mut self) -> usize {
+        self.sorted.clear();
+        self.sorted.extend_from_slice(&self.answers);
+        self.sorted.sort_unstable();
+        self.sorted
+            .chunk_by(|a, b| a == b)
+            .map(<[u64]>::len)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Whether changing input `k` alone (to the next probe's value) changes some answer. A
@@ -316,6 +346,15 @@ impl Program {
     /// Checks every validity rule; the fingerprint when the program is kept.
     pub fn validate(&self, rules: &Validity) -> Result<Fingerprint, Invalid> {
         Checker::new(&rules.limits).validate(self, rules)
+    }
+
+    /// The share of the probes that give the most common answer (what [`Validity::max_skew`]
+    /// bounds), or why a probe fails to run.
+    pub fn skew(&self) -> Result<f64, Invalid> {
+        let mut checker = Checker::new(&Limits::default());
+        let probes = checker.probes_for(&self.inputs);
+        checker.answers(self, &probes, usize::MAX)?;
+        Ok(checker.most_common_answer() as f64 / probes.len().max(1) as f64)
     }
 }
 
@@ -410,6 +449,24 @@ mod tests {
             }),
             Err(Invalid::AnswerTooLong { chars: 9, max: 8 })
         );
+        // 0 unless a = 0: the same answer on 31 of the 32 probes (probe 0 has a = 0).
+        let skewed = "count(l, neg(a)); l:list[3,1]; a:int[2]";
+        assert!(validate(skewed).is_ok());
+        assert_eq!(program(skewed).skew(), Ok(31.0 / 32.0));
+        let strict = Validity {
+            max_skew: 0.8,
+            ..Validity::default()
+        };
+        assert_eq!(
+            program(skewed).validate(&strict),
+            Err(Invalid::Skewed {
+                most: 31,
+                probes: NUM_PROBES
+            })
+        );
+        assert!(program("lt(a, b); a:int[2]; b:int[2]")
+            .validate(&strict)
+            .is_ok());
         let tight = Validity {
             limits: Limits {
                 max_steps: 5,
