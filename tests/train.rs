@@ -642,7 +642,7 @@ checkpoint_every = 2
     let programs = dir.path().join("programs.txt");
     std::fs::write(
         &programs,
-        "sum(digits(a)); a:int[2]\n\n# lists\nrev(l); l:list[3,1]\n",
+        "sum(digits(a)); a:int[2]\n\n# lists\nrev(l); l:list[3,1]\nlt(a, 1); a:int[2]\n",
     )
     .unwrap();
     let eval: Value = serde_json::from_str(
@@ -661,14 +661,30 @@ checkpoint_every = 2
     )
     .unwrap();
     let rows = eval["programs"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{eval}");
+    assert_eq!(rows.len(), 3, "{eval}");
     for r in rows {
         assert_eq!(r["n"], 3);
         let p = r["pass"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&p), "{r}");
+        let b = r["baseline"].as_f64().unwrap();
+        let above = if b < 1.0 {
+            ((p - b) / (1.0 - b)).max(0.0)
+        } else {
+            0.0
+        };
+        assert!(
+            (r["above_chance"].as_f64().unwrap() - above).abs() < 1e-12,
+            "{r}"
+        );
     }
     assert_eq!(rows[1]["program"], "rev(l); l:list[3,1]");
     assert_eq!(rows[1]["name"], "line4");
+    // Its three answers differ ([0,4,8], [9,7,5], [5,7,5]): one guess passes one of three.
+    assert!((rows[1]["baseline"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-12);
+    // a < 1 is false for a = 88, 56, 59: guessing "false" passes all three, so no pass rate
+    // is above it.
+    assert_eq!(rows[2]["baseline"], 1.0);
+    assert_eq!(rows[2]["above_chance"], 0.0);
 }
 
 /// Issue 20: an `evolve` run invents families, logs them, reports them, and a split run resumed

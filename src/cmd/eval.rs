@@ -25,7 +25,8 @@ pub struct EvalArgs {
     pub sets: Vec<String>,
     /// Evaluate on these programs instead of the eval sets: a program TOML file or a text file
     /// with one program per line. Prints greedy pass@1 per program on -n fresh instances each
-    /// (at the programs' declared sizes), as one JSON object.
+    /// (at the programs' declared sizes), with its guessing baseline (the share of the most
+    /// common answer) and the pass rate above it, as one JSON object.
     #[arg(long, value_name = "FILE")]
     pub programs: Option<PathBuf>,
     /// With --programs: instances per program (seeds `seed`, `seed + 1`, ...).
@@ -133,9 +134,13 @@ fn eval_programs(
             .collect::<tasks::Result<_>>()?;
         let pass = trainer::pass_rate(model, &registry, cfg, &tasks, 1, true, i as u64)?;
         total += pass;
+        // What always giving the most common reference answer would score on these instances.
+        let answers: Vec<&str> = tasks.iter().map(|t| t.answer.as_str()).collect();
+        let baseline = tasks::majority_share(&answers);
         rows.push(serde_json::json!({
             "name": f.name, "program": f.program, "mode": f.mode.unwrap_or_default(),
-            "n": tasks.len(), "pass": pass,
+            "n": tasks.len(), "pass": pass, "baseline": baseline,
+            "above_chance": tasks::above_chance(pass, baseline),
         }));
     }
     let mean = total / rows.len() as f64;

@@ -90,6 +90,26 @@ pub fn spread(rates: &[f64]) -> Option<Spread> {
     })
 }
 
+/// The share of `answers` that equal the most common one: what always giving that answer
+/// scores on them (0 for none).
+pub fn majority_share<S: AsRef<str>>(answers: &[S]) -> f64 {
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for a in answers {
+        *counts.entry(a.as_ref()).or_default() += 1;
+    }
+    let most = counts.values().copied().max().unwrap_or(0);
+    most as f64 / answers.len().max(1) as f64
+}
+
+/// A pass rate above a guessing baseline, as a share of the room above it:
+/// `(pass − baseline) / (1 − baseline)`, at least 0 (0 when the baseline is 1).
+pub fn above_chance(pass: f64, baseline: f64) -> f64 {
+    if baseline >= 1.0 {
+        return 0.0;
+    }
+    ((pass - baseline) / (1.0 - baseline)).max(0.0)
+}
+
 impl JaggednessMap {
     /// The spread of the tried cells' pass rates.
     pub fn spread(&self) -> Option<Spread> {
@@ -134,6 +154,19 @@ impl JaggednessMap {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn above_chance_is_the_share_of_the_room_above_guessing() {
+        // 9 of 10 answers are "false": always answering it scores 0.9.
+        let answers = ["false"; 9].into_iter().chain(["true"]).collect::<Vec<_>>();
+        assert_eq!(super::majority_share(&answers), 0.9);
+        assert_eq!(super::majority_share::<&str>(&[]), 0.0);
+        // 0.89 is below guessing, 0.95 half-way from it to 1.
+        assert_eq!(super::above_chance(0.89, 0.9), 0.0);
+        assert!((super::above_chance(0.95, 0.9) - 0.5).abs() < 1e-12);
+        assert_eq!(super::above_chance(0.3, 0.0), 0.3);
+        assert_eq!(super::above_chance(1.0, 1.0), 0.0);
+    }
+
     #[test]
     fn spread_is_mean_std_and_the_worst_quarter() {
         // Eight cells: the worst quarter is the two lowest, 0.0 and 0.2.

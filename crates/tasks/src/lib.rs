@@ -71,7 +71,9 @@ pub use curriculum::{
 pub use error::{Result, TasksError};
 pub use family::{Family, Harder, Knob, KnobRange, Registry};
 pub use import::{import_jsonl, ExternalVerifier};
-pub use jaggedness::{jaggedness_map, spread, JaggednessMap, JaggednessRow, Spread};
+pub use jaggedness::{
+    above_chance, jaggedness_map, majority_share, spread, JaggednessMap, JaggednessRow, Spread,
+};
 pub use jsonl::{eval_file_name, EvalSet};
 pub use knobs::Knobs;
 pub use rng::{mix64, TaskRng};

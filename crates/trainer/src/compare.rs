@@ -22,6 +22,10 @@ pub const HOLDOUT_JSON: &str = "holdout.json";
 pub const COMPARISON_MD: &str = "comparison.md";
 /// The plot.
 pub const COMPARISON_PNG: &str = "comparison.png";
+/// What introduces the second table of `comparison.md`.
+pub const ABOVE_CHANCE: &str = "Above chance: each program's pass rate p taken above its \
+    guessing baseline b (the share of its instances whose answer is the most common one: what \
+    always giving that answer scores), (p − b) / (1 − b), at least 0.";
 
 /// One run of one arm: its held-out pass rate per program, and its training signal.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +36,9 @@ pub struct ArmRun {
     pub seed: String,
     /// Greedy pass rate per held-out program.
     pub pass: BTreeMap<String, f64>,
+    /// Per held-out program, what always giving its most common answer scores (empty when the
+    /// evaluation did not record it).
+    pub baseline: BTreeMap<String, f64>,
     /// Mean informative fraction over the run's RL steps (`None` without metrics).
     pub informative: Option<f64>,
 }
@@ -45,6 +52,8 @@ struct Holdout {
 struct HoldoutRow {
     name: String,
     pass: f64,
+    #[serde(default)]
+    baseline: Option<f64>,
 }
 
 /// The spread statistics the comparison reports.
@@ -97,6 +106,11 @@ pub fn read_runs(dir: &Path) -> Result<Vec<ArmRun>> {
             runs.push(ArmRun {
                 arm: name(&arm_dir),
                 seed: name(&seed_dir),
+                baseline: holdout
+                    .programs
+                    .iter()
+                    .filter_map(|r| Some((r.name.clone(), r.baseline?)))
+                    .collect(),
                 pass: holdout
                     .programs
                     .into_iter()
@@ -107,6 +121,27 @@ pub fn read_runs(dir: &Path) -> Result<Vec<ArmRun>> {
         }
     }
     Ok(runs)
+}
+
+impl ArmRun {
+    /// The run with each pass rate taken above its program's guessing baseline
+    /// ([`tasks::above_chance`]); `None` when a program has no baseline.
+    pub fn above_chance(&self) -> Option<ArmRun> {
+        let pass = self
+            .pass
+            .iter()
+            .map(|(name, &p)| {
+                Some((
+                    name.clone(),
+                    tasks::above_chance(p, *self.baseline.get(name)?),
+                ))
+            })
+            .collect::<Option<_>>()?;
+        Some(ArmRun {
+            pass,
+            ..self.clone()
+        })
+    }
 }
 
 /// One arm's figures: the seed mean of each statistic.
@@ -289,7 +324,21 @@ pub fn write_comparison(dir: &Path, baseline: &str, resamples: usize) -> Result<
         .flat_map(|r| r.pass.keys())
         .collect::<std::collections::BTreeSet<_>>()
         .len();
-    let md = markdown(&summaries, &deltas, baseline, programs);
+    let mut md = markdown(&summaries, &deltas, baseline, programs);
+    // A program whose answers are mostly one value is passed by guessing it: the same figures
+    // above each program's guessing baseline say how much of the skill is more than that.
+    if let Some(above) = runs
+        .iter()
+        .map(ArmRun::above_chance)
+        .collect::<Option<Vec<_>>>()
+    {
+        let (summaries, deltas) = summarise(&above, baseline, resamples, 0)?;
+        let _ = write!(
+            md,
+            "\n{ABOVE_CHANCE}\n\n{}",
+            markdown(&summaries, &deltas, baseline, programs)
+        );
+    }
     let path = dir.join(COMPARISON_MD);
     std::fs::write(&path, &md).map_err(|error| Error::Io { path, error })?;
     crate::plots::comparison(&runs, &dir.join(COMPARISON_PNG))?;
@@ -309,6 +358,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, &p)| (format!("p{i}"), p))
                 .collect(),
+            baseline: BTreeMap::new(),
             informative: Some(0.5),
         }
     }
@@ -344,5 +394,35 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| evolve | cvar25 | +0.400 |"), "{md}");
+    }
+
+    #[test]
+    fn above_chance_takes_each_pass_rate_above_its_baseline() {
+        let mut r = run("evolve", "s0", &[0.9, 0.5]);
+        assert_eq!(r.above_chance(), None);
+        r.baseline = [("p0".to_string(), 0.9), ("p1".to_string(), 0.0)].into();
+        let a = r.above_chance().unwrap();
+        // 0.9 is what guessing scores on p0; p1 has no guess that passes.
+        assert_eq!(a.pass["p0"], 0.0);
+        assert_eq!(a.pass["p1"], 0.5);
+        // The comparison writes the second table only when every run has baselines.
+        let dir = tempfile::tempdir().unwrap();
+        for (arm, pass) in [("uniform", 0.2), ("evolve", 0.95)] {
+            let run = dir.path().join(arm).join("s0");
+            std::fs::create_dir_all(&run).unwrap();
+            let holdout = serde_json::json!({"programs": [
+                {"name": "eq", "pass": pass, "baseline": 0.9},
+                {"name": "add", "pass": 0.5, "baseline": 0.0},
+            ]});
+            std::fs::write(run.join(HOLDOUT_JSON), holdout.to_string()).unwrap();
+        }
+        let md = write_comparison(dir.path(), "uniform", 50).unwrap();
+        let (raw, above) = md.split_once(ABOVE_CHANCE).expect("a second table");
+        // Raw means: evolve (0.95 + 0.5) / 2, uniform (0.2 + 0.5) / 2; above chance: evolve
+        // (0.5 + 0.5) / 2, uniform (0 + 0.5) / 2.
+        assert!(raw.contains("| evolve | 1 | 0.725 |"), "{md}");
+        assert!(raw.contains("| uniform | 1 | 0.350 |"), "{md}");
+        assert!(above.contains("| evolve | 1 | 0.500 |"), "{md}");
+        assert!(above.contains("| uniform | 1 | 0.250 |"), "{md}");
     }
 }
