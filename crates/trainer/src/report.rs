@@ -369,17 +369,31 @@ fn open_summary(md: &mut String, log: &RunLog) {
     if mastered.is_empty() {
         return;
     }
+    // A family that gives one answer to most instances is mastered by guessing it.
+    let skew = |c: &FamilyLine| {
+        let p = tasks::program::Program::parse(c.program.as_deref()?).ok()?;
+        p.skew().ok()
+    };
+    let skewed = mastered
+        .iter()
+        .filter(|(_, c)| skew(c).is_some_and(|s| s > GUESSABLE))
+        .count();
     let _ = writeln!(
         md,
-        "### Invented families mastered ({})\n\n| family | program | made by | from | created (step) | mastered (step) |\n|---|---|---|---|---:|---:|",
-        mastered.len()
+        "### Invented families mastered ({})\n\n{skewed} of them give one answer on more than \
+         {:.0} % of their probe inputs (skew), so guessing it passes most tasks.\n\n\
+         | family | program | skew | made by | from | created (step) | mastered (step) |\n\
+         |---|---|---:|---|---|---:|---:|",
+        mastered.len(),
+        GUESSABLE * 100.0
     );
     for (m, c) in mastered {
         let _ = writeln!(
             md,
-            "| {} | `{}` | {} | {} | {} | {} |",
+            "| {} | `{}` | {} | {} | {} | {} | {} |",
             m.family,
             c.program.as_deref().unwrap_or("?"),
+            skew(c).map_or("?".to_string(), |s| format!("{s:.2}")),
             c.edit.as_deref().unwrap_or("?"),
             c.parent
                 .as_deref()
@@ -390,6 +404,10 @@ fn open_summary(md: &mut String, log: &RunLog) {
     }
     md.push('\n');
 }
+
+/// Skew (share of the probes giving the most common answer) above which the summary counts a
+/// mastered family as guessable.
+const GUESSABLE: f64 = 0.8;
 
 /// The groups of a span of steps whose cells passed within one band of pass rates.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -729,7 +747,13 @@ mod tests {
                     r#"{"step": 2, "event": "created", "family": "evo_2", "cell": "L1", "at_group": 40, "origin": "invented", "program": "max(a, 3); a:int[2]", "fingerprint": "00000000000000bb", "parent": null, "edit": "sample", "created_at": 40}"#,
                 ),
                 line(
+                    r#"{"step": 2, "event": "created", "family": "evo_3", "cell": "L1", "at_group": 40, "origin": "invented", "program": "count(l, neg(a)); l:list[3,1]; a:int[2]", "fingerprint": "00000000000000cc", "parent": null, "edit": "sample", "created_at": 40}"#,
+                ),
+                line(
                     r#"{"step": 3, "event": "mastered", "family": "evo_1", "cell": "L1", "at_group": 60}"#,
+                ),
+                line(
+                    r#"{"step": 3, "event": "mastered", "family": "evo_3", "cell": "L1", "at_group": 60}"#,
                 ),
                 line(
                     r#"{"step": 3, "event": "mastered", "family": "p_add", "cell": "L1", "at_group": 60}"#,
@@ -755,13 +779,16 @@ mod tests {
         assert!(md.contains("mean 0.500"), "{md}");
         assert!(md.contains("(CVaR 25 %) 0.200"), "{md}");
         // Only invented families that were mastered, with what they were made from.
-        assert!(md.contains("Invented families mastered (1)"), "{md}");
+        assert!(md.contains("Invented families mastered (2)"), "{md}");
         assert!(
             md.contains(
-                "| evo_1 | `rev(sort(l)); l:list[3,1]` | wrap | `sort(l); l:list[3,1]` | 2 | 3 |"
+                "| evo_1 | `rev(sort(l)); l:list[3,1]` | 0.03 | wrap | `sort(l); l:list[3,1]` | 2 | 3 |"
             ),
             "{md}"
         );
+        // count(l, neg(a)) is 0 unless a = 0: the same answer on 31 of the 32 probes.
+        assert!(md.contains("| evo_3 | `count(l, neg(a)); l:list[3,1]; a:int[2]` | 0.97 |"));
+        assert!(md.contains("1 of them give one answer on more than 80 %"), "{md}");
         assert!(!md.contains("evo_2 |"), "{md}");
     }
 
