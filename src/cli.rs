@@ -38,7 +38,7 @@ pub enum Command {
     /// Write plots and a markdown summary for a run directory.
     Report(cmd::report::ReportArgs),
     /// Summarise an open-ended comparison: held-out spread per arm, differences with bootstrap
-    /// intervals, a table and a plot.
+    /// intervals, a table and a plot; the same above chance when the evaluations recorded it.
     Compare(cmd::report::CompareArgs),
 }
 

@@ -41,7 +41,8 @@ pub struct CompareArgs {
     pub resamples: usize,
 }
 
-/// Runs `rlvr compare`: writes DIR/comparison.md and DIR/comparison.png and prints the table.
+/// Runs `rlvr compare`: writes DIR/comparison.md and DIR/comparison.png (and
+/// DIR/comparison_above_chance.png) and prints the tables.
 pub fn compare(args: CompareArgs) -> anyhow::Result<()> {
     let md = trainer::compare::write_comparison(&args.dir, &args.baseline, args.resamples)
         .with_context(|| format!("comparing the runs under {}", args.dir.display()))?;

@@ -5,7 +5,9 @@
 //! Layout read: `DIR/<arm>/<seed>/holdout.json` (what `rlvr eval --programs` prints: `{"programs":
 //! [{"name", "pass"}, ...]}`) and, for the training signal, `DIR/<arm>/<seed>/metrics.jsonl`.
 //! Written: `DIR/comparison.md` (the table) and `DIR/comparison.png` (each arm's held-out pass
-//! rates sorted, worst first: a flat, high line is a less jagged skill profile).
+//! rates sorted, worst first: a flat, high line is a less jagged skill profile); when every run
+//! recorded its programs' guessing baselines, the same above chance (a second table in
+//! `comparison.md`, and `DIR/comparison_above_chance.png`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -22,6 +24,8 @@ pub const HOLDOUT_JSON: &str = "holdout.json";
 pub const COMPARISON_MD: &str = "comparison.md";
 /// The plot.
 pub const COMPARISON_PNG: &str = "comparison.png";
+/// The plot above chance.
+pub const COMPARISON_ABOVE_CHANCE_PNG: &str = "comparison_above_chance.png";
 /// What introduces the second table of `comparison.md`.
 pub const ABOVE_CHANCE: &str = "Above chance: each program's pass rate p taken above its \
     guessing baseline b (the share of its instances whose answer is the most common one: what \
@@ -308,8 +312,8 @@ pub fn markdown(
     md
 }
 
-/// Reads the comparison in `dir`, writes `comparison.md` and `comparison.png` there, and returns
-/// the table.
+/// Reads the comparison in `dir`, writes `comparison.md` and `comparison.png` there (and
+/// `comparison_above_chance.png` when the runs have baselines), and returns the tables.
 pub fn write_comparison(dir: &Path, baseline: &str, resamples: usize) -> Result<String> {
     let runs = read_runs(dir)?;
     if runs.is_empty() {
@@ -338,10 +342,11 @@ pub fn write_comparison(dir: &Path, baseline: &str, resamples: usize) -> Result<
             "\n{ABOVE_CHANCE}\n\n{}",
             markdown(&summaries, &deltas, baseline, programs)
         );
+        crate::plots::comparison(&above, true, &dir.join(COMPARISON_ABOVE_CHANCE_PNG))?;
     }
     let path = dir.join(COMPARISON_MD);
     std::fs::write(&path, &md).map_err(|error| Error::Io { path, error })?;
-    crate::plots::comparison(&runs, &dir.join(COMPARISON_PNG))?;
+    crate::plots::comparison(&runs, false, &dir.join(COMPARISON_PNG))?;
     Ok(md)
 }
 
@@ -417,6 +422,7 @@ mod tests {
             std::fs::write(run.join(HOLDOUT_JSON), holdout.to_string()).unwrap();
         }
         let md = write_comparison(dir.path(), "uniform", 50).unwrap();
+        assert!(dir.path().join(COMPARISON_ABOVE_CHANCE_PNG).is_file());
         let (raw, above) = md.split_once(ABOVE_CHANCE).expect("a second table");
         // Raw means: evolve (0.95 + 0.5) / 2, uniform (0.2 + 0.5) / 2; above chance: evolve
         // (0.5 + 0.5) / 2, uniform (0 + 0.5) / 2.

@@ -788,7 +788,10 @@ mod tests {
         );
         // count(l, neg(a)) is 0 unless a = 0: the same answer on 31 of the 32 probes.
         assert!(md.contains("| evo_3 | `count(l, neg(a)); l:list[3,1]; a:int[2]` | 0.97 |"));
-        assert!(md.contains("1 of them give one answer on more than 80 %"), "{md}");
+        assert!(
+            md.contains("1 of them give one answer on more than 80 %"),
+            "{md}"
+        );
         assert!(!md.contains("evo_2 |"), "{md}");
     }
 

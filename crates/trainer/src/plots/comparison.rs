@@ -9,8 +9,20 @@ use plotters::prelude::*;
 use super::{bold, color, draw_legend, render, Mark, FONT, LEGEND_WIDTH, SIZE};
 use crate::compare::ArmRun;
 
-/// Writes the sorted-pass-rate plot of `runs` to `path`.
-pub fn comparison(runs: &[ArmRun], path: &Path) -> crate::Result<()> {
+/// Writes the sorted-pass-rate plot of `runs` to `path` (`above_chance`: the runs' rates are
+/// taken above each program's guessing baseline, see [`ArmRun::above_chance`]).
+pub fn comparison(runs: &[ArmRun], above_chance: bool, path: &Path) -> crate::Result<()> {
+    let (caption, y_desc) = if above_chance {
+        (
+            "Held-out pass rate above chance per program, sorted (seed mean)",
+            "greedy pass rate above chance",
+        )
+    } else {
+        (
+            "Held-out pass rate per program, sorted (seed mean)",
+            "greedy pass rate",
+        )
+    };
     let mut by_arm: BTreeMap<&str, Vec<Vec<f64>>> = BTreeMap::new();
     for r in runs {
         let mut v: Vec<f64> = r.pass.values().copied().collect();
@@ -31,10 +43,7 @@ pub fn comparison(runs: &[ArmRun], path: &Path) -> crate::Result<()> {
     render(path, |root| {
         let (chart_area, legend_area) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
         let mut chart = ChartBuilder::on(&chart_area)
-            .caption(
-                "Held-out pass rate per program, sorted (seed mean)",
-                bold(26.0),
-            )
+            .caption(caption, bold(26.0))
             .margin(18)
             .x_label_area_size(55)
             .y_label_area_size(70)
@@ -42,7 +51,7 @@ pub fn comparison(runs: &[ArmRun], path: &Path) -> crate::Result<()> {
         chart
             .configure_mesh()
             .x_desc("held-out programs, worst first")
-            .y_desc("greedy pass rate")
+            .y_desc(y_desc)
             .x_label_formatter(&|v| format!("{v:.0}"))
             .y_label_formatter(&|v| format!("{v:.1}"))
             .axis_desc_style((FONT, 18))
