@@ -2,7 +2,8 @@
 # The open-ended comparison (docs/open-ended.md): three curricula at equal training wall time,
 # from the same fresh model and the same warm start on tasks/programs/primitives.toml, each
 # evaluated on the held-out grid tasks/eval/holdout.toml (compositions no arm trains on); then
-# `rlvr compare` writes OUT/comparison.md and OUT/comparison.png.
+# `rlvr compare` writes OUT/comparison.md and OUT/comparison.png, raw and above chance (each
+# program's pass rate above what always giving its most common answer scores).
 #
 #   evolve    configs/open-ended.toml as shipped: invents program families at the frontier
 #   uniform   the same starting families, drawn uniformly, nothing invented
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
         --out) out="$2"; shift 2 ;;
         -n) n="$2"; shift 2 ;;
         --set) common+=(--set "$2"); shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
