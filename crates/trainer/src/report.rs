@@ -370,13 +370,16 @@ fn open_summary(md: &mut String, log: &RunLog) {
         return;
     }
     // A family that gives one answer to most instances is mastered by guessing it.
-    let skew = |c: &FamilyLine| {
-        let p = tasks::program::Program::parse(c.program.as_deref()?).ok()?;
-        p.skew().ok()
-    };
-    let skewed = mastered
+    let skews: Vec<Option<f64>> = mastered
         .iter()
-        .filter(|(_, c)| skew(c).is_some_and(|s| s > GUESSABLE))
+        .map(|(_, c)| {
+            let p = tasks::program::Program::parse(c.program.as_deref()?).ok()?;
+            p.skew().ok()
+        })
+        .collect();
+    let skewed = skews
+        .iter()
+        .filter(|s| s.is_some_and(|s| s > GUESSABLE))
         .count();
     let _ = writeln!(
         md,
@@ -387,13 +390,13 @@ fn open_summary(md: &mut String, log: &RunLog) {
         mastered.len(),
         GUESSABLE * 100.0
     );
-    for (m, c) in mastered {
+    for ((m, c), skew) in mastered.into_iter().zip(skews) {
         let _ = writeln!(
             md,
             "| {} | `{}` | {} | {} | {} | {} | {} |",
             m.family,
             c.program.as_deref().unwrap_or("?"),
-            skew(c).map_or("?".to_string(), |s| format!("{s:.2}")),
+            skew.map_or("?".to_string(), |s| format!("{s:.2}")),
             c.edit.as_deref().unwrap_or("?"),
             c.parent
                 .as_deref()
@@ -787,7 +790,10 @@ mod tests {
             "{md}"
         );
         // count(l, neg(a)) is 0 unless a = 0: the same answer on 31 of the 32 probes.
-        assert!(md.contains("| evo_3 | `count(l, neg(a)); l:list[3,1]; a:int[2]` | 0.97 |"));
+        assert!(
+            md.contains("| evo_3 | `count(l, neg(a)); l:list[3,1]; a:int[2]` | 0.97 |"),
+            "{md}"
+        );
         assert!(
             md.contains("1 of them give one answer on more than 80 %"),
             "{md}"
